@@ -1,0 +1,66 @@
+"""Drum classes and drum maps: the 9 GM classes Magenta's drum models use, and the pitches a
+user's kit really plays.
+
+A `DrumMap` says which input pitches belong to which class and which pitch each class writes.
+The default is General MIDI; a Drum Rack that starts at 36 with other sounds, or any kit,
+gives its own map, and output goes back through the same map.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CLASS_NAMES = ("kick", "snare", "closed_hat", "open_hat", "low_tom", "mid_tom", "high_tom", "crash", "ride")
+NUM_CLASSES = len(CLASS_NAMES)
+
+# note-seq's 9-class reduction of General MIDI drums (see docs in ../shared/docs/magenta-models.md).
+GM_CLASS_PITCHES: tuple[tuple[int, ...], ...] = (
+    (36, 35),
+    (38, 27, 28, 31, 32, 33, 34, 37, 39, 40, 56, 65, 66, 75, 85),
+    (42, 44, 54, 68, 69, 70, 71, 73, 78, 80, 22),
+    (46, 67, 72, 74, 79, 81, 26),
+    (45, 29, 41, 43, 61, 64, 84),
+    (48, 47, 60, 63, 77, 86, 87),
+    (50, 30, 62, 76, 83),
+    (49, 52, 55, 57, 58),
+    (51, 53, 59, 82),
+)
+
+
+@dataclass(frozen=True)
+class DrumMap:
+    """pitch -> class for reading, class -> pitch for writing."""
+
+    pitch_to_class: dict[int, int]
+    class_to_pitch: tuple[int, ...]
+
+    def classify(self, pitch: int) -> int | None:
+        """The class of a pitch, or None for a pitch the map does not know (left untouched)."""
+        return self.pitch_to_class.get(pitch)
+
+    def pitch(self, drum_class: int) -> int:
+        return self.class_to_pitch[drum_class]
+
+    @classmethod
+    def parse(cls, text: str) -> "DrumMap":
+        """Build a map from nine output pitches, one per class in CLASS_NAMES order.
+
+        "36,38,42,46,45,48,50,49,51" is GM. Each given pitch reads as its class; GM pitches
+        not used by the kit still read as their GM class, so a GM clip works on any kit.
+        """
+        try:
+            pitches = tuple(int(p) for p in text.replace(" ", ",").split(",") if p)
+        except ValueError:
+            raise ValueError(f"drum map must be {NUM_CLASSES} comma-separated pitches, got {text!r}") from None
+        if len(pitches) != NUM_CLASSES or not all(0 <= p <= 127 for p in pitches):
+            raise ValueError(f"drum map must be {NUM_CLASSES} pitches 0-127 ({', '.join(CLASS_NAMES)}), got {text!r}")
+        if len(set(pitches)) != NUM_CLASSES:
+            raise ValueError(f"drum map pitches must all differ, got {text!r}")
+        mapping = {p: c for c, group in enumerate(GM_CLASS_PITCHES) for p in group if p not in pitches}
+        mapping.update({p: c for c, p in enumerate(pitches)})
+        return cls(mapping, pitches)
+
+    def to_text(self) -> str:
+        return ",".join(str(p) for p in self.class_to_pitch)
+
+
+GM_DRUM_MAP = DrumMap.parse(",".join(str(group[0]) for group in GM_CLASS_PITCHES))

@@ -1,0 +1,79 @@
+"""The installed models: every bundle in a folder, loaded once at start-up.
+
+A bundle that fails to load is kept in `refused` with its reason (shown by `status`, `models`
+and `doctor`); the other bundles still serve.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bridge.bundle import Bundle, BundleError, load_bundle
+from bridge.tools import ModelNotInstalled
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUNDLES_DIR = Path(__file__).resolve().parent.parent / "bundles"
+
+
+@dataclass
+class Loaded:
+    bundle: Bundle
+    model: Any
+
+    @property
+    def name(self) -> str:
+        return self.bundle.name
+
+    def serves(self, tool: str, kind: str) -> bool:
+        cfg = self.bundle.config
+        return tool in cfg["tools"] and kind == cfg["kind"]
+
+
+@dataclass
+class ModelStore:
+    loaded: list[Loaded] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_dir(cls, directory: str | Path | None) -> "ModelStore":
+        from bridge.models import MODEL_CLASSES
+
+        store = cls()
+        if directory is None or not Path(directory).is_dir():
+            return store
+        for path in sorted(Path(directory).iterdir()):
+            if not (path / "config.json").is_file():
+                continue
+            try:
+                bundle = load_bundle(path)
+                model_class = MODEL_CLASSES.get(bundle.config["model_class"])
+                if model_class is None:
+                    raise BundleError(f"bundle {path.name}: unknown model_class {bundle.config['model_class']!r}")
+                store.loaded.append(Loaded(bundle, model_class.from_bundle(bundle)))
+            except Exception as exc:  # one bad bundle must not stop the others from serving
+                reason = str(exc) if isinstance(exc, BundleError) else f"bundle {path.name}: {exc}"
+                store.refused[path.name] = reason
+                log.warning("refused %s", reason)
+        return store
+
+    def require(self, tool: str, kind: str, name: str | None = None) -> Any:
+        """The model for a tool and type (or the named bundle), or ModelNotInstalled."""
+        if name:
+            for item in self.loaded:
+                if item.name == name:
+                    if tool not in item.bundle.config["tools"]:
+                        raise ModelNotInstalled(f"bundle {name} does not serve {tool}")
+                    return item.model
+            raise ModelNotInstalled(f"no bundle named {name!r} is installed")
+        candidates = [item for item in self.loaded if item.serves(tool, kind)]
+        if not candidates:
+            raise ModelNotInstalled(f"no {kind} model for {tool} is installed; train one or add a bundle to the bundles folder")
+        candidates.sort(key=lambda item: (not item.bundle.config.get("default", False), item.name))
+        return candidates[0].model
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [{"name": i.name, "kind": i.bundle.config["kind"], "tools": list(i.bundle.config["tools"]),
+                 "model_class": i.bundle.config["model_class"]} for i in self.loaded]

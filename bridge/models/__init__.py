@@ -1,0 +1,9 @@
+"""Serving-side model classes, keyed by the `model_class` a bundle's config names.
+
+Each class is built from a verified `Bundle` with `from_bundle` and runs in NumPy only.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+MODEL_CLASSES: dict[str, Any] = {}

@@ -1,0 +1,21 @@
+"""Interpolate: a path of clips from A to B through a MusicVAE latent space."""
+from __future__ import annotations
+
+from bridge.params import Param
+from bridge.tools import Tool, ToolContext
+from bridge.tools.common import BUNDLE, DRUM_MAP, SEED, TEMPERATURE, TYPE
+
+PARAMS = (
+    Param("steps", "int", 3, "How many clips on the path from A to B.", 1, 16),
+    Param("amount", "float", None, "Attribute mode: one clip morphed from A toward B by this amount (0-1).", 0.0, 1.0),
+    Param("keep_ends", "bool", False, "Return A and B themselves as first and last clips instead of reconstructions."),
+    TEMPERATURE, TYPE, SEED, DRUM_MAP, BUNDLE,
+)
+
+
+def run(clips, params, ctx: ToolContext):
+    model = ctx.models.require("interpolate", params["type"], params["bundle"])
+    return model.interpolate(clips[0], clips[1], params, ctx)
+
+
+TOOL = Tool("interpolate", "Morph between two clips.", PARAMS, 2, 2, run, 0xD88715)
