@@ -1,0 +1,1 @@
+"""NumPy inference: the layers every bundle's model is built from, with no TensorFlow."""

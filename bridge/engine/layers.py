@@ -1,0 +1,103 @@
+"""NumPy layers matching Keras exactly, so a bundle exported from Keras plays the same notes.
+
+Weights keep Keras' layout: LSTM kernel [in, 4H], recurrent kernel [H, 4H], bias [4H] with
+gate order (i, f, c, o) and sigmoid/tanh activations. Everything is batched over the first
+axis, because variations are sampled together in one batch, never one call each.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    # Split by sign so large magnitudes never overflow exp.
+    out = np.empty_like(x)
+    pos = x >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
+    ex = np.exp(x[~pos])
+    out[~pos] = ex / (1.0 + ex)
+    return out
+
+
+def dense(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+    y = x @ kernel
+    return y if bias is None else y + bias
+
+
+class LSTM:
+    """One LSTM layer. `step` advances one time step; `run` a whole sequence."""
+
+    def __init__(self, kernel: np.ndarray, recurrent_kernel: np.ndarray, bias: np.ndarray) -> None:
+        self.kernel = np.asarray(kernel, np.float32)
+        self.recurrent_kernel = np.asarray(recurrent_kernel, np.float32)
+        self.bias = np.asarray(bias, np.float32)
+        self.units = self.recurrent_kernel.shape[0]
+
+    def zero_state(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros((batch, self.units), np.float32), np.zeros((batch, self.units), np.float32)
+
+    def _cell(self, x_proj: np.ndarray, h: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        z = x_proj + h @ self.recurrent_kernel
+        u = self.units
+        i = sigmoid(z[:, :u])
+        f = sigmoid(z[:, u:2 * u])
+        g = np.tanh(z[:, 2 * u:3 * u])
+        o = sigmoid(z[:, 3 * u:])
+        c = f * c + i * g
+        return o * np.tanh(c), c
+
+    def step(self, x: np.ndarray, state: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        h, c = self._cell(x @ self.kernel + self.bias, *state)
+        return h, (h, c)
+
+    def run(self, xs: np.ndarray, state: tuple[np.ndarray, np.ndarray] | None = None,
+            reverse: bool = False) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """Outputs [B, T, H] and the final state; the input projection is one matmul for all steps."""
+        batch, steps = xs.shape[:2]
+        h, c = state if state is not None else self.zero_state(batch)
+        proj = xs.astype(np.float32) @ self.kernel + self.bias
+        out = np.empty((batch, steps, self.units), np.float32)
+        order = range(steps - 1, -1, -1) if reverse else range(steps)
+        for t in order:
+            h, c = self._cell(proj[:, t], h, c)
+            out[:, t] = h
+        return out, (h, c)
+
+
+class StackedLSTM:
+    """Layers of LSTMs fed one into the next, as Magenta's MultiRNNCell."""
+
+    def __init__(self, layers: list[LSTM]) -> None:
+        self.layers = layers
+
+    def zero_state(self, batch: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [layer.zero_state(batch) for layer in self.layers]
+
+    def run(self, xs: np.ndarray, states=None):
+        states = states or self.zero_state(xs.shape[0])
+        new_states = []
+        for layer, state in zip(self.layers, states):
+            xs, state = layer.run(xs, state)
+            new_states.append(state)
+        return xs, new_states
+
+    def step(self, x: np.ndarray, states):
+        new_states = []
+        for layer, state in zip(self.layers, states):
+            x, state = layer.step(x, state)
+            new_states.append(state)
+        return x, new_states
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = logits / max(temperature, 1e-6)
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def sample_categorical(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One draw per row of a [B, K] probability matrix, vectorised over the batch."""
+    cdf = np.cumsum(probs, axis=-1)
+    u = rng.random((probs.shape[0], 1)) * cdf[:, -1:]
+    return np.minimum((u > cdf).sum(axis=-1), probs.shape[-1] - 1)
