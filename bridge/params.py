@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 
+def _number(value: float) -> str:
+    """2**31 - 1 as digits, not 2.14748e+09: a user copies a range from the message."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
 class ParamError(ValueError):
     """A parameter value the user must fix; the message names the parameter and its range."""
 
@@ -43,7 +48,7 @@ class Param:
         if self.kind == "bool":
             return "0 or 1"
         if self.min is not None and self.max is not None:
-            return f"{self.min:g}-{self.max:g}"
+            return f"{_number(self.min)}-{_number(self.max)}"
         return self.kind
 
     def coerce(self, value: Any) -> Any:

@@ -1,0 +1,272 @@
+"""Clips to and from Standard MIDI Files, with mido.
+
+Times are read in beats from ticks (tick / ticks_per_beat), never from seconds: a file's tempo
+changes move notes in seconds but not in beats, and beats are what clips and models count.
+Channels use mido's numbering 0-15; the General MIDI drum channel "10" is DRUM_CHANNEL = 9.
+
+Writing truncates a note when the same pitch starts again before it ends (a synth would cut
+it there anyway, and the file stays unambiguous), and puts note-offs before note-ons that share
+a tick, so a repeated note is never cut by its predecessor's note-off.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import mido
+
+from bridge.clip import Clip, ClipError, Note, TimeSignature
+
+DRUM_CHANNEL = 9
+TICKS_PER_BEAT = 480
+DEFAULT_TEMPO = 120.0
+
+
+@dataclass(frozen=True)
+class TempoChange:
+    beat: float
+    bpm: float
+
+
+@dataclass(frozen=True)
+class MeterChange:
+    beat: float
+    time_signature: TimeSignature
+
+
+@dataclass(frozen=True)
+class TrackNotes:
+    """The notes one track plays on one channel (a type-0 file splits into one per channel)."""
+
+    name: str
+    track: int  # index in the file's track list
+    channel: int
+    program: int  # first program change on this channel in this track, else 0
+    notes: tuple[Note, ...]
+
+    @property
+    def is_drum(self) -> bool:
+        return self.channel == DRUM_CHANNEL
+
+
+@dataclass(frozen=True)
+class MidiScore:
+    """Everything a file plays, in beats: what the training pipeline and `read_midi` start from."""
+
+    tracks: tuple[TrackNotes, ...]
+    tempos: tuple[TempoChange, ...]
+    time_signatures: tuple[MeterChange, ...]
+    ticks_per_beat: int
+    track_names: tuple[str, ...]  # every track of the file, notes or not, by index
+
+    @property
+    def tempo(self) -> float:
+        return self.tempos[0].bpm if self.tempos else DEFAULT_TEMPO
+
+    @property
+    def time_signature(self) -> TimeSignature:
+        return self.time_signatures[0].time_signature if self.time_signatures else TimeSignature()
+
+
+def _bpm(tempo: int) -> float:
+    # A DAW stores 90 bpm as 666667 us; three decimals give back the tempo the user typed.
+    return round(mido.tempo2bpm(tempo), 3)
+
+
+def _changes(pairs: list[tuple[int, object]], tpb: int) -> list[tuple[float, object]]:
+    """Sort (tick, value) pairs and keep the last value given at each tick."""
+    by_tick: dict[int, object] = {}
+    for tick, value in sorted(pairs, key=lambda p: p[0]):
+        by_tick[tick] = value
+    return [(tick / tpb, value) for tick, value in by_tick.items()]
+
+
+def _load(path: str | Path) -> mido.MidiFile:
+    try:
+        return mido.MidiFile(path, clip=True)
+    except (OSError, EOFError, ValueError, KeyError, IndexError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ClipError(f"{path}: not a readable MIDI file ({exc})") from None
+
+
+def read_midi_tracks(path: str | Path) -> MidiScore:
+    """Read every note of a file, grouped by track and channel, with its tempo and meter maps.
+
+    Overlapping notes of one pitch end first-in first-out; a zero-length note lasts one tick;
+    a note never switched off ends at the last event of its track.
+    """
+    mid = _load(path)
+    tpb = mid.ticks_per_beat
+    tempos: list[tuple[int, object]] = []
+    meters: list[tuple[int, object]] = []
+    tracks: list[TrackNotes] = []
+    names: list[str] = []
+    for index, track in enumerate(mid.tracks):
+        name = ""
+        tick = 0
+        open_notes: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        found: dict[int, list[Note]] = {}
+        programs: dict[int, int] = {}
+        for msg in track:
+            tick += msg.time
+            kind = msg.type
+            if kind == "note_on" and msg.velocity > 0:
+                open_notes.setdefault((msg.channel, msg.note), []).append((tick, msg.velocity))
+            elif kind == "note_off" or kind == "note_on":
+                starts = open_notes.get((msg.channel, msg.note))
+                if starts:
+                    start, velocity = starts.pop(0)
+                    release = msg.velocity if kind == "note_off" else 64
+                    found.setdefault(msg.channel, []).append(
+                        Note(msg.note, start / tpb, max(tick - start, 1) / tpb, velocity, release_velocity=release))
+            elif kind == "program_change":
+                programs.setdefault(msg.channel, msg.program)
+            elif kind == "set_tempo":
+                tempos.append((tick, _bpm(msg.tempo)))
+            elif kind == "time_signature":
+                meters.append((tick, TimeSignature(msg.numerator, msg.denominator)))
+            elif kind == "track_name" and not name:
+                name = msg.name.strip()
+        for (channel, pitch), starts in open_notes.items():
+            for start, velocity in starts:
+                found.setdefault(channel, []).append(
+                    Note(pitch, start / tpb, max(tick - start, 1) / tpb, velocity))
+        names.append(name)
+        for channel in sorted(found):
+            notes = tuple(sorted(found[channel], key=lambda n: (n.start, n.pitch)))
+            tracks.append(TrackNotes(name, index, channel, programs.get(channel, 0), notes))
+    return MidiScore(
+        tuple(tracks),
+        tuple(TempoChange(beat, bpm) for beat, bpm in _changes(tempos, tpb)),
+        tuple(MeterChange(beat, ts) for beat, ts in _changes(meters, tpb)),
+        tpb,
+        tuple(names),
+    )
+
+
+def _pick_track(score: MidiScore, track: str | int) -> int:
+    """The index of a track given by index or by name (exact, then ignoring case)."""
+    if isinstance(track, int):
+        if not 0 <= track < len(score.track_names):
+            raise ClipError(f"track {track} does not exist; the file has tracks 0-{len(score.track_names) - 1}")
+        return track
+    for wanted in (lambda n: n == track, lambda n: n.casefold() == track.casefold()):
+        for index, name in enumerate(score.track_names):
+            if wanted(name):
+                return index
+    listed = ", ".join(repr(n) for n in score.track_names if n) or "none"
+    raise ClipError(f"no track named {track!r}; track names: {listed}")
+
+
+def read_midi(path: str | Path, track: str | int | None = None, channel: int | None = None,
+              drums: bool | None = None, length: float | None = None) -> Clip:
+    """Read a file as one clip: the notes of one track (by name or index) or of all of them.
+
+    `channel` keeps one channel (0-15); `drums` True keeps only the drum channel, False drops
+    it. The clip takes the file's first tempo and time signature; its length is `length`, or
+    the end of the last note rounded up to a whole bar of that time signature; with an explicit
+    length, notes starting at or after it are left out, as Live would not play them.
+    """
+    score = read_midi_tracks(path)
+    parts = list(score.tracks)
+    if track is not None:
+        index = _pick_track(score, track)
+        parts = [p for p in parts if p.track == index]
+    if channel is not None:
+        parts = [p for p in parts if p.channel == channel]
+    if drums is not None:
+        parts = [p for p in parts if p.is_drum == drums]
+    notes = [n for p in parts for n in p.notes]
+    meter = score.time_signature
+    meter.validate()  # before measuring bars with it: a 0/4 meter would divide by zero
+    if length is None:
+        end = max((n.end for n in notes), default=0.0)
+        bar = meter.beats_per_bar
+        # Round before ceil so a note ending a hair past a barline by float error adds no bar.
+        length = max(1, math.ceil(round(end / bar, 9))) * bar
+    else:
+        notes = [n for n in notes if n.start < length]
+    names = {p.name for p in parts if p.name}
+    name = names.pop() if len(names) == 1 else Path(path).stem
+    clip = Clip(tuple(sorted(notes, key=lambda n: (n.start, n.pitch))), float(length), score.tempo, meter, None, name)
+    return clip.validate()
+
+
+def _track_events(notes: list[Note], offset: int, channel: int) -> list[tuple[int, int, mido.Message]]:
+    """(tick, order, message) for the notes; order 0 sorts note-offs before note-ons at a tick."""
+    events = []
+    by_pitch: dict[int, list[tuple[int, int, Note]]] = {}
+    for note in notes:
+        if note.mute:
+            continue
+        start = offset + round(note.start * TICKS_PER_BEAT)
+        end = start + max(1, round(note.duration * TICKS_PER_BEAT))
+        by_pitch.setdefault(note.pitch, []).append((start, end, note))
+    for pitch, spans in by_pitch.items():
+        spans.sort(key=lambda s: s[0])
+        for i, (start, end, note) in enumerate(spans):
+            if i + 1 < len(spans) and spans[i + 1][0] < end:
+                end = spans[i + 1][0]
+            if end <= start:  # two notes on one tick and pitch: the later one plays
+                continue
+            events.append((start, 1, mido.Message("note_on", channel=channel, note=pitch, velocity=note.velocity)))
+            events.append((end, 0, mido.Message("note_off", channel=channel, note=pitch,
+                                                velocity=note.release_velocity)))
+    return events
+
+
+def _context_events(clip: Clip, tick: int) -> list[tuple[int, int, mido.MetaMessage]]:
+    ts = clip.time_signature
+    return [(tick, 0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(clip.tempo))),
+            (tick, 0, mido.MetaMessage("time_signature", numerator=ts.numerator, denominator=ts.denominator))]
+
+
+def _track(name: str, events: list[tuple[int, int, mido.Message]], end: int) -> mido.MidiTrack:
+    track = mido.MidiTrack()
+    if name:
+        track.append(mido.MetaMessage("track_name", name=name))
+    now = 0
+    for tick, _, msg in sorted(events, key=lambda e: (e[0], e[1])):
+        track.append(msg.copy(time=tick - now))
+        now = tick
+    track.append(mido.MetaMessage("end_of_track", time=max(0, end - now)))
+    return track
+
+
+def write_midi(path: str | Path, clips: list[Clip], sequence: bool = False, channel: int = 0,
+               drums: bool = False, name: str = "") -> Path:
+    """Write clips to a type-1 file at 480 ticks per beat; return the path.
+
+    Default: one track per clip (named after the clip), all starting at beat 0, after a
+    conductor track with the first clip's tempo and time signature. With `sequence`, the clips
+    play one after another on a single track named `name`, with a tempo or meter change
+    wherever a clip's differs from the one before. `drums` writes on the drum channel.
+    """
+    if not clips:
+        raise ClipError("nothing to write: no clips")
+    for clip in clips:
+        clip.validate()
+    channel = DRUM_CHANNEL if drums else channel
+    mid = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
+    if sequence:
+        context, events, tick, previous = [], [], 0, None
+        for clip in clips:
+            if previous is None or (clip.tempo, clip.time_signature) != (previous.tempo, previous.time_signature):
+                context += _context_events(clip, tick)
+            events += _track_events(list(clip.notes), tick, channel)
+            tick += round(clip.length * TICKS_PER_BEAT)
+            previous = clip
+        end = max([tick] + [e[0] for e in events])
+        mid.tracks.append(_track("", context, end))
+        mid.tracks.append(_track(name or clips[0].name, events, end))
+    else:
+        parts = [(clip, _track_events(list(clip.notes), 0, channel)) for clip in clips]
+        ends = [max([round(clip.length * TICKS_PER_BEAT)] + [e[0] for e in events]) for clip, events in parts]
+        mid.tracks.append(_track(name, _context_events(clips[0], 0), max(ends)))
+        for (clip, events), end in zip(parts, ends):
+            mid.tracks.append(_track(clip.name, events, end))
+    path = Path(path)
+    mid.save(path)
+    return path
