@@ -1,0 +1,305 @@
+"""Python clients for the bridge: `AsyncBridgeClient` for asyncio code, `BridgeClient` for scripts.
+
+The client does what a Max or TouchOSC patch does by hand, and recovers from what UDP loses:
+it uploads input clips in chunks, resends whatever chunks the server reports missing, asks
+again for result chunks that never arrived, and turns an `error` reply into `BridgeError`.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from pythonosc.osc_packet import OscPacket
+
+from bridge import protocol as P
+from bridge.clip import Clip, ClipError
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], None]
+Reply = tuple[str, list]
+RESEND_WAIT = 1.0  # seconds to wait for asked-for chunks before asking again
+
+
+class BridgeError(Exception):
+    """An `error` reply from the bridge (or `no_reply` when it stayed silent)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Status:
+    busy: bool
+    queue: int
+    models: tuple[str, ...]
+    refused: int
+
+
+class _Receiver(asyncio.DatagramProtocol):
+    def __init__(self, client: "AsyncBridgeClient") -> None:
+        self.client = client
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        try:
+            messages = [timed.message for timed in OscPacket(data).messages]
+        except Exception as exc:
+            log.warning("dropped undecodable reply from %s: %s", addr, exc)
+            return
+        for msg in messages:
+            self.client._dispatch(msg.address, msg.params)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("udp error: %s", exc)
+
+
+class AsyncBridgeClient:
+    """Talks to one bridge over UDP. Use `async with AsyncBridgeClient(...) as client:`.
+
+    Without `reply_port` the bridge answers the socket that sent (as for SuperCollider); with
+    it, replies arrive on a second socket bound to that port (0 picks a free one), as a Max
+    patch with `udpsend` + `udpreceive` would have it. `timeout` is the longest silence
+    waited for before `BridgeError("no_reply")`; progress messages keep a request alive.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = P.DEFAULT_PORT, reply_port: int | None = None,
+                 timeout: float = 30.0, retries: int = 3) -> None:
+        self.host = host
+        self.port = port
+        self.reply_port = reply_port
+        self.timeout = timeout
+        self.retries = retries
+        self._inboxes: dict[str, asyncio.Queue[Reply]] = {}
+        self._ids = itertools.count(1)
+        self._transports: list[asyncio.DatagramTransport] = []
+        self.last_status: Status | None = None  # the latest status the server pushed
+
+    async def open(self) -> "AsyncBridgeClient":
+        loop = asyncio.get_running_loop()
+        sender, _ = await loop.create_datagram_endpoint(lambda: _Receiver(self), remote_addr=(self.host, self.port))
+        self._transports = [sender]
+        if self.reply_port is not None:
+            local = "127.0.0.1" if P.is_loopback(self.host) else "0.0.0.0"
+            receiver, _ = await loop.create_datagram_endpoint(lambda: _Receiver(self), local_addr=(local, self.reply_port))
+            self.reply_port = receiver.get_extra_info("sockname")[1]
+            self._transports.append(receiver)
+        return self
+
+    async def close(self) -> None:
+        for transport in self._transports:
+            transport.close()
+        self._transports = []
+
+    async def __aenter__(self) -> "AsyncBridgeClient":
+        return await self.open()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    @property
+    def local_port(self) -> int:
+        """The port requests are sent from (where replies go without a reply port)."""
+        return self._transports[0].get_extra_info("sockname")[1]
+
+    def new_id(self) -> str:
+        return str(next(self._ids))
+
+    def _dispatch(self, address: str, args: list) -> None:
+        """Route one reply to the request waiting for its id; tests override this to lose replies."""
+        rid = args[0] if args and isinstance(args[0], str) else None
+        if address == P.STATUS and rid == "" and len(args) == 5:
+            self.last_status = _status(args[1:])
+        elif rid in self._inboxes:
+            self._inboxes[rid].put_nowait((address, args))
+        else:
+            log.debug("dropped reply %s for no waiting request", address)
+
+    def send(self, address: str, *args: Any) -> None:
+        """Send one message with explicit types (the raw protocol, for anything not wrapped)."""
+        self._transports[0].sendto(P.message(address, *args))
+
+    def _request_args(self, params: dict[str, Any]) -> list[Any]:
+        if self.reply_port is not None:
+            params = {**params, "reply_port": self.reply_port}
+        return [value for item in params.items() for value in item]
+
+    async def _next(self, inbox: asyncio.Queue[Reply], wait: float) -> Reply | None:
+        try:
+            return await asyncio.wait_for(inbox.get(), wait)
+        except asyncio.TimeoutError:
+            return None
+
+    async def request(self, address: str, *args: Any, rid: str | int | None = None, **params: Any) -> list[Reply]:
+        """Send `<address> <id> args... [key value]...` and return the replies before `done`."""
+        rid = self.new_id() if rid is None else P.request_id(rid)
+        inbox = self._inboxes[rid] = asyncio.Queue()
+        try:
+            self.send(address, rid, *args, *self._request_args(params))
+            replies = []
+            while (reply := await self._next(inbox, self.timeout)) is not None:
+                if reply[0] == P.DONE:
+                    return replies
+                if reply[0] == P.ERROR:
+                    raise _error(reply[1])
+                replies.append(reply)
+            raise BridgeError("no_reply", f"no reply to {address} {rid} within {self.timeout:g} s")
+        finally:
+            del self._inboxes[rid]
+
+    async def ping(self) -> None:
+        await self.request(P.PING)
+
+    async def status(self) -> Status:
+        replies = await self.request(P.STATUS)
+        return _status(replies[0][1][1:])
+
+    async def models(self) -> dict[str, Any]:
+        """{"models": [...], "refused": {name: reason}, "tools": {name: {..., "params": [...]}}}."""
+        out: dict[str, Any] = {"models": [], "refused": {}, "tools": {}}
+        for address, args in await self.request(P.MODELS):
+            if address == P.MODEL:
+                out["models"].append(dict(zip(("name", "kind", "tools", "model_class"), args[1:])))
+                out["models"][-1]["tools"] = args[3].split(",") if args[3] else []
+            elif address == P.REFUSED:
+                out["refused"][args[1]] = args[2]
+            elif address == P.TOOL:
+                name, low, high, color, _, text = args[1:]
+                out["tools"][name] = {"inputs": (low, high), "color": color, "help": text, "params": []}
+            elif address == P.PARAM:
+                keys = ("name", "type", "min", "max", "default", "choices", "help")
+                param = dict(zip(keys, args[2:]))
+                param["choices"] = param["choices"].split(",") if param["choices"] else []
+                out["tools"][args[1]]["params"].append(param)
+        return out
+
+    async def cancel(self, target_id: str) -> None:
+        """Ask the bridge to stop request `target_id`; that request ends with `cancelled`."""
+        await self.request(P.CANCEL, str(target_id))
+
+    async def register(self, port: int) -> None:
+        """Have replies to this socket's requests, and status pushes, sent to `port` (0: stop)."""
+        await self.request(P.REGISTER, port)
+
+    async def run(self, tool: str, clips: Iterable[Clip] = (), *, progress: Progress | None = None,
+                  request_id: str | int | None = None, **params: Any) -> list[Clip]:
+        """Run a tool on input clips and return its clips, recovering lost chunks either way."""
+        rid = self.new_id() if request_id is None else P.request_id(request_id)
+        clips = list(clips)
+        uploads = {(index, chunk - 1): data for index, clip in enumerate(clips) for chunk, data in
+                   enumerate(P.clip_messages(P.CLIP, P.NOTES, rid, clip, index, len(clips)))}
+        request = P.message(P.PREFIX + tool, rid, *self._request_args(params))
+        silence = max(self.timeout, float(params.get("timeout", 0)) + 2.0)
+        result = P.ClipAssembly(max_clips=4096, max_notes=10**7)
+        inbox = self._inboxes[rid] = asyncio.Queue()
+        retries = self.retries
+        done = False
+        try:
+            for data in (*uploads.values(), request):
+                self._transports[0].sendto(data)
+            while True:
+                reply = await self._next(inbox, RESEND_WAIT if done else silence)
+                if reply is None:
+                    if done and retries > 0:
+                        retries -= 1
+                        self._ask_again(rid, result.missing())
+                        continue
+                    raise BridgeError("no_reply", f"no complete reply to {tool} {rid}")
+                address, args = reply
+                if address == P.PROGRESS and progress and len(args) == 3:
+                    progress(float(args[1]), str(args[2]))
+                elif address == P.RESULT:
+                    result.add_header(args[1:])
+                elif address == P.RESULT_NOTES:
+                    result.add_chunk(args[1:])
+                elif address == P.ERROR:
+                    error = _error(args)
+                    wanted = P.parse_missing(error.message) if error.code == "missing_input" else []
+                    if retries <= 0 or not wanted or not all(key in uploads for key in wanted):
+                        raise error
+                    retries -= 1
+                    for key in wanted:
+                        self._transports[0].sendto(uploads[key])
+                    self._transports[0].sendto(request)
+                elif address == P.DONE and not done:  # later dones answer our resends
+                    done = True
+                    result.set_clip_count(P.as_int("clip count", args[1]))
+                    self._ask_again(rid, result.missing())
+                if done and not result.missing():
+                    return result.clips()
+        except (ClipError, P.ProtocolError) as exc:
+            raise BridgeError("bad_reply", f"result for {rid} is malformed: {exc}") from None
+        finally:
+            del self._inboxes[rid]
+
+    def _ask_again(self, rid: str, missing: list[tuple[int, int]]) -> None:
+        for index, chunk in missing:
+            self.send(P.RESEND, rid, index, chunk)
+
+
+def _error(args: list) -> BridgeError:
+    code = args[1] if len(args) > 1 else "unknown"
+    return BridgeError(str(code), str(args[2]) if len(args) > 2 else "")
+
+
+def _status(args: list) -> Status:
+    busy, queue, models, refused = args
+    return Status(bool(busy), int(queue), tuple(models.split(",")) if models else (), int(refused))
+
+
+class BridgeClient:
+    """The blocking twin of AsyncBridgeClient, for scripts and tests; it owns a private event
+    loop, so it must not be used from inside a running one."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = P.DEFAULT_PORT, reply_port: int | None = None,
+                 timeout: float = 30.0, retries: int = 3) -> None:
+        self._loop = asyncio.new_event_loop()
+        self.aio = AsyncBridgeClient(host, port, reply_port, timeout, retries)
+        self._loop.run_until_complete(self.aio.open())
+
+    def _call(self, coro: Any) -> Any:
+        return self._loop.run_until_complete(coro)
+
+    @property
+    def reply_port(self) -> int | None:
+        return self.aio.reply_port
+
+    @property
+    def local_port(self) -> int:
+        return self.aio.local_port
+
+    def ping(self) -> None:
+        self._call(self.aio.ping())
+
+    def status(self) -> Status:
+        return self._call(self.aio.status())
+
+    def models(self) -> dict[str, Any]:
+        return self._call(self.aio.models())
+
+    def run(self, tool: str, clips: Iterable[Clip] = (), *, progress: Progress | None = None,
+            request_id: str | int | None = None, **params: Any) -> list[Clip]:
+        return self._call(self.aio.run(tool, clips, progress=progress, request_id=request_id, **params))
+
+    def cancel(self, target_id: str) -> None:
+        self._call(self.aio.cancel(target_id))
+
+    def register(self, port: int) -> None:
+        self._call(self.aio.register(port))
+
+    def request(self, address: str, *args: Any, **params: Any) -> list[Reply]:
+        return self._call(self.aio.request(address, *args, **params))
+
+    def close(self) -> None:
+        self._call(self.aio.close())
+        self._loop.close()
+
+    def __enter__(self) -> "BridgeClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

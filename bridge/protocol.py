@@ -1,0 +1,397 @@
+"""The bridge's OSC wire format: addresses, typed messages, clip chunks and SLIP framing.
+
+Everything the server and the clients put on the wire is built here, so the two sides cannot
+drift apart. Only `i`, `f` and `s` arguments are ever sent: Max and TouchOSC handle nothing
+else reliably, and python-osc would otherwise infer True/False/Nil or MIDI types on its own.
+A clip travels as one header message plus note chunks small enough that every datagram stays
+under 1400 bytes, the size that crosses Wi-Fi without IP fragmentation.
+"""
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Any, Iterator, Sequence
+
+from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+from bridge.clip import Clip, ClipError, Note, Scale, TimeSignature
+
+PREFIX = "/bridge/"
+DEFAULT_PORT = 9700
+DEFAULT_TCP_PORT = 9701
+
+# Requests.
+PING = PREFIX + "ping"
+STATUS = PREFIX + "status"
+MODELS = PREFIX + "models"
+CANCEL = PREFIX + "cancel"
+RESEND = PREFIX + "resend"
+REGISTER = PREFIX + "register"
+CLIP = PREFIX + "clip"
+NOTES = PREFIX + "notes"
+# Replies (STATUS doubles as the status reply and the status push).
+ACK = PREFIX + "ack"
+PROGRESS = PREFIX + "progress"
+RESULT = PREFIX + "result"
+RESULT_NOTES = PREFIX + "result_notes"
+DONE = PREFIX + "done"
+ERROR = PREFIX + "error"
+PONG = PREFIX + "pong"
+MODEL = PREFIX + "model"
+REFUSED = PREFIX + "refused"
+TOOL = PREFIX + "tool"
+PARAM = PREFIX + "param"
+
+# Keys every request may carry besides a tool's own parameters.
+COMMON_KEYS = ("reply_port", "timeout")
+
+MAX_DATAGRAM = 1400
+MAX_ID_BYTES = 64
+MAX_NAME_BYTES = 200
+# 8 note fields of 4 bytes plus 8 type-tag characters per note: 40 bytes. 30 notes with a
+# maximal id and header stay near 1310 bytes (asserted by tests/test_protocol.py).
+CHUNK_NOTES = 30
+NOTE_FIELDS = 8
+NOTE_TYPES = "iffiiffi"  # pitch start duration velocity mute probability velocity_deviation release_velocity
+# Live clips are far shorter; this only stops a "length 1e38" from reaching a model's grid.
+MAX_BEATS = 65536.0
+INT32 = (-(2**31), 2**31 - 1)
+
+
+class ProtocolError(ValueError):
+    """A message that does not follow the protocol; answered with `bad_request`."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a listening or target address stays on this machine."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def message(address: str, *args: Any) -> bytes:
+    """One OSC message with explicit types: bools and ints as `i`, reals as `f`, text as `s`."""
+    builder = OscMessageBuilder(address)
+    for arg in args:
+        if isinstance(arg, (bool, Integral)):
+            value = int(arg)
+            if not INT32[0] <= value <= INT32[1]:
+                raise ValueError(f"{value} does not fit an OSC int32")
+            builder.add_arg(value, OscMessageBuilder.ARG_TYPE_INT)
+        elif isinstance(arg, Real):
+            builder.add_arg(float(arg), OscMessageBuilder.ARG_TYPE_FLOAT)
+        elif isinstance(arg, str):
+            builder.add_arg(arg, OscMessageBuilder.ARG_TYPE_STRING)
+        else:
+            raise TypeError(f"cannot send {type(arg).__name__} over OSC; use int, float or str")
+    return builder.build().dgram
+
+
+def parse(data: bytes) -> OscMessage:
+    """Parse one message (not a bundle); any malformed input raises ProtocolError."""
+    try:
+        return OscMessage(data)
+    except Exception as exc:  # python-osc lets UnicodeDecodeError and others through
+        raise ProtocolError(f"undecodable OSC message: {exc}") from None
+
+
+def request_id(value: Any) -> str:
+    """Normalise a request id (string, int, or a whole float from TouchOSC) to a string."""
+    if isinstance(value, bool) or value is None:
+        raise ProtocolError("the first argument must be a request id (string or int)")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ProtocolError(f"request id must be a string or an integer, got {value}")
+        value = int(value)
+    if isinstance(value, int):
+        value = str(value)
+    if not isinstance(value, str) or not value:
+        raise ProtocolError("the first argument must be a non-empty request id (string or int)")
+    if len(value.encode("utf-8")) > MAX_ID_BYTES:
+        raise ProtocolError(f"request id longer than {MAX_ID_BYTES} bytes")
+    return value
+
+
+def as_int(name: str, value: Any) -> int:
+    """An int from an OSC argument; whole or rounded floats count (TouchOSC sends floats)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return int(round(value))
+    raise ClipError(f"{name} must be a number, got {value!r}")
+
+
+def as_float(name: str, value: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    raise ClipError(f"{name} must be a number, got {value!r}")
+
+
+def key_values(args: Sequence[Any]) -> dict[str, Any]:
+    """`key value key value ...` as a dict; an odd count, a non-text or repeated key is refused."""
+    if len(args) % 2:
+        raise ProtocolError(f"parameters must come as key value pairs; {args[-1]!r} has no value")
+    out: dict[str, Any] = {}
+    for key, value in zip(args[::2], args[1::2]):
+        if not isinstance(key, str):
+            raise ProtocolError(f"parameter name must be text, got {key!r}")
+        if key in out:
+            raise ProtocolError(f"parameter {key!r} given twice")
+        out[key] = value
+    return out
+
+
+def chunk_count(n_notes: int) -> int:
+    return math.ceil(n_notes / CHUNK_NOTES)
+
+
+def truncate(text: str, max_bytes: int = MAX_NAME_BYTES) -> str:
+    """Cut text to max_bytes of UTF-8 without splitting a character, so datagrams stay small."""
+    return text.encode("utf-8")[:max_bytes].decode("utf-8", "ignore")
+
+
+def note_args(note: Note) -> tuple:
+    return (note.pitch, note.start, note.duration, note.velocity, int(note.mute),
+            note.probability, note.velocity_deviation, note.release_velocity)
+
+
+def decode_notes(args: Sequence[Any]) -> list[Note]:
+    """Notes from a flat list of 8-field groups; types are checked, ranges by Clip.validate."""
+    if len(args) % NOTE_FIELDS:
+        raise ClipError(f"a note chunk holds groups of {NOTE_FIELDS} values, got {len(args)} values")
+    notes = []
+    for i in range(0, len(args), NOTE_FIELDS):
+        p, s, d, v, m, prob, dev, rel = args[i:i + NOTE_FIELDS]
+        start, duration = as_float("start", s), as_float("duration", d)
+        if abs(start) > MAX_BEATS or abs(duration) > MAX_BEATS:
+            raise ClipError(f"note times must be within {MAX_BEATS:g} beats")
+        notes.append(Note(as_int("pitch", p), start, duration, as_int("velocity", v),
+                          bool(as_int("mute", m)), as_float("probability", prob),
+                          as_float("velocity_deviation", dev), as_int("release_velocity", rel)))
+    return notes
+
+
+@dataclass(frozen=True)
+class ClipHeader:
+    """A clip's header message decoded: everything but the notes, and how many to expect."""
+
+    index: int
+    n_clips: int
+    n_notes: int
+    n_chunks: int
+    length: float
+    tempo: float
+    time_signature: TimeSignature
+    name: str
+    scale: Scale | None
+
+    def clip(self, notes: Sequence[Note]) -> Clip:
+        return Clip(tuple(notes), self.length, self.tempo, self.time_signature, self.scale, self.name)
+
+
+def header_args(clip: Clip, index: int, n_clips: int) -> tuple:
+    """Arguments after the id: index n_clips n_notes n_chunks length tempo ts_num ts_den name [root mode]."""
+    n = len(clip.notes)
+    args = (index, n_clips, n, chunk_count(n), clip.length, clip.tempo,
+            clip.time_signature.numerator, clip.time_signature.denominator, truncate(clip.name))
+    if clip.scale is not None:
+        args += (clip.scale.root, clip.scale.mode)
+    return args
+
+
+def decode_header(args: Sequence[Any], max_clips: int, max_notes: int) -> ClipHeader:
+    """Check a header's counts BEFORE anything is allocated for its notes."""
+    if len(args) not in (9, 11):
+        raise ClipError(f"clip header takes 9 values (or 11 with scale root and mode), got {len(args)}")
+    index, n_clips, n_notes, n_chunks = (as_int(k, v) for k, v in zip(
+        ("clip index", "clip count", "note count", "chunk count"), args[:4]))
+    if not 1 <= n_clips <= max_clips:
+        raise ClipError(f"clip count must be 1-{max_clips}, got {n_clips}")
+    if not 0 <= index < n_clips:
+        raise ClipError(f"clip index must be 0-{n_clips - 1}, got {index}")
+    if not 0 <= n_notes <= max_notes:
+        raise ClipError(f"note count must be 0-{max_notes}, got {n_notes}")
+    if not (n_chunks == 0 if n_notes == 0 else 1 <= n_chunks <= n_notes):
+        raise ClipError(f"chunk count {n_chunks} does not fit {n_notes} notes")
+    length, tempo = as_float("length", args[4]), as_float("tempo", args[5])
+    if abs(length) > MAX_BEATS:
+        raise ClipError(f"clip length must be at most {MAX_BEATS:g} beats, got {length}")
+    meter = TimeSignature(as_int("time signature numerator", args[6]), as_int("time signature denominator", args[7]))
+    if not isinstance(args[8], str):
+        raise ClipError(f"clip name must be text, got {args[8]!r}")
+    scale = Scale(as_int("scale root", args[9]), str(args[10])) if len(args) == 11 else None
+    return ClipHeader(index, n_clips, n_notes, n_chunks, length, tempo, meter, truncate(args[8]), scale)
+
+
+class ClipAssembly:
+    """Clips put back together from header and chunk messages arriving in any order.
+
+    Used for uploads on the server and results on the client. Only what has arrived is
+    stored, so a header announcing 10,000 notes costs nothing until notes come, and every
+    count is checked before notes are kept.
+    """
+
+    def __init__(self, max_clips: int, max_notes: int) -> None:
+        self.max_clips = max_clips
+        self.max_notes = max_notes
+        self.n_clips: int | None = None
+        self.headers: dict[int, ClipHeader] = {}
+        self.chunks: dict[tuple[int, int], list[Note]] = {}
+        self.announced: dict[int, int] = {}  # clip -> n_chunks, from notes seen before the header
+        self.n_notes = 0
+
+    def set_clip_count(self, n_clips: int) -> None:
+        if self.n_clips is not None and n_clips != self.n_clips:
+            raise ClipError(f"clip count changed from {self.n_clips} to {n_clips}")
+        self.n_clips = n_clips
+
+    def add_header(self, args: Sequence[Any]) -> None:
+        header = decode_header(args, self.max_clips, self.max_notes)
+        self.set_clip_count(header.n_clips)
+        if self.announced.get(header.index, header.n_chunks) != header.n_chunks:
+            raise ClipError(f"clip {header.index}: header says {header.n_chunks} chunks, "
+                            f"notes said {self.announced[header.index]}")
+        self.headers[header.index] = header
+
+    def add_chunk(self, args: Sequence[Any]) -> None:
+        """`<clip index> <chunk> <n_chunks> notes...`, as in `notes` and `result_notes`."""
+        if len(args) < 3:
+            raise ClipError("a note chunk starts with <clip index> <chunk> <n_chunks>")
+        index, chunk, n_chunks = (as_int(k, v) for k, v in zip(("clip index", "chunk", "chunk count"), args))
+        if not 0 <= index < (self.n_clips or self.max_clips):
+            raise ClipError(f"clip index {index} is out of range")
+        header = self.headers.get(index)
+        expected = header.n_chunks if header else self.announced.get(index, n_chunks)
+        if n_chunks != expected or not 0 <= chunk < n_chunks:
+            raise ClipError(f"clip {index}: chunk {chunk} of {n_chunks} does not fit the {expected} chunks announced")
+        notes = decode_notes(args[3:])
+        held = sum(len(n) for (i, c), n in self.chunks.items() if i == index and c != chunk) + len(notes)
+        limit = header.n_notes if header else self.max_notes
+        if held > limit:
+            raise ClipError(f"clip {index}: {held} notes arrived, more than the {limit} announced")
+        self.announced[index] = n_chunks
+        self.n_notes += len(notes) - len(self.chunks.get((index, chunk), ()))
+        self.chunks[(index, chunk)] = notes
+
+    def clip_count(self) -> int:
+        indexes = set(self.headers) | {i for i, _ in self.chunks}
+        return self.n_clips if self.n_clips is not None else (max(indexes) + 1 if indexes else 0)
+
+    def missing(self, at_least: int = 0) -> list[tuple[int, int]]:
+        """(clip, chunk) pairs still to come; chunk -1 stands for the clip's header."""
+        out = []
+        for index in range(max(self.clip_count(), at_least)):
+            header = self.headers.get(index)
+            if header is None:
+                out.append((index, -1))
+            else:
+                out.extend((index, c) for c in range(header.n_chunks) if (index, c) not in self.chunks)
+        return out
+
+    def clips(self) -> list[Clip]:
+        """The finished clips; call only when nothing is missing."""
+        clips = []
+        for index in range(self.clip_count()):
+            header = self.headers[index]
+            notes = [n for c in range(header.n_chunks) for n in self.chunks[(index, c)]]
+            if len(notes) != header.n_notes:
+                raise ClipError(f"clip {index}: header announced {header.n_notes} notes, chunks held {len(notes)}")
+            clips.append(header.clip(notes))
+        return clips
+
+
+def format_missing(missing: Sequence[tuple[int, int]], max_bytes: int = 900) -> str:
+    """The `missing_input` message: `<clip>:header` or `<clip>:<chunk>` tokens, space-separated.
+
+    Only the first tokens that fit in max_bytes are listed; the client resends those, asks
+    again and hears about the rest, so the error itself never outgrows a datagram.
+    """
+    tokens = [f"{i}:header" if c == -1 else f"{i}:{c}" for i, c in missing]
+    text = ""
+    for token in tokens:
+        if len(text) + len(token) + 1 > max_bytes:
+            break
+        text = f"{text} {token}" if text else token
+    return text
+
+
+def parse_missing(text: str) -> list[tuple[int, int]]:
+    out = []
+    for token in text.split():
+        clip, _, chunk = token.partition(":")
+        try:
+            out.append((int(clip), -1 if chunk == "header" else int(chunk)))
+        except ValueError:
+            raise ProtocolError(f"not a missing-input token: {token!r}") from None
+    return out
+
+
+def clip_messages(header_address: str, notes_address: str, rid: str, clip: Clip,
+                  index: int, n_clips: int) -> list[bytes]:
+    """The header and every note chunk of one clip, for upload or for a result."""
+    return [message(header_address, rid, *header_args(clip, index, n_clips))] + [
+        note_chunk(notes_address, rid, clip, index, chunk) for chunk in range(chunk_count(len(clip.notes)))]
+
+
+def note_chunk(address: str, rid: str, clip: Clip, index: int, chunk: int) -> bytes:
+    """`<id> <clip index> <chunk> <n_chunks>` then up to CHUNK_NOTES notes of 8 values each."""
+    notes = clip.notes[chunk * CHUNK_NOTES:(chunk + 1) * CHUNK_NOTES]
+    flat = [value for note in notes for value in note_args(note)]
+    return message(address, rid, index, chunk, chunk_count(len(clip.notes)), *flat)
+
+
+# OSC 1.1 stream framing (SLIP, RFC 1055), used on the TCP listener.
+END, ESC, ESC_END, ESC_ESC = 0xC0, 0xDB, 0xDC, 0xDD
+
+
+def slip_encode(packet: bytes) -> bytes:
+    """Frame with END on both sides (the double-END form receivers of either style accept)."""
+    body = packet.replace(bytes([ESC]), bytes([ESC, ESC_ESC])).replace(bytes([END]), bytes([ESC, ESC_END]))
+    return bytes([END]) + body + bytes([END])
+
+
+class SlipDecoder:
+    """Turn a byte stream into packets; empty frames (from double END) are skipped.
+
+    A frame longer than `max_frame` or an invalid escape raises ProtocolError: the stream can
+    no longer be trusted and the caller closes it. Frames are split with `bytes.find` and
+    unescaped whole, which keeps a 4 MB upload from costing seconds of Python loops.
+    """
+
+    def __init__(self, max_frame: int = 1 << 20) -> None:
+        self.max_frame = max_frame
+        self._frame = bytearray()
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        start = 0
+        while (end := data.find(END, start)) >= 0:
+            self._add(data[start:end])
+            if self._frame:
+                frame, self._frame = bytes(self._frame), bytearray()
+                yield _unescape(frame)
+            start = end + 1
+        self._add(data[start:])
+
+    def _add(self, piece: bytes) -> None:
+        self._frame += piece
+        if len(self._frame) > self.max_frame:
+            raise ProtocolError(f"SLIP frame longer than {self.max_frame} bytes")
+
+
+_BAD_ESCAPE = re.compile(bytes([ESC]) + b"(?![" + bytes([ESC_END, ESC_ESC]) + b"])")
+
+
+def _unescape(frame: bytes) -> bytes:
+    bad = _BAD_ESCAPE.search(frame)
+    if bad:
+        following = frame[bad.start() + 1:bad.start() + 2]
+        raise ProtocolError(f"invalid SLIP escape {following.hex() or 'at end of frame'}")
+    # Every ESC is followed by ESC_END or ESC_ESC, so the two replacements cannot overlap.
+    return frame.replace(bytes([ESC, ESC_END]), bytes([END])).replace(bytes([ESC, ESC_ESC]), bytes([ESC]))

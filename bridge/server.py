@@ -1,0 +1,578 @@
+"""The OSC server: requests in over UDP (and optionally SLIP-framed TCP), tools run off the loop.
+
+The receive loop only parses, checks and queues; tools run in worker threads, so `ping` and
+`cancel` are answered while a model is busy. Every request gets exactly one final reply
+(`done` or `error`), which a `Job` guarantees by letting only the first `finish` through:
+the tool's result, a timeout, a cancel and a shutdown race for it. Bad input of any kind is
+answered with an error or dropped with a log line; no datagram can stop the server.
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import itertools
+import logging
+import signal
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from pythonosc.osc_packet import OscPacket
+
+from bridge import protocol as P
+from bridge.clip import DEFAULT_MAX_NOTES, Clip, ClipError
+from bridge.model_store import DEFAULT_BUNDLES_DIR, ModelStore
+from bridge.params import ParamError
+from bridge.tools import TOOLS, Tool, ToolContext, ToolError
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[bytes], None]
+MAX_INPUTS = max(tool.max_inputs for tool in TOOLS.values())
+UPLOAD_TTL = 120.0  # seconds an unclaimed upload is kept
+MAX_UPLOADS = 64
+RESULT_CACHE = 32  # finished requests whose results `resend` can still send
+MAX_REGISTERED = 64
+PROGRESS_INTERVAL = 0.1  # at most ~10 progress messages a second per request
+MAX_TIMEOUT = 86400.0
+# Datagrams sent back to back before yielding a millisecond, so a big result does not
+# overrun a client's receive buffer in one burst.
+BURST = 16
+# Reply addresses are never answered: two peers that answered each other's errors would
+# bounce messages forever.
+REPLIES = {P.ACK, P.PROGRESS, P.RESULT, P.RESULT_NOTES, P.DONE, P.ERROR, P.PONG,
+           P.MODEL, P.REFUSED, P.TOOL, P.PARAM}
+
+
+class RequestError(Exception):
+    """An error reply: `/bridge/error <id> <code> <message>`."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def error_code(exc: BaseException) -> str:
+    """The protocol code for an exception raised by a tool or while checking a request."""
+    if isinstance(exc, (ToolError, RequestError)):
+        return exc.code
+    if isinstance(exc, ParamError):
+        return "bad_param"
+    if isinstance(exc, ClipError):
+        return "bad_clip"
+    if isinstance(exc, P.ProtocolError):
+        return "bad_request"
+    return "internal"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a packet came from and how to answer it when nothing else is asked for."""
+
+    peer: tuple  # ("udp", ip, port) or ("tcp", ip, connection number): requests are keyed by it
+    ip: str
+    send: Send
+    tcp: bool = False
+
+
+@dataclass
+class Upload:
+    """Input clips arriving for one (peer, id), kept until a tool request claims them.
+
+    A bad header or chunk poisons the upload: uploads get no reply of their own, so the tool
+    request that follows is answered with the reason.
+    """
+
+    assembly: P.ClipAssembly
+    touched: float = field(default_factory=time.monotonic)
+    error: Exception | None = None
+
+
+@dataclass(eq=False)
+class Job:
+    """One queued or running tool request."""
+
+    key: tuple
+    rid: str
+    tool: Tool
+    clips: list[Clip]
+    given: dict[str, Any]
+    send: Send
+    timeout: float
+    cancel: threading.Event = field(default_factory=threading.Event)
+    finished: bool = False
+    delivering: bool = False  # results are going out; cancel and timeout no longer apply
+    timer: asyncio.TimerHandle | None = None
+
+
+class _Udp(asyncio.DatagramProtocol):
+    def __init__(self, server: "BridgeServer") -> None:
+        self.server = server
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        self.server._datagram(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        # An ICMP "port unreachable" from a client that went away: nothing to do.
+        log.debug("udp error: %s", exc)
+
+
+class BridgeServer:
+    """The bridge's OSC endpoint. `await start()`, then `port` holds the bound UDP port."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = P.DEFAULT_PORT, tcp_port: int | None = None,
+                 bundles_dir: str | Path | None = DEFAULT_BUNDLES_DIR, store: ModelStore | None = None,
+                 queue_size: int = 8, workers: int = 1, default_timeout: float = 60.0,
+                 allow: Sequence[str] | None = None, max_notes: int = DEFAULT_MAX_NOTES) -> None:
+        self.host = host
+        self._port = port
+        self._tcp_port = tcp_port
+        self.store = store if store is not None else ModelStore.from_dir(bundles_dir)
+        self.queue_size = queue_size
+        self.workers = workers
+        self.default_timeout = default_timeout
+        self.allow = None if allow is None else {str(ipaddress.ip_address(a)) for a in allow}
+        self.max_notes = max_notes
+        self._uploads: OrderedDict[tuple, Upload] = OrderedDict()
+        self._results: OrderedDict[tuple, list[Clip]] = OrderedDict()
+        self._registered: OrderedDict[tuple, int] = OrderedDict()
+        self._jobs: dict[tuple, Job] = {}
+        self._running = 0
+        self._busy = False
+        self._connections = itertools.count(1)
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._requests = {"ping": (0, self._ping), "status": (0, self._status), "models": (0, self._models),
+                          "cancel": (1, self._cancel), "resend": (2, self._resend), "register": (1, self._register)}
+
+    @property
+    def port(self) -> int:
+        return self._transport.get_extra_info("sockname")[1]
+
+    @property
+    def tcp_port(self) -> int | None:
+        return self._tcp.sockets[0].getsockname()[1] if self._tcp else None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._queue: asyncio.Queue[Job] = asyncio.Queue(self.queue_size)
+        self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="bridge-tool")
+        self._transport, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), local_addr=(self.host, self._port))
+        self._tcp = None
+        if self._tcp_port is not None:
+            self._tcp = await asyncio.start_server(self._tcp_client, self.host, self._tcp_port)
+        self._tasks = [loop.create_task(self._worker()) for _ in range(self.workers)]
+
+    async def stop(self) -> None:
+        """Answer every open request with `shutting_down`, then close sockets and workers."""
+        for job in list(self._jobs.values()):
+            job.cancel.set()
+            self._finish(job, self._error(job.rid, "shutting_down", "the server is stopping"))
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tcp:
+            self._tcp.close()
+            for writer in list(self._writers):
+                writer.close()
+            await self._tcp.wait_closed()
+        self._transport.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # Receiving ---------------------------------------------------------------------------
+
+    def _allowed(self, ip: str) -> bool:
+        return self.allow is None or ip in self.allow
+
+    def _datagram(self, data: bytes, addr: tuple) -> None:
+        ip, port = addr[0], addr[1]
+        if not self._allowed(ip):
+            log.warning("dropped datagram from %s: not in the allow list", ip)
+            return
+
+        def send(reply: bytes) -> None:
+            self._sendto(reply, (ip, port))
+
+        self._packet(data, Origin(("udp", ip, port), ip, send))
+
+    def _sendto(self, data: bytes, addr: tuple) -> None:
+        try:
+            self._transport.sendto(data, addr)
+        except OSError as exc:
+            log.debug("could not send to %s: %s", addr, exc)
+
+    async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        ip = writer.get_extra_info("peername")[0]
+        if not self._allowed(ip):
+            log.warning("closed tcp connection from %s: not in the allow list", ip)
+            writer.close()
+            return
+
+        def send(reply: bytes) -> None:
+            if not writer.is_closing():
+                writer.write(P.slip_encode(reply))
+
+        origin = Origin(("tcp", ip, next(self._connections)), ip, send, tcp=True)
+        decoder = P.SlipDecoder()
+        self._writers.add(writer)
+        try:
+            while data := await reader.read(65536):
+                for frame in decoder.feed(data):
+                    self._packet(frame, origin)
+        except P.ProtocolError as exc:
+            log.warning("closed tcp connection from %s: %s", ip, exc)
+        except ConnectionError:
+            pass
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    def _packet(self, data: bytes, origin: Origin) -> None:
+        try:
+            messages = [timed.message for timed in OscPacket(data).messages]
+        except Exception as exc:  # python-osc raises several kinds on garbage
+            log.warning("dropped undecodable packet (%d bytes) from %s: %s", len(data), origin.ip, exc)
+            return
+        for msg in messages:
+            try:
+                self._message(msg.address, msg.params, origin)
+            except Exception:  # a bug here must cost one request, never the server
+                log.exception("failed to handle %s from %s", msg.address, origin.ip)
+                origin.send(self._error("", "internal", f"server error handling {msg.address}"))
+
+    def _message(self, address: str, args: list, origin: Origin) -> None:
+        if not address.startswith(P.PREFIX) or address in REPLIES:
+            log.info("dropped %s from %s: not a bridge request", address, origin.ip)
+            return
+        if address in (P.CLIP, P.NOTES):
+            self._upload(address, args, origin)
+            return
+        name = address[len(P.PREFIX):]
+        try:
+            rid = P.request_id(args[0] if args else None)
+        except P.ProtocolError as exc:
+            origin.send(self._error("", "bad_request", f"{address}: {exc}"))
+            return
+        send = origin.send
+        try:
+            n_positional, handler = self._requests.get(name, (0, None))
+            if handler is None and name not in TOOLS:
+                known = ", ".join(sorted([*self._requests, *TOOLS]))
+                raise RequestError("unknown_address", f"no such address {address}; known: {known}")
+            positional = args[1:1 + n_positional]
+            if len(positional) < n_positional:
+                raise P.ProtocolError(f"{address} takes {n_positional} argument(s) after the id")
+            given = P.key_values(args[1 + n_positional:])
+            send = self._route(origin, given.pop("reply_port", None))
+            if handler is None:
+                self._tool_request(TOOLS[name], rid, given, origin, send)
+                return
+            given.pop("timeout", None)
+            if given:
+                raise ParamError(f"{address} takes no parameter {next(iter(given))!r}")
+            handler(rid, positional, origin, send)
+        except Exception as exc:
+            if error_code(exc) == "internal":
+                log.exception("error handling %s %s", address, rid)
+            send(self._error(rid, error_code(exc), str(exc)))
+
+    def _route(self, origin: Origin, reply_port: Any) -> Send:
+        """Reply to reply_port if given, else to a registered port, else to the sender."""
+        if origin.tcp:
+            return origin.send
+        if reply_port is not None:
+            port = self._port_number(reply_port, "reply_port")
+            return lambda data: self._sendto(data, (origin.ip, port))
+        registered = self._registered.get(origin.peer)
+        if registered:
+            return lambda data: self._sendto(data, (origin.ip, registered))
+        return origin.send
+
+    @staticmethod
+    def _port_number(value: Any, name: str, low: int = 1) -> int:
+        try:
+            port = P.as_int(name, value)
+        except ClipError:
+            port = -1
+        if not low <= port <= 65535:
+            raise ParamError(f"{name} must be a port number {low}-65535, got {value!r}")
+        return port
+
+    # Uploads -----------------------------------------------------------------------------
+
+    def _upload(self, address: str, args: list, origin: Origin) -> None:
+        """Store an input clip header or note chunk for the tool request that will follow."""
+        try:
+            rid = P.request_id(args[0] if args else None)
+        except P.ProtocolError as exc:
+            origin.send(self._error("", "bad_request", f"{address}: {exc}"))
+            return
+        upload = self._claim_upload((origin.peer, rid))
+        if upload.error:
+            return
+        try:
+            if address == P.CLIP:
+                upload.assembly.add_header(args[1:])
+            else:
+                upload.assembly.add_chunk(args[1:])
+        except (ClipError, P.ProtocolError) as exc:
+            log.info("upload %s from %s refused: %s", rid, origin.ip, exc)
+            upload.error = exc
+        self._trim_uploads()
+
+    def _claim_upload(self, key: tuple) -> Upload:
+        upload = self._uploads.pop(key, None) or self._new_upload()
+        upload.touched = time.monotonic()
+        self._uploads[key] = upload  # most recently touched last
+        return upload
+
+    def _new_upload(self) -> Upload:
+        return Upload(P.ClipAssembly(MAX_INPUTS, self.max_notes))
+
+    def _trim_uploads(self) -> None:
+        """Drop uploads nobody claimed in time, and the oldest while too many notes are held."""
+        now = time.monotonic()
+        cap = MAX_INPUTS * self.max_notes * 2
+        total = sum(u.assembly.n_notes for u in self._uploads.values())
+        while self._uploads:
+            key, oldest = next(iter(self._uploads.items()))
+            if now - oldest.touched < UPLOAD_TTL and len(self._uploads) <= MAX_UPLOADS and total <= cap:
+                break
+            total -= oldest.assembly.n_notes
+            del self._uploads[key]
+            log.info("dropped unclaimed upload %s", key)
+
+    # Tool requests and jobs --------------------------------------------------------------
+
+    def _tool_request(self, tool: Tool, rid: str, given: dict[str, Any], origin: Origin, send: Send) -> None:
+        timeout = given.pop("timeout", self.default_timeout)
+        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout <= MAX_TIMEOUT:
+            raise ParamError(f"timeout must be seconds, more than 0 and at most {MAX_TIMEOUT:g}, got {timeout!r}")
+        tool.resolve(given)  # refuse bad parameters before anything is queued
+        key = (origin.peer, rid)
+        if key in self._jobs:
+            raise RequestError("duplicate_id", f"request {rid} is still running; use a new id")
+        upload = self._uploads.get(key) or self._new_upload()
+        if upload.error:
+            del self._uploads[key]
+            raise upload.error
+        missing = upload.assembly.missing(tool.min_inputs)
+        if missing:
+            raise RequestError("missing_input", P.format_missing(missing))
+        if self._queue.full():
+            raise RequestError("busy", f"{self.queue_size} request(s) already waiting; try again later")
+        self._uploads.pop(key, None)
+        clips = [clip.validate(self.max_notes) for clip in upload.assembly.clips()]
+        job = Job(key, rid, tool, clips, given, send, float(timeout))
+        job.timer = self._loop.call_later(job.timeout, self._expire, job)
+        self._jobs[key] = job
+        self._queue.put_nowait(job)
+        send(P.message(P.ACK, rid))
+        self._busy_changed()
+
+    def _expire(self, job: Job) -> None:
+        if not job.delivering:
+            job.cancel.set()
+            self._finish(job, self._error(job.rid, "timeout", f"no result within {job.timeout:g} s"))
+
+    def _finish(self, job: Job, reply: bytes) -> None:
+        """Send a job's final reply; only the first call for a job does anything."""
+        if job.finished:
+            return
+        job.finished = True
+        if job.timer:
+            job.timer.cancel()
+        self._jobs.pop(job.key, None)
+        job.send(reply)
+
+    async def _worker(self) -> None:
+        while True:
+            job = await self._queue.get()
+            if job.finished:  # cancelled or timed out while waiting
+                self._busy_changed()
+                continue
+            self._running += 1
+            self._busy_changed()
+            try:
+                await self._run(job)
+            finally:
+                self._running -= 1
+                self._busy_changed()
+
+    async def _run(self, job: Job) -> None:
+        ctx = ToolContext(models=self.store, progress=self._progress(job), cancelled=job.cancel.is_set)
+        try:
+            clips = await self._loop.run_in_executor(self._executor, job.tool, job.clips, job.given, ctx)
+            clips = [clip.validate(self.max_notes) for clip in clips]
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            code = error_code(exc)
+            if code == "internal":
+                log.error("tool %s failed on request %s", job.tool.name, job.rid, exc_info=exc)
+            self._finish(job, self._error(job.rid, code, str(exc) or type(exc).__name__))
+            return
+        if job.finished:
+            return
+        job.delivering = True
+        if job.timer:
+            job.timer.cancel()
+        self._results[job.key] = clips
+        while len(self._results) > RESULT_CACHE:
+            self._results.popitem(last=False)
+        for i, data in enumerate(m for index, clip in enumerate(clips) for m in
+                                 P.clip_messages(P.RESULT, P.RESULT_NOTES, job.rid, clip, index, len(clips))):
+            job.send(data)
+            if i % BURST == BURST - 1:
+                await asyncio.sleep(0.001)
+        self._finish(job, P.message(P.DONE, job.rid, len(clips)))
+
+    def _progress(self, job: Job) -> Callable[[float, str], None]:
+        """A progress callback for the tool's thread: rate-limited, posted to the loop."""
+        last = [0.0]
+
+        def progress(fraction: float, text: str) -> None:
+            now = time.monotonic()
+            if now - last[0] >= PROGRESS_INTERVAL:
+                last[0] = now
+                self._loop.call_soon_threadsafe(self._send_progress, job, float(fraction), P.truncate(str(text)))
+
+        return progress
+
+    def _send_progress(self, job: Job, fraction: float, text: str) -> None:
+        if not job.finished and not job.delivering:
+            job.send(P.message(P.PROGRESS, job.rid, fraction, text))
+
+    def _busy_changed(self) -> None:
+        """Push `/bridge/status` to registered clients when the server turns busy or idle."""
+        busy = self._running > 0 or not self._queue.empty()
+        if busy != self._busy:
+            self._busy = busy
+            data = P.message(P.STATUS, "", *self._status_args())
+            for (_, ip, _), port in self._registered.items():
+                self._sendto(data, (ip, port))
+
+    # Small requests ----------------------------------------------------------------------
+
+    @staticmethod
+    def _error(rid: str, code: str, text: str) -> bytes:
+        return P.message(P.ERROR, rid, code, P.truncate(text, 600))
+
+    def _status_args(self) -> tuple:
+        return (int(self._busy), self._queue.qsize(), ",".join(item.name for item in self.store.loaded),
+                len(self.store.refused))
+
+    def _ping(self, rid: str, args: list, origin: Origin, send: Send) -> None:
+        send(P.message(P.PONG, rid))
+        send(P.message(P.DONE, rid, 0))
+
+    def _status(self, rid: str, args: list, origin: Origin, send: Send) -> None:
+        send(P.message(P.STATUS, rid, *self._status_args()))
+        send(P.message(P.DONE, rid, 0))
+
+    def _models(self, rid: str, args: list, origin: Origin, send: Send) -> None:
+        for model in self.store.describe():
+            send(P.message(P.MODEL, rid, *(P.truncate(str(model[k])) for k in ("name", "kind")),
+                           P.truncate(",".join(model["tools"])), P.truncate(str(model["model_class"]))))
+        for name, reason in self.store.refused.items():
+            send(P.message(P.REFUSED, rid, P.truncate(name), P.truncate(reason, 600)))
+        for tool in TOOLS.values():
+            info = tool.describe()
+            send(P.message(P.TOOL, rid, tool.name, tool.min_inputs, tool.max_inputs, info["color"],
+                           len(tool.params), tool.help))
+            for param in info["params"]:
+                send(P.message(P.PARAM, rid, *param_args(tool.name, param)))
+        send(P.message(P.DONE, rid, 0))
+
+    def _cancel(self, rid: str, args: list, origin: Origin, send: Send) -> None:
+        target = P.request_id(args[0])
+        job = self._jobs.get((origin.peer, target))
+        if job is None:
+            raise RequestError("unknown_request", f"no request {target} is running")
+        if not job.delivering:
+            job.cancel.set()
+            self._finish(job, self._error(target, "cancelled", f"cancelled by request {rid}"))
+        send(P.message(P.DONE, rid, 0))
+
+    def _resend(self, rid: str, args: list, origin: Origin, send: Send) -> None:
+        clips = self._results.get((origin.peer, rid))
+        if clips is None:
+            raise RequestError("unknown_request", f"no recent result for request {rid}")
+        index, chunk = P.as_int("clip index", args[0]), P.as_int("chunk", args[1])
+        if not 0 <= index < len(clips):
+            raise P.ProtocolError(f"clip index must be 0-{len(clips) - 1}, got {index}")
+        clip = clips[index]
+        if chunk == -1:
+            send(P.message(P.RESULT, rid, *P.header_args(clip, index, len(clips))))
+        elif 0 <= chunk < P.chunk_count(len(clip.notes)):
+            send(P.note_chunk(P.RESULT_NOTES, rid, clip, index, chunk))
+        else:
+            raise P.ProtocolError(f"chunk must be -1 (header) or 0-{P.chunk_count(len(clip.notes)) - 1}, got {chunk}")
+        send(P.message(P.DONE, rid, len(clips)))
+
+    def _register(self, rid: str, args: list, origin: Origin, send: Send) -> None:
+        if origin.tcp:
+            raise P.ProtocolError("register is for UDP clients; TCP replies go back on the connection")
+        port = self._port_number(args[0], "port", low=0)
+        self._registered.pop(origin.peer, None)
+        if port:
+            self._registered[origin.peer] = port
+            while len(self._registered) > MAX_REGISTERED:
+                self._registered.popitem(last=False)
+        self._route(origin, None)(P.message(P.DONE, rid, 0))
+
+
+def param_args(tool: str, param: dict[str, Any]) -> tuple:
+    """`<tool> <name> <type> <min> <max> <default> <choices-csv> <help>`; absent values are ""."""
+    kind, default = param["type"], param["default"]
+    if default is None:
+        default = ""
+    elif kind in ("int", "bool"):
+        default = int(default)
+    elif kind == "float":
+        default = float(default)
+    return (tool, param["name"], kind, float(param["min"]) if "min" in param else "",
+            float(param["max"]) if "max" in param else "", default, ",".join(param.get("choices", ())), param["help"])
+
+
+def serve(host: str = "127.0.0.1", port: int = P.DEFAULT_PORT, tcp_port: int | None = None,
+          bundles_dir: str | Path | None = DEFAULT_BUNDLES_DIR, log_level: str = "info", *,
+          queue_size: int = 8, workers: int = 1, default_timeout: float = 60.0,
+          allow: Sequence[str] | None = None, max_notes: int = DEFAULT_MAX_NOTES) -> None:
+    """Run the bridge until Ctrl-C or SIGTERM, saying where it listens and what it serves."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def main() -> None:
+        server = BridgeServer(host, port, tcp_port, bundles_dir, queue_size=queue_size, workers=workers,
+                              default_timeout=default_timeout, allow=allow, max_notes=max_notes)
+        await server.start()
+        where = f"udp {host}:{server.port}" + (f", tcp (SLIP) {host}:{server.tcp_port}" if server.tcp_port else "")
+        print(f"magenta-bridge listening on {where}", flush=True)
+        names = ", ".join(item.name for item in server.store.loaded) or "none (tool requests answer model_not_installed)"
+        print(f"models loaded from {bundles_dir}: {names}", flush=True)
+        for name, reason in server.store.refused.items():
+            print(f"refused bundle {name}: {reason}", flush=True)
+        if not P.is_loopback(host):
+            print(f"WARNING: listening on {host}, not loopback: anyone who can reach this machine can use "
+                  "the bridge; pass --allow with your clients' addresses or bind to 127.0.0.1", flush=True)
+            log.warning("bound to non-loopback address %s", host)
+        stop = asyncio.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+            except NotImplementedError:  # Windows: Ctrl-C raises KeyboardInterrupt instead
+                pass
+        try:
+            await stop.wait()
+        finally:
+            await server.stop()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+

@@ -1,0 +1,163 @@
+"""The wire format on its own: typed messages, clip chunks, datagram sizes and SLIP framing."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pythonosc.osc_message import OscMessage
+
+from bridge import protocol as P
+from bridge.clip import Clip, ClipError, Note, Scale, TimeSignature
+
+
+def type_tags(data: bytes) -> str:
+    end = data.index(b",")
+    return data[end + 1:data.index(b"\0", end)].decode()
+
+
+def assemble(messages: list[bytes], max_notes: int = 100_000) -> list[Clip]:
+    assembly = P.ClipAssembly(max_clips=16, max_notes=max_notes)
+    for data in messages:
+        msg = OscMessage(data)
+        (assembly.add_header if msg.address in (P.CLIP, P.RESULT) else assembly.add_chunk)(msg.params[1:])
+    assert assembly.missing() == []
+    return assembly.clips()
+
+
+def worst_case_clip(n_notes: int) -> Clip:
+    note = Note(127, P.MAX_BEATS, P.MAX_BEATS, 127, True, 1.0, -127.0, 127)
+    return Clip([note] * n_notes, P.MAX_BEATS, 999.0, TimeSignature(99, 32), Scale(11, "harmonic_minor"), "𝄞" * 300)
+
+
+def test_message_sends_only_i_f_s():
+    data = P.message("/x", True, 3, 2.5, "s", np.int64(7), np.float32(0.5))
+    assert type_tags(data) == "iifsif"
+    assert OscMessage(data).params == [1, 3, 2.5, "s", 7, 0.5]
+    for bad in (None, b"blob", (1, 2, 3, 4), [1]):
+        with pytest.raises(TypeError):
+            P.message("/x", bad)
+    with pytest.raises(ValueError):
+        P.message("/x", 2**31)
+
+
+def test_every_datagram_of_a_worst_case_clip_stays_under_1400_bytes():
+    rid = "r" * P.MAX_ID_BYTES
+    clip = worst_case_clip(1000)
+    for header, notes in ((P.CLIP, P.NOTES), (P.RESULT, P.RESULT_NOTES)):
+        messages = P.clip_messages(header, notes, rid, clip, 15, 16)
+        assert len(messages) == 1 + math.ceil(1000 / P.CHUNK_NOTES)
+        assert max(len(m) for m in messages) < P.MAX_DATAGRAM
+        assert set("".join(type_tags(m) for m in messages)) <= set("ifs")
+    missing = P.format_missing([(1, c) for c in range(10_000)])
+    assert len(P.message(P.ERROR, rid, "missing_input", missing)) < P.MAX_DATAGRAM
+    assert len(P.truncate("𝄞" * 300).encode()) <= P.MAX_NAME_BYTES
+
+
+def test_clip_round_trips_through_chunks_exactly():
+    notes = [Note(p, p * 0.125, 0.25 + p / 64, 1 + p % 127, p % 2 == 0, (p % 5) / 4, -p / 2, p % 128)
+             for p in range(128)] * 2
+    clips = [Clip(notes, 96.0, 133.5, TimeSignature(7, 8), Scale(9, "dorian"), "Lead ♯"),
+             Clip((), 3.5, 60.0, TimeSignature(3, 4), None, "")]
+    messages = [m for i, c in enumerate(clips) for m in P.clip_messages(P.CLIP, P.NOTES, "7", c, i, 2)]
+    assert assemble(messages[::-1]) == clips  # any arrival order
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 127), st.integers(0, 4096), st.integers(1, 512), st.integers(1, 127),
+                          st.booleans(), st.integers(0, 4), st.integers(-127, 127), st.integers(0, 127)),
+                max_size=100),
+       st.text(max_size=40), st.integers(1, 999), st.integers(1, 99), st.sampled_from([1, 2, 4, 8, 16, 32]))
+def test_random_clips_round_trip(raw_notes, name, tempo, num, den):
+    # Values exact in float32, as every time and probability on the wire is.
+    notes = [Note(p, s / 64, d / 64, v, m, pr / 4, float(dev), rel) for p, s, d, v, m, pr, dev, rel in raw_notes]
+    clip = Clip(notes, 64.0, float(tempo), TimeSignature(num, den), None, P.truncate(name))
+    assert assemble(P.clip_messages(P.RESULT, P.RESULT_NOTES, "x", clip, 0, 1)) == [clip]
+
+
+@pytest.mark.parametrize("args, fragment", [
+    ([0, 1, 10, 1, 4.0, 120.0, 4, 4], "takes 9 values"),
+    ([0, 1, 20_000, 1, 4.0, 120.0, 4, 4, ""], "note count"),
+    ([0, 1, -1, 0, 4.0, 120.0, 4, 4, ""], "note count"),
+    ([0, 1, 10, 11, 4.0, 120.0, 4, 4, ""], "chunk count"),
+    ([0, 1, 10, 0, 4.0, 120.0, 4, 4, ""], "chunk count"),
+    ([2, 2, 0, 0, 4.0, 120.0, 4, 4, ""], "clip index"),
+    ([0, 9, 0, 0, 4.0, 120.0, 4, 4, ""], "clip count"),
+    ([0, 1, 0, 0, 1e30, 120.0, 4, 4, ""], "length"),
+    ([0, 1, 0, 0, "4", 120.0, 4, 4, ""], "length must be a number"),
+    ([0, 1, 0, 0, 4.0, 120.0, 4, 4, 5], "name must be text"),
+    (["a", 1, 0, 0, 4.0, 120.0, 4, 4, ""], "clip index must be a number"),
+])
+def test_bad_headers_are_refused_before_allocating(args, fragment):
+    with pytest.raises(ClipError, match=fragment):
+        P.ClipAssembly(max_clips=2, max_notes=10_000).add_header(args)
+
+
+def test_bad_chunks_are_refused():
+    assembly = P.ClipAssembly(max_clips=2, max_notes=100)
+    assembly.add_header([0, 1, 2, 1, 4.0, 120.0, 4, 4, "c"])
+    note = [60, 0.0, 1.0, 100, 0, 1.0, 0.0, 64]
+    with pytest.raises(ClipError, match="groups of 8"):
+        assembly.add_chunk([0, 0, 1, *note, 1])
+    with pytest.raises(ClipError, match="chunks announced"):
+        assembly.add_chunk([0, 1, 1, *note])
+    with pytest.raises(ClipError, match="more than the 2 announced"):
+        assembly.add_chunk([0, 0, 1, *note * 3])
+    with pytest.raises(ClipError, match="pitch must be a number"):
+        assembly.add_chunk([0, 0, 1, "C4", *note[1:]])
+    with pytest.raises(ClipError, match="within"):
+        assembly.add_chunk([0, 0, 1, 60, 1e30, *note[2:]])
+    with pytest.raises(ClipError, match="out of range"):
+        assembly.add_chunk([1, 0, 1, *note])
+    assembly.add_chunk([0, 0, 1, 60.4, 0.0, 1.0, 99.6, 1.0, 1.0, 0.0, 64.0])  # TouchOSC floats round
+    assembly.add_chunk([0, 0, 1, *note, 61, float("nan"), 1.0, 100, 0, 1.0, 0.0, 64])
+    [clip] = assembly.clips()
+    assert clip.notes[0] == Note(60, 0.0, 1.0, 100, False, 1.0, 0.0, 64)
+    with pytest.raises(ClipError, match="start must be a finite number"):
+        clip.validate()
+
+
+def test_missing_lists_headers_and_chunks():
+    assembly = P.ClipAssembly(max_clips=2, max_notes=100)
+    assert assembly.missing(at_least=1) == [(0, -1)]
+    assembly.add_chunk([1, 2, 3, 60, 0.0, 1.0, 100, 0, 1.0, 0.0, 64])
+    assembly.add_header([0, 2, 40, 2, 4.0, 120.0, 4, 4, ""])
+    assert assembly.missing() == [(0, 0), (0, 1), (1, -1)]
+    assert P.parse_missing(P.format_missing(assembly.missing())) == assembly.missing()
+    with pytest.raises(P.ProtocolError):
+        P.parse_missing("0:x")
+
+
+def test_request_ids_and_key_values():
+    assert P.request_id(5) == "5" and P.request_id(5.0) == "5" and P.request_id("a") == "a"
+    for bad in (None, True, 1.5, "", "x" * 65, b"x"):
+        with pytest.raises(P.ProtocolError):
+            P.request_id(bad)
+    assert P.key_values(["a", 1, "b", "x"]) == {"a": 1, "b": "x"}
+    for bad in (["a"], [1, 2], ["a", 1, "a", 2]):
+        with pytest.raises(P.ProtocolError):
+            P.key_values(bad)
+
+
+def test_slip_round_trip_split_and_double_end():
+    packets = [bytes([P.END, P.ESC, 1, P.ESC_END, P.ESC_ESC]), b"/bridge/ping\0\0\0\0,s\0\0x\0\0\0", bytes(range(256))]
+    stream = b"".join(P.slip_encode(p) for p in packets)
+    assert stream.count(bytes([P.END, P.END])) == 2  # double-END framing between packets
+    decoder = P.SlipDecoder()
+    out = [frame for i in range(0, len(stream), 7) for frame in decoder.feed(stream[i:i + 7])]
+    assert out == packets
+    # Single-END framing (END only after each packet) decodes too.
+    single = b"".join(P.slip_encode(p)[1:] for p in packets)
+    assert list(P.SlipDecoder().feed(single)) == packets
+
+
+def test_slip_refuses_bad_escapes_and_huge_frames():
+    with pytest.raises(P.ProtocolError, match="escape"):
+        list(P.SlipDecoder().feed(bytes([P.ESC, 0x41, P.END])))
+    with pytest.raises(P.ProtocolError, match="longer"):
+        list(P.SlipDecoder(max_frame=10).feed(b"x" * 11))
+
+
+def test_is_loopback():
+    assert P.is_loopback("127.0.0.1") and P.is_loopback("::1") and P.is_loopback("localhost")
+    assert not P.is_loopback("0.0.0.0") and not P.is_loopback("192.168.1.2") and not P.is_loopback("example.org")

@@ -1,0 +1,635 @@
+"""The real server on loopback, driven through the Python client and through raw datagrams.
+
+Fake models (test doubles, here only) stand in for trained bundles: `echo` hands its input
+back, `slow` reports progress until cancelled or done, `broken` raises.
+"""
+import asyncio
+import logging
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import OscMessageBuilder
+from pythonosc.udp_client import SimpleUDPClient
+
+from bridge import protocol as P
+from bridge.bundle import Bundle
+from bridge.client import AsyncBridgeClient, BridgeClient, BridgeError, Status
+from bridge.clip import Clip, Note, Scale, TimeSignature
+from bridge.model_store import Loaded, ModelStore
+from bridge.server import BridgeServer
+from bridge.tools import TOOLS
+
+FINALS = (P.DONE, P.ERROR)
+REPO = Path(__file__).resolve().parent.parent
+
+
+class Echo:
+    """Hands clips back unchanged (but renamed), or `variations` copies of a big clip."""
+
+    def continue_clip(self, clip, params, ctx):
+        ctx.report(0.5, "echoing")
+        return [clip.with_notes(clip.notes, name=clip.name + " echo")]
+
+    def generate(self, clips, params, ctx):
+        notes = [Note(i % 128, i / 8, 0.125, 1 + i % 127, i % 2 == 1, 0.5, -3.0, 7) for i in range(1000)]
+        return [Clip(notes, 128.0, 90.0, TimeSignature(6, 8), None, f"big {v}") for v in range(params["variations"])]
+
+
+class Slow:
+    """Reports progress every few ms until cancelled, or returns its input after `length` x 0.1 s."""
+
+    def continue_clip(self, clip, params, ctx):
+        end = time.monotonic() + params["length"] * 0.1
+        while time.monotonic() < end:
+            ctx.report(0.5, "thinking")
+            time.sleep(0.002)
+        return [clip]
+
+
+class Broken:
+    def continue_clip(self, clip, params, ctx):
+        raise RuntimeError("model exploded")
+
+
+def fake_store() -> ModelStore:
+    def loaded(name, model, default=False):
+        config = {"name": name, "kind": "melody", "tools": ["continue", "generate"], "model_class": "fake",
+                  "default": default}
+        return Loaded(Bundle(Path(name), config, {}), model)
+
+    return ModelStore(loaded=[loaded("echo", Echo(), True), loaded("slow", Slow()), loaded("broken", Broken())],
+                      refused={"half": "bundle half: weights.npz is missing"})
+
+
+CLIP = Clip([Note(60 + i % 24, i * 0.25, 0.5, 1 + i % 127, i % 3 == 0, (i % 4) / 4, i - 50.0, i % 128)
+             for i in range(100)], 32.0, 127.5, TimeSignature(7, 8), Scale(2, "dorian"), "Lead 𝄞")
+
+
+@pytest.fixture(scope="module")
+def loop():
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield loop
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join()
+
+
+@pytest.fixture
+def start(loop):
+    """Start servers on free loopback ports in the background loop; stop them afterwards."""
+    servers = []
+
+    def start(**kwargs):
+        server = BridgeServer(port=0, store=kwargs.pop("store", fake_store()), **kwargs)
+        asyncio.run_coroutine_threadsafe(server.start(), loop).result()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result()
+
+
+@pytest.fixture
+def server(start):
+    return start()
+
+
+@pytest.fixture
+def client(server):
+    with BridgeClient(port=server.port, timeout=5) as client:
+        yield client
+
+
+class Raw:
+    """A bare UDP socket, as SuperCollider or a Max patch would use."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.local_port = self.sock.getsockname()[1]
+        self.skipped = []  # replies until_final passed over
+
+    def send(self, address: str, *args) -> None:
+        self.sock.sendto(P.message(address, *args), ("127.0.0.1", self.port))
+
+    def send_bytes(self, data: bytes) -> None:
+        self.sock.sendto(data, ("127.0.0.1", self.port))
+
+    def recv(self, timeout: float = 3.0):
+        self.sock.settimeout(timeout)
+        try:
+            msg = OscMessage(self.sock.recv(65536))
+        except socket.timeout:
+            return None
+        return msg.address, msg.params
+
+    def until_final(self, rid: str, timeout: float = 3.0) -> list:
+        """Replies for rid up to and including its final one."""
+        out = []
+        while (reply := self.recv(timeout)) is not None:
+            if reply[1][:1] != [rid]:
+                self.skipped.append(reply)
+                continue
+            out.append(reply)
+            if reply[0] in FINALS:
+                return out
+        raise AssertionError(f"no final reply for {rid}; got {out}")
+
+    def error(self, rid: str, timeout: float = 3.0) -> tuple[str, str]:
+        address, args = self.until_final(rid, timeout)[-1]
+        assert address == P.ERROR, args
+        return args[1], args[2]
+
+    def quiet(self, seconds: float = 0.15) -> list:
+        out = []
+        while (reply := self.recv(seconds)) is not None:
+            out.append(reply)
+        return out
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def raw(server):
+    raw = Raw(server.port)
+    yield raw
+    raw.close()
+
+
+def upload(raw: Raw, rid: str, clips, skip=()) -> None:
+    for i, clip in enumerate(clips):
+        for n, data in enumerate(P.clip_messages(P.CLIP, P.NOTES, rid, clip, i, len(clips))):
+            if (i, n - 1) not in skip:
+                raw.send_bytes(data)
+
+
+def results(replies: list, n_clips: int) -> list[Clip]:
+    assembly = P.ClipAssembly(16, 100_000)
+    for address, args in replies:
+        if address == P.RESULT:
+            assembly.add_header(args[1:])
+        elif address == P.RESULT_NOTES:
+            assembly.add_chunk(args[1:])
+    assembly.set_clip_count(n_clips)
+    assert assembly.missing() == []
+    return assembly.clips()
+
+
+def test_client_ping_status_models(client):
+    client.ping()
+    assert client.status() == Status(False, 0, ("echo", "slow", "broken"), 1)
+    info = client.models()
+    assert [m["name"] for m in info["models"]] == ["echo", "slow", "broken"]
+    assert info["models"][0]["tools"] == ["continue", "generate"]
+    assert info["refused"] == {"half": "bundle half: weights.npz is missing"}
+    assert list(info["tools"]) == list(TOOLS)
+    for name, tool in TOOLS.items():
+        described = tool.describe()
+        assert info["tools"][name]["inputs"] == (tool.min_inputs, tool.max_inputs)
+        assert [p["name"] for p in info["tools"][name]["params"]] == [p["name"] for p in described["params"]]
+    temperature = next(p for p in info["tools"]["continue"]["params"] if p["name"] == "temperature")
+    assert temperature == {"name": "temperature", "type": "float", "min": pytest.approx(0.1), "max": 2.0,
+                           "default": 1.0, "choices": [], "help": TOOLS["continue"].params[2].help}
+    mode = next(p for p in info["tools"]["continue"]["params"] if p["name"] == "type")
+    assert mode["choices"] == ["melody", "drums"] and mode["min"] == ""
+
+
+def test_every_address_raw_gets_exactly_one_final_reply(server, raw):
+    upload(raw, "t1", [CLIP])
+    requests = [(P.PING, "p"), (P.STATUS, "s"), (P.MODELS, "m"), (P.CANCEL, "c", "nothing"),
+                (P.RESEND, "r", 0, 0), (P.REGISTER, "g", 0), (P.PREFIX + "continue", "t1"),
+                (P.PREFIX + "generate", "t2", "variations", 1), (P.PREFIX + "groove", "t3"), (P.PREFIX + "nope", "u")]
+    for request in requests:
+        raw.send(*request)
+    replies = []
+    while len([r for r in replies if r[0] in FINALS]) < len(requests):
+        reply = raw.recv()
+        assert reply is not None, replies
+        replies.append(reply)
+    replies += raw.quiet()
+    finals = {}
+    for address, args in replies:
+        assert len(P.message(address, *args)) < P.MAX_DATAGRAM
+        if address in FINALS:
+            finals.setdefault(args[0], []).append((address, args[1:3]))
+    assert finals == {
+        "p": [(P.DONE, [0])], "s": [(P.DONE, [0])], "m": [(P.DONE, [0])],
+        "c": [(P.ERROR, ["unknown_request", "no request nothing is running"])],
+        "r": [(P.ERROR, ["unknown_request", "no recent result for request r"])],
+        "g": [(P.DONE, [0])], "t1": [(P.DONE, [1])], "t2": [(P.DONE, [1])],
+        "t3": [(P.ERROR, ["missing_input", "0:header"])],
+        "u": [(P.ERROR, ["unknown_address", finals["u"][0][1][1]])],
+    }
+    assert ("/bridge/pong", ["p"]) in replies
+    assert (P.STATUS, ["s", 0, 0, "echo,slow,broken", 1]) in replies
+    assert results([r for r in replies if r[1][0] == "t1"], 1) == [CLIP.with_notes(CLIP.notes, name="Lead 𝄞 echo")]
+    assert [r[0] for r in replies if r[1][0] == "t1"][:2] == [P.ACK, P.PROGRESS]
+
+
+def test_chunked_results_reassemble_exactly(client):
+    [out] = client.run("continue", [CLIP])
+    assert out == CLIP.with_notes(CLIP.notes, name="Lead 𝄞 echo")
+    assert out.notes == CLIP.notes and out.scale == CLIP.scale and out.time_signature == CLIP.time_signature
+    big = client.run("generate", variations=3)
+    assert [c.name for c in big] == ["big 0", "big 1", "big 2"]
+    assert big == Echo().generate([], {"variations": 3}, None)
+
+
+class Lossy(AsyncBridgeClient):
+    """Loses chosen replies once, and chosen uploads once, like a bad Wi-Fi link."""
+
+    def __init__(self, *args, lose_replies=(), lose_uploads=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lose_replies = set(lose_replies)  # (address, clip index, chunk)
+        self.lose_uploads = set(lose_uploads)
+        self.seen = []
+
+    def _dispatch(self, address, args):
+        self.seen.append(address)
+        key = (address, *args[1:2], *args[2:3]) if address == P.RESULT_NOTES else (address, *args[1:2])
+        if key in self.lose_replies:
+            self.lose_replies.discard(key)
+            return
+        super()._dispatch(address, args)
+
+    def send_raw_filter(self, data: bytes) -> bool:
+        msg = OscMessage(data)
+        key = (msg.address, *msg.params[1:3]) if msg.address == P.NOTES else (msg.address, *msg.params[1:2])
+        if key in self.lose_uploads:
+            self.lose_uploads.discard(key)
+            return False
+        return True
+
+    async def open(self):
+        await super().open()
+        transport = self._transports[0]
+        original = transport.sendto
+
+        def sendto(data, *addr):
+            if self.send_raw_filter(data):
+                original(data, *addr)
+
+        transport.sendto = sendto
+        return self
+
+
+def test_dropped_result_chunks_and_header_are_recovered_by_resend(server):
+    async def main():
+        lose = [(P.RESULT_NOTES, 0, 1), (P.RESULT_NOTES, 1, 33), (P.RESULT, 1)]
+        async with Lossy(port=server.port, timeout=5, lose_replies=lose) as client:
+            clips = await client.run("generate", variations=2)
+            return clips, client
+
+    clips, client = asyncio.run(main())
+    assert clips == Echo().generate([], {"variations": 2}, None)
+    assert client.lose_replies == set() and client.seen.count(P.DONE) >= 3  # the run's done + resends
+
+
+def test_dropped_uploads_are_resent_on_missing_input(server):
+    async def main():
+        lose = [(P.NOTES, 0, 2), (P.CLIP, 0)]
+        async with Lossy(port=server.port, timeout=5, lose_uploads=lose) as client:
+            return await client.run("continue", [CLIP]), client
+
+    [out], client = asyncio.run(main())
+    assert out.notes == CLIP.notes and client.lose_uploads == set()
+    assert client.seen.count(P.ERROR) == 2  # header missing first, then the chunk
+
+
+def test_resend_raw_and_result_cache(raw):
+    raw.send(P.PREFIX + "generate", "g", "variations", 1)
+    assert raw.until_final("g")[-1] == (P.DONE, ["g", 1])
+    raw.send(P.RESEND, "g", 0, 5)
+    assert [a for a, _ in raw.until_final("g")] == [P.RESULT_NOTES, P.DONE]
+    raw.send(P.RESEND, "g", 0, -1)
+    assert [a for a, _ in raw.until_final("g")] == [P.RESULT, P.DONE]
+    raw.send(P.RESEND, "g", 0, 99)
+    assert raw.error("g")[0] == "bad_request"
+    raw.send(P.RESEND, "g", 3, 0)
+    assert raw.error("g")[0] == "bad_request"
+
+
+def test_reply_port_routing(server):
+    with BridgeClient(port=server.port, reply_port=0, timeout=5) as client:
+        assert client.reply_port not in (None, 0, client.local_port)
+        client.ping()
+        assert client.run("continue", [CLIP])[0].notes == CLIP.notes
+    raw, listener = Raw(server.port), Raw(server.port)
+    raw.send(P.PING, "x", "reply_port", listener.local_port)
+    assert listener.until_final("x") == [(P.PONG, ["x"]), (P.DONE, ["x", 0])]
+    assert raw.quiet() == []
+    raw.send(P.PING, "y", "reply_port", 70000)
+    assert raw.error("y")[0] == "bad_param"
+
+
+def test_registered_port_routing_and_status_push(start):
+    server = start(queue_size=2)
+    raw, touchosc = Raw(server.port), Raw(server.port)
+    raw.send(P.REGISTER, "reg", touchosc.local_port)
+    assert touchosc.until_final("reg") == [(P.DONE, ["reg", 0])]
+    raw.send(P.PING, "p")
+    assert touchosc.until_final("p")[0] == (P.PONG, ["p"])
+    upload(raw, "slow", [CLIP])
+    raw.send(P.PREFIX + "continue", "slow", "bundle", "slow", "length", 2)
+    replies = touchosc.until_final("slow")
+    assert replies[-1] == (P.DONE, ["slow", 1])
+    pushes = [args for address, args in touchosc.skipped + touchosc.quiet() if address == P.STATUS]
+    assert pushes == [["", 1, 1, "echo,slow,broken", 1], ["", 0, 0, "echo,slow,broken", 1]], touchosc.skipped
+    assert raw.quiet() == []  # nothing went to the sending port
+    raw.send(P.REGISTER, "off", 0)
+    assert raw.until_final("off") == [(P.DONE, ["off", 0])]
+    raw.send(P.REGISTER, "bad", "x")
+    assert raw.error("bad")[0] == "bad_param"
+
+
+def test_reply_to_source_with_python_osc_client(server):
+    sc = SimpleUDPClient("127.0.0.1", server.port)  # infers types, as sclang does
+    sc.send_message(P.PING, [42])
+    replies = [OscMessage(sc.receive(3)) for _ in range(2)]
+    assert [(m.address, m.params) for m in replies] == [(P.PONG, ["42"]), (P.DONE, ["42", 0])]
+    bundle = OscBundleBuilder(IMMEDIATELY)
+    bundle.add_content(OscMessageBuilder(P.PING).build())  # no id: bad_request
+    sc.send(bundle.build())
+    error = OscMessage(sc.receive(3))
+    assert error.address == P.ERROR and error.params[:2] == ["", "bad_request"]
+
+
+def tcp_frames(sock: socket.socket, rid: str) -> list:
+    decoder, out = P.SlipDecoder(), []
+    while True:
+        data = sock.recv(65536)
+        assert data, out
+        for frame in decoder.feed(data):
+            msg = OscMessage(frame)
+            out.append((msg.address, msg.params))
+            if msg.address in FINALS and msg.params[0] == rid:
+                return out
+
+
+def test_tcp_slip_round_trip(start):
+    server = start(tcp_port=0)
+    with socket.create_connection(("127.0.0.1", server.tcp_port), timeout=5) as sock:
+        sock.sendall(P.slip_encode(P.message(P.PING, "p")))
+        assert tcp_frames(sock, "p") == [(P.PONG, ["p"]), (P.DONE, ["p", 0])]
+        stream = b"".join(P.slip_encode(m) for m in P.clip_messages(P.CLIP, P.NOTES, "t", CLIP, 0, 1))
+        stream += P.slip_encode(P.message(P.PREFIX + "continue", "t", "reply_port", 9))  # ignored on TCP
+        for i in range(0, len(stream), 500):  # frames split across reads
+            sock.sendall(stream[i:i + 500])
+        replies = tcp_frames(sock, "t")
+        assert replies[-1] == (P.DONE, ["t", 1]) and results(replies, 1)[0].notes == CLIP.notes
+        sock.sendall(P.slip_encode(P.message(P.REGISTER, "r", 9000)))
+        assert tcp_frames(sock, "r")[-1][1][1] == "bad_request"
+        sock.sendall(bytes([P.ESC, 0x00, P.END]))  # broken framing closes only this connection
+        assert sock.recv(10) == b""
+    Raw(server.port).send(P.PING, "alive")
+
+
+def test_busy_status_and_queued_cancel(start):
+    server = start(queue_size=1)
+    raw = Raw(server.port)
+    for rid in ("a", "b", "c"):
+        upload(raw, rid, [CLIP])
+    raw.send(P.PREFIX + "continue", "a", "bundle", "slow", "length", 32)
+    assert [raw.recv()[0] for _ in range(2)] == [P.ACK, P.PROGRESS]  # a is running
+    raw.send(P.PREFIX + "continue", "b", "bundle", "slow", "length", 32)
+    assert raw.recv() == (P.ACK, ["b"])
+    raw.send(P.PREFIX + "continue", "c", "bundle", "slow")
+    code, text = raw.error("c")
+    assert code == "busy" and "try again" in text
+    raw.send(P.STATUS, "s")
+    assert (P.STATUS, ["s", 1, 1, "echo,slow,broken", 1]) in raw.until_final("s")
+    raw.send(P.CANCEL, "x", "b")  # queued: answered at once
+    assert raw.until_final("x") == [(P.DONE, ["x", 0])]
+    assert (P.ERROR, ["b", "cancelled", "cancelled by request x"]) in raw.skipped
+    raw.send(P.PREFIX + "continue", "a", "bundle", "slow")
+    assert raw.error("a")[0] == "duplicate_id"
+    raw.send(P.CANCEL, "y", "a")
+    assert raw.error("a")[0] == "cancelled"
+    raw.send(P.PING, "alive")
+    assert raw.until_final("alive")[-1] == (P.DONE, ["alive", 0])
+
+
+def test_cancel_through_async_client(server):
+    async def main():
+        async with AsyncBridgeClient(port=server.port, timeout=5) as client:
+            started = asyncio.Event()
+            job = asyncio.create_task(client.run("continue", [CLIP], request_id="job", bundle="slow", length=32,
+                                                 progress=lambda f, m: started.set()))
+            await asyncio.wait_for(started.wait(), 5)
+            await client.cancel("job")
+            with pytest.raises(BridgeError) as info:
+                await job
+            with pytest.raises(BridgeError, match="unknown_request"):
+                await client.cancel("job")
+            await client.ping()
+            return info.value
+
+    error = asyncio.run(main())
+    assert error.code == "cancelled"
+
+
+def test_timeout_and_progress_rate_limit(client, raw):
+    fractions = []
+    t0 = time.monotonic()
+    with pytest.raises(BridgeError) as info:
+        client.run("continue", [CLIP], bundle="slow", length=32, timeout=0.5,
+                   progress=lambda f, m: fractions.append((f, m)))
+    assert info.value.code == "timeout" and "0.5 s" in info.value.message
+    assert time.monotonic() - t0 < 2.0
+    assert 2 <= len(fractions) <= 8 and fractions[0] == (0.5, "thinking")  # ~10/s, not one per 2 ms
+    client.ping()
+    upload(raw, "z", [CLIP])
+    raw.send(P.PREFIX + "continue", "z", "timeout", -1)
+    assert raw.error("z")[0] == "bad_param"
+
+
+def test_tool_errors_map_to_codes(start, caplog):
+    server = start(store=ModelStore())
+    with BridgeClient(port=server.port, timeout=5) as client:
+        with pytest.raises(BridgeError, match="model_not_installed"):
+            client.run("continue", [CLIP])
+        with pytest.raises(BridgeError, match="bad_input: generate takes 0-1 input clip"):
+            client.run("generate", [CLIP, CLIP])
+        with pytest.raises(BridgeError, match="bad_clip: clip count must be 1-2, got 3"):
+            client.run("interpolate", [CLIP, CLIP, CLIP])
+    with BridgeClient(port=start().port, timeout=5) as client:
+        caplog.set_level(logging.ERROR, logger="bridge.server")
+        with pytest.raises(BridgeError) as info:
+            client.run("continue", [CLIP], bundle="broken")
+        assert (info.value.code, info.value.message) == ("internal", "model exploded")
+        assert any(r.exc_info and "model exploded" in str(r.exc_info[1]) for r in caplog.records)
+        with pytest.raises(BridgeError, match="bad_param: unknown parameter 'colour'"):
+            client.run("continue", [CLIP], colour=1)
+        with pytest.raises(BridgeError, match="bad_param: temperature must be 0.1-2"):
+            client.run("continue", [CLIP], temperature=float("nan"))
+        assert client.run("continue", [CLIP], type=0.0, variations=2.6)[0].notes == CLIP.notes  # TouchOSC floats
+
+
+BAD = [
+    ((P.PING, 1.5), "", "bad_request"),
+    ((P.PING, "x" * 65), "", "bad_request"),
+    ((P.CANCEL, "c"), "c", "bad_request"),
+    ((P.PING, "e", "extra"), "e", "bad_request"),
+    ((P.PING, "k", "colour", 1), "k", "bad_param"),
+    ((P.STATUS, "t", 5, 5), "t", "bad_request"),
+    ((P.PREFIX + "nope", "n"), "n", "unknown_address"),
+    ((P.PREFIX + "generate", "v", "variations", 1e9), "v", "bad_param"),
+    ((P.PREFIX + "generate", "w", "seed", -5), "w", "bad_param"),
+    ((P.PREFIX + "generate", "i", "temperature", float("inf")), "i", "bad_param"),
+    ((P.PREFIX + "generate", "r", "reply_port", "x"), "r", "bad_param"),
+    ((P.RESEND, "q", "a", "b"), "q", "unknown_request"),
+]
+
+
+@pytest.mark.parametrize("request_, rid, code", BAD)
+def test_bad_requests_get_clear_errors(raw, request_, rid, code):
+    raw.send(*request_)
+    assert raw.error(rid)[0] == code
+    assert raw.quiet(0.05) == []
+    raw.send(P.PING, "alive")
+    assert raw.until_final("alive")[-1] == (P.DONE, ["alive", 0])
+
+
+BAD_UPLOADS = [
+    ([(P.CLIP, "u", 0, 1, 100_000, 3334, 4.0, 120.0, 4, 4, "x")], "note count must be 0-10000"),
+    ([(P.CLIP, "u", 0, 1, -1, 0, 4.0, 120.0, 4, 4, "x")], "note count"),
+    ([(P.CLIP, "u", 0, 1, 1, 1, float("nan"), 120.0, 4, 4, "x"), (P.NOTES, "u", 0, 0, 1, *[60, 0.0, 1.0, 100, 0, 1.0, 0.0, 64])],
+     "length must be a finite number, got nan"),
+    ([(P.CLIP, "u", 0, 1, 1, 1, 4.0, 120.0, 4, 4, "x"), (P.NOTES, "u", 0, 0, 1, *[60, float("inf"), 1.0, 100, 0, 1.0, 0.0, 64])],
+     "note times must be within 65536 beats"),
+    ([(P.CLIP, "u", 0, 1, 1, 1, 4.0, 120.0, 4, 4, "x"), (P.NOTES, "u", 0, 0, 1, *[60, float("nan"), 1.0, 100, 0, 1.0, 0.0, 64])],
+     "note 0: start must be a finite number"),
+    ([(P.CLIP, "u", 0, 1, 1, 1, 4.0, 120.0, 4, 4, "x"), (P.NOTES, "u", 0, 0, 1, *[200, 0.0, 1.0, 100, 0, 1.0, 0.0, 64])],
+     "note 0: pitch must be an integer 0-127"),
+    ([(P.CLIP, "u", 0, 1, 1, 1, 4.0, 120.0, 4, 4, "x"), (P.NOTES, "u", 0, 0, 1, 60, 0.0)], "groups of 8"),
+    ([(P.CLIP, "u", 0, 1, 1, 1, 4.0, 5000.0, 4, 4, "x"), (P.NOTES, "u", 0, 0, 1, *[60, 0.0, 1.0, 100, 0, 1.0, 0.0, 64])],
+     "tempo must be 1-999"),
+    ([(P.NOTES, "u")], "starts with"),
+    ([(P.CLIP, "u", "zero")], "takes 9 values"),
+]
+
+
+@pytest.mark.parametrize("messages, fragment", BAD_UPLOADS)
+def test_bad_uploads_poison_the_request(raw, messages, fragment):
+    for message in messages:
+        raw.send(*message)
+    raw.send(P.PREFIX + "continue", "u")
+    code, text = raw.error("u")
+    assert code == "bad_clip" and fragment in text
+    raw.send(P.PREFIX + "continue", "u")  # the poisoned upload is gone
+    assert raw.error("u") == ("missing_input", "0:header")
+
+
+def test_hundred_thousand_notes_over_tcp_are_refused_without_holding_them(start):
+    server = start(tcp_port=0)
+    big = Clip([Note(60, i / 4, 0.25) for i in range(100_000)], 25_000.0)
+    with socket.create_connection(("127.0.0.1", server.tcp_port), timeout=20) as sock:
+        messages = P.clip_messages(P.CLIP, P.NOTES, "big", big, 0, 1)
+        sock.sendall(b"".join(P.slip_encode(m) for m in messages[1:]))  # chunks, no header
+        sock.sendall(P.slip_encode(P.message(P.PREFIX + "continue", "big")))
+        address, args = tcp_frames(sock, "big")[-1]
+        assert args[1] == "bad_clip" and "more than the 10000 announced" in args[2]
+        assert sum(u.assembly.n_notes for u in server._uploads.values()) <= 10_000
+        sock.sendall(P.slip_encode(messages[0]) + P.slip_encode(P.message(P.PREFIX + "continue", "big")))
+        assert tcp_frames(sock, "big")[-1][1][1:] == ["bad_clip", "note count must be 0-10000, got 100000"]
+
+
+def test_notes_beyond_the_cap_are_refused_over_udp(start):
+    server = start(max_notes=1000)
+    raw = Raw(server.port)
+    note = [60, 0.0, 1.0, 100, 0, 1.0, 0.0, 64]
+    for chunk in range(40):  # 40 x 30 = 1200 notes, no header, arriving at the cap
+        raw.send(P.NOTES, "h", 0, chunk, 3334, *note * 30)
+    raw.send(P.PREFIX + "continue", "h")
+    code, text = raw.error("h")
+    assert code == "bad_clip" and "more than the 1000 announced" in text
+    raw.send(P.NOTES, "", 0, 0, 1, *note)
+    assert raw.error("") == ("bad_request", "/bridge/notes: the first argument must be a non-empty request id (string or int)")
+    assert sum(u.assembly.n_notes for u in server._uploads.values()) <= 1000
+
+
+def test_undecodable_and_foreign_datagrams_are_dropped_with_a_log_line(start, caplog):
+    caplog.set_level(logging.INFO, logger="bridge.server")
+    server = start(allow=["10.1.2.3"])
+    raw = Raw(server.port)
+    raw.send(P.PING, "x")
+    assert raw.quiet(0.2) == []
+    open_server = start()
+    raw = Raw(open_server.port)
+    for data in (b"\xff\x00garbage", b"/bridge/ping\0\0\0\0,s\0\0\xff\xfe\0\0", b"", b"#bundle\0" + b"\x01" * 5,
+                 P.message("/live/test"), P.message(P.DONE, "x", 0)):
+        raw.send_bytes(data)
+    assert raw.quiet(0.2) == []
+    raw.send(P.PING, "alive")
+    assert raw.until_final("alive")[-1] == (P.DONE, ["alive", 0])
+    text = caplog.text
+    assert "not in the allow list" in text and text.count("dropped undecodable packet") == 4
+    assert "dropped /live/test" in text and "dropped /bridge/done" in text
+
+
+ADDRESSES = [P.PING, P.STATUS, P.MODELS, P.CANCEL, P.RESEND, P.REGISTER, P.CLIP, P.NOTES,
+             *(P.PREFIX + name for name in TOOLS)]
+TEXT = st.text(st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)), max_size=12)
+ARG = st.one_of(st.integers(-(2**31), 2**31 - 1), st.floats(width=32), TEXT, st.booleans(),
+                st.none(), st.binary(min_size=1, max_size=8),
+                st.sampled_from(["1", "variations", "timeout", "reply_port", "bundle", "slow", "temperature"]))
+
+
+def build(address: str, args: list) -> bytes:
+    builder = OscMessageBuilder(address)
+    for arg in args:
+        builder.add_arg(arg)  # let python-osc infer T/F/N/b too: a fuzzer should send anything
+    return builder.build().dgram
+
+
+def test_fuzz_random_bytes_and_args_never_break_the_server(start, caplog):
+    caplog.set_level(logging.WARNING, logger="bridge.server")
+    server = start(default_timeout=2.0)
+    raw = Raw(server.port)
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.one_of(st.binary(max_size=300),
+                     st.builds(build, st.sampled_from(ADDRESSES), st.lists(ARG, max_size=14))))
+    def check(packet):
+        raw.send_bytes(packet)
+
+    check()
+    raw.quiet(0.3)
+    raw.send(P.PING, "alive")
+    assert raw.until_final("alive", timeout=5)[-1] == (P.DONE, ["alive", 0])
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def test_importing_the_server_loads_no_tensorflow():
+    code = "import sys, bridge.server, bridge.client; sys.exit(any(m.startswith('tensorflow') for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
+
+
+def test_serve_prints_where_it_listens_and_stops_on_sigterm(tmp_path):
+    code = f"from bridge.server import serve; serve(port=0, bundles_dir={str(tmp_path)!r})"
+    proc = subprocess.Popen([sys.executable, "-c", code],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first, second = proc.stdout.readline(), proc.stdout.readline()
+        assert first.startswith("magenta-bridge listening on udp 127.0.0.1:") and "WARNING" not in first
+        assert "none (tool requests answer model_not_installed)" in second
+        port = int(first.strip().rsplit(":", 1)[1])
+        raw = Raw(port)
+        raw.send(P.PREFIX + "generate", "g")
+        assert raw.error("g")[0] == "model_not_installed"
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
