@@ -1,0 +1,386 @@
+"""Build the Max for Live devices from the tool table.
+
+Every `live.*` control (name, type, range, default, menu items) is derived from
+`bridge.tools.TOOLS`, so a range changed in a tool's `Param` reaches the devices by running
+this script again; nothing here lists a tool parameter by hand. The same derivation is written
+to `m4l/src/tooltable.js`, which the device JavaScript reads to turn control values back into
+request parameters, so the patcher and the script cannot disagree.
+
+Run `.venv/bin/python m4l/build.py`. Output is deterministic (no dates, stable ids) so
+`tests/test_m4l_structure.py` can rebuild and compare with the committed files.
+"""
+from __future__ import annotations
+
+import json
+import struct
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT.parent))
+
+from bridge import protocol as P  # noqa: E402
+from bridge.clip import MODES  # noqa: E402
+from bridge.params import Param  # noqa: E402
+from bridge.tools import TOOLS, Tool  # noqa: E402
+
+DEVICE_HEIGHT = 169
+JS_FILE = "mb_device.js"
+PREFIX = "MB"
+NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+# A menu instead of toggle + number when an optional int has at most this many values.
+MENU_MAX_VALUES = 24
+# Menu entry that means "take the key from Live" (the set's scale, or the MIDI Tool's clip scale).
+FOLLOW_LIVE = "Live"
+
+# Device kinds: the .amxd type code and what the device file is called.
+KIND_CODES = {"effect": b"mmmm", "generator": b"nagg", "transformation": b"natt"}
+# Live 12 MIDI Tools: Generators write new notes, Transformations rework the selected notes.
+MIDI_TOOLS = {"generate": "generator", "drumify": "generator", "continue": "transformation", "groove": "transformation"}
+# A MIDI Tool makes one result in place, so it has no variations control and sends 1.
+MIDI_TOOL_FIXED = {"variations": 1}
+
+# Inlets, outlets and outlet types of every object class the builder places. Boxes get these
+# values, and the structure test checks every patch line against them.
+OBJECTS: dict[str, tuple[int, int, list[str]]] = {
+    "live.numbox": (1, 2, ["", "float"]),
+    "live.menu": (1, 3, ["", "", "float"]),
+    "live.toggle": (1, 1, [""]),
+    "live.text": (1, 2, ["", ""]),
+    "live.comment": (1, 0, []),
+    "comment": (1, 0, []),
+    "textedit": (1, 4, ["", "int", "", ""]),
+    "live.thisdevice": (1, 3, ["bang", "int", "int"]),
+    "midiin": (1, 1, ["int"]),
+    "midiout": (1, 0, []),
+    "udpsend": (1, 0, []),
+    "udpreceive": (1, 1, [""]),
+    "deferlow": (1, 1, [""]),
+    "prepend": (1, 1, [""]),
+    "route": (2, 2, ["", ""]),
+    "pattr": (1, 3, ["", "", ""]),
+    "live.miditool.in": (1, 3, ["", "", ""]),
+    "live.miditool.out": (1, 0, []),
+    # mb_device.js declares inlets = 4 and outlets = 5 (see its header comment).
+    "js": (4, 5, ["", "", "", "", ""]),
+}
+UI_CLASSES = {"live.numbox", "live.menu", "live.toggle", "live.text", "live.comment", "comment", "textedit"}
+
+# js inlets and outlets, by role (mb_device.js uses the same numbers).
+JS_IN_CONTROL, JS_IN_OSC, JS_IN_NOTES, JS_IN_CONTEXT = 0, 1, 2, 3
+JS_OUT_OSC, JS_OUT_STATUS, JS_OUT_PORT, JS_OUT_MIDITOOL_BANG, JS_OUT_MIDITOOL_NOTES = 0, 1, 2, 3, 4
+
+# The default UDP port each device's udpreceive opens before the script moves it to the
+# device's own reply port (see README: one port per device instance).
+FIRST_REPLY_PORT = 9710
+
+# Presentation grid: a cell is a label above one control.
+MARGIN, CELL_W, CELL_H, LABEL_H, WIDGET_H = 4, 76, 34, 14, 16
+ROWS = 4  # cells per column: 4 x 34 = 136 px, the status line below
+STATUS_Y, STATUS_H = 146, 18
+TEXT_CELL_W = 2 * CELL_W + MARGIN
+
+
+@dataclass
+class Control:
+    """One device control: a Live parameter (live.*), or a text field saved through a pattr."""
+
+    id: str  # varname, and the name the script receives the value under
+    cls: str
+    longname: str
+    shortname: str
+    param: str | None = None  # the tool Param this control sets (None for device controls)
+    role: str = "value"  # value | enabled | menu | text | run | replace | pick
+    type: int | None = None  # parameter_type: 0 float, 1 int, 2 enum (None: not a live.* param)
+    mmin: float | None = None
+    mmax: float | None = None
+    initial: Any = None
+    items: list[str] = field(default_factory=list)
+    values: list[Any] = field(default_factory=list)  # menu index -> request value (None: omit)
+    help: str = ""
+
+    def table_entry(self) -> dict[str, Any]:
+        out = {"id": self.id, "param": self.param, "role": self.role}
+        if self.values:
+            out["values"] = self.values
+        if self.initial is not None:
+            out["initial"] = self.initial
+        return out
+
+
+def title(name: str) -> str:
+    return name.replace("_", " ").title()
+
+
+def tool_title(tool: Tool) -> str:
+    return tool.name.title()
+
+
+def param_controls(tool: Tool, param: Param) -> list[Control]:
+    """The control(s) for one Param; an optional value (default None) gets an "off" state."""
+    long_base = f"{PREFIX} {tool_title(tool)} {title(param.name)}"
+    short = title(param.name)
+    common = {"param": param.name, "help": param.help}
+    if param.kind == "str":
+        return [Control(param.name, "textedit", long_base, short, role="text",
+                        initial=param.default, **common)]
+    if param.kind == "enum":
+        return [Control(param.name, "live.menu", long_base, short, type=2, mmin=0, mmax=len(param.choices) - 1,
+                        initial=param.choices.index(param.default), items=list(param.choices),
+                        values=list(param.choices), role="menu", **common)]
+    if param.kind == "bool":
+        return [Control(param.name, "live.toggle", long_base, short, type=2, mmin=0, mmax=1,
+                        initial=int(param.default), items=["off", "on"], **common)]
+    number_type = 1 if param.kind == "int" else 0
+    if param.default is not None:
+        return [Control(param.name, "live.numbox", long_base, short, type=number_type, mmin=param.min,
+                        mmax=param.max, initial=param.default, **common)]
+    if param.kind == "int" and param.max - param.min + 1 <= MENU_MAX_VALUES:
+        values = list(range(int(param.min), int(param.max) + 1))
+        labels = [NOTE_NAMES[v] for v in values] if param.name == "scale_root" else [str(v) for v in values]
+        follow = [FOLLOW_LIVE] if param.name == "scale_root" else []
+        return [Control(param.name, "live.menu", long_base, short, type=2, mmin=0,
+                        mmax=len(values) + len(follow), initial=0, items=["off", *follow, *labels],
+                        values=[None, *([FOLLOW_LIVE] if follow else []), *values], role="menu", **common)]
+    return [
+        Control(f"{param.name}_on", "live.toggle", f"{long_base} On", f"{short} On", type=2, mmin=0, mmax=1,
+                initial=0, items=["off", "on"], role="enabled", **common),
+        Control(param.name, "live.numbox", long_base, short, type=number_type, mmin=param.min, mmax=param.max,
+                initial=param.min, **common),
+    ]
+
+
+def device_controls(tool: Tool, kind: str) -> list[Control]:
+    """The controls that are not tool parameters: run, replace, and Interpolate's clip pickers."""
+    base = f"{PREFIX} {tool_title(tool)}"
+    run = Control("run", "live.text", f"{base} Run", "Run", role="run", type=2, mmin=0, mmax=1, initial=0,
+                  items=["off", "on"], help=f"{tool.help} Reads the input, asks the bridge, writes the result.")
+    if kind != "effect":
+        return [run]
+    out = [run, Control("replace", "live.toggle", f"{base} Replace", "Replace", role="replace", type=2, mmin=0,
+                        mmax=1, initial=0, items=["off", "on"],
+                        help="Off: write to the next empty slots. On: overwrite the slots right below.")]
+    if tool.max_inputs == 2:
+        for clip in ("a", "b"):
+            upper = clip.upper()
+            out.append(Control(f"pick_{clip}", "live.text", f"{base} Use Selected {upper}", f"Set {upper}",
+                               role="pick", type=2, mmin=0, mmax=1, initial=0, items=["off", "on"],
+                               help=f"Take the selected clip as clip {upper}."))
+            for part, top in (("track", 999), ("slot", 999)):
+                out.append(Control(f"{clip}_{part}", "live.numbox", f"{base} {upper} {part.title()}",
+                                   f"{upper} {part.title()}", role="pick", type=1, mmin=0, mmax=top, initial=0,
+                                   help=f"Clip {upper}: {part} number as Live shows it (0: not chosen)."))
+    return out
+
+
+def controls_for(tool: Tool, kind: str) -> list[Control]:
+    params = [p for p in tool.params if not (kind != "effect" and p.name in MIDI_TOOL_FIXED)]
+    return device_controls(tool, kind) + [c for p in params for c in param_controls(tool, p)]
+
+
+class Patcher:
+    """Boxes and lines with ids handed out in order, so the output is the same every run."""
+
+    def __init__(self) -> None:
+        self.boxes: list[dict[str, Any]] = []
+        self.lines: list[dict[str, Any]] = []
+        self._y = 400  # patching (edit mode) positions for non-UI objects
+
+    def add(self, cls: str, text: str | None = None, rect: list[float] | None = None,
+            presentation: list[float] | None = None, **attrs: Any) -> str:
+        box_id = f"obj-{len(self.boxes) + 1}"
+        n_in, n_out, types = OBJECTS[cls]
+        maxclass = cls if cls in UI_CLASSES else "newobj"
+        box: dict[str, Any] = {"id": box_id, "maxclass": maxclass, "numinlets": n_in, "numoutlets": n_out}
+        if types:
+            box["outlettype"] = types
+        if rect is None:
+            rect = [20.0 + 160.0 * (len(self.boxes) % 6), float(self._y), 150.0, 22.0]
+            if len(self.boxes) % 6 == 5:
+                self._y += 40
+        box["patching_rect"] = [float(v) for v in rect]
+        if presentation is not None:
+            box["presentation"] = 1
+            box["presentation_rect"] = [float(v) for v in presentation]
+        if text is not None:
+            box["text"] = text
+        box.update(attrs)
+        self.boxes.append({"box": box})
+        return box_id
+
+    def connect(self, source: str, outlet: int, destination: str, inlet: int) -> None:
+        self.lines.append({"patchline": {"destination": [destination, inlet], "source": [source, outlet]}})
+
+
+def valueof(control: Control) -> dict[str, Any]:
+    out: dict[str, Any] = {"parameter_longname": control.longname, "parameter_shortname": control.shortname,
+                           "parameter_type": control.type, "parameter_mmin": float(control.mmin),
+                           "parameter_mmax": float(control.mmax), "parameter_initial_enable": 1,
+                           "parameter_initial": [control.initial], "parameter_info": control.help}
+    if control.type == 2:
+        out["parameter_enum"] = control.items
+    else:
+        out["parameter_unitstyle"] = 0 if control.type == 1 else 1
+    if control.role in ("run", "pick") and control.type == 2:
+        out["parameter_initial_enable"] = 0  # buttons must not fire when the set loads
+        del out["parameter_initial"]
+    return out
+
+
+def place_cells(controls: list[Control]) -> tuple[dict[str, list[float]], float]:
+    """Presentation rects of each control's cell (column-major, ROWS per column); text fields
+    get double-width cells after the others. Returns the rects and the device width."""
+    rects: dict[str, list[float]] = {}
+    narrow = [c for c in controls if c.cls != "textedit"]
+    wide = [c for c in controls if c.cls == "textedit"]
+    for i, control in enumerate(narrow):
+        col, row = divmod(i, ROWS)
+        rects[control.id] = [MARGIN + col * (CELL_W + MARGIN), MARGIN + row * CELL_H, CELL_W, CELL_H]
+    first_wide_x = MARGIN + (-(-len(narrow) // ROWS)) * (CELL_W + MARGIN)
+    for i, control in enumerate(wide):
+        col, row = divmod(i, ROWS)
+        rects[control.id] = [first_wide_x + col * (TEXT_CELL_W + MARGIN), MARGIN + row * CELL_H, TEXT_CELL_W, CELL_H]
+    right = max(r[0] + r[2] for r in rects.values())
+    return rects, right + MARGIN
+
+
+def build_patcher(tool: Tool, kind: str) -> dict[str, Any]:
+    controls = controls_for(tool, kind)
+    rects, width = place_cells(controls)
+    p = Patcher()
+    this_device = p.add("live.thisdevice", "live.thisdevice")
+    js = p.add("js", f"js {JS_FILE} {tool.name} {kind}", saved_object_attributes={"filename": JS_FILE,
+                                                                                  "parameter_enable": 0})
+    p.connect(this_device, 0, js, JS_IN_CONTROL)
+    udpsend = p.add("udpsend", f"udpsend 127.0.0.1 {P.DEFAULT_PORT}")
+    reply_port = FIRST_REPLY_PORT + list(TOOLS).index(tool.name)
+    udpreceive = p.add("udpreceive", f"udpreceive {reply_port}")
+    defer = p.add("deferlow", "deferlow")  # replies reach the script on the low-priority thread
+    p.connect(js, JS_OUT_OSC, udpsend, 0)
+    p.connect(js, JS_OUT_PORT, udpreceive, 0)
+    p.connect(udpreceive, 0, defer, 0)
+    p.connect(defer, 0, js, JS_IN_OSC)
+    status = p.add("comment", presentation=[MARGIN, STATUS_Y, width - 2 * MARGIN, STATUS_H],
+                   rect=[20.0, 360.0, 300.0, 20.0], text="Not started", varname="status", fontsize=10.0)
+    p.connect(js, JS_OUT_STATUS, status, 0)
+    if kind == "effect":
+        midiin = p.add("midiin", "midiin")
+        midiout = p.add("midiout", "midiout")
+        p.connect(midiin, 0, midiout, 0)  # a MIDI effect passes the track's MIDI through untouched
+    else:
+        tool_in = p.add("live.miditool.in", "live.miditool.in")
+        tool_out = p.add("live.miditool.out", "live.miditool.out")
+        p.connect(js, JS_OUT_MIDITOOL_BANG, tool_in, 0)
+        p.connect(tool_in, 0, js, JS_IN_NOTES)
+        p.connect(tool_in, 1, js, JS_IN_CONTEXT)
+        p.connect(js, JS_OUT_MIDITOOL_NOTES, tool_out, 0)
+    for n, control in enumerate(controls):
+        x, y, w, _ = rects[control.id]
+        edit_x, edit_y = 20.0 + 170.0 * (n % 6), 40.0 + 70.0 * (n // 6)
+        p.add("live.comment", presentation=[x, y, w, LABEL_H], rect=[edit_x, edit_y, w, 18.0],
+              text=control.shortname, textjustification=0, fontsize=9.0)
+        widget = [x, y + LABEL_H + 2, w if control.cls != "live.toggle" else WIDGET_H - 1,
+                  WIDGET_H if control.cls != "live.toggle" else WIDGET_H - 1]
+        edit_rect = [edit_x, edit_y + 20.0, widget[2], widget[3]]
+        if control.cls == "textedit":
+            box = p.add("textedit", presentation=widget, rect=edit_rect, varname=control.id, keymode=1, lines=1,
+                        text=control.initial or "", fontsize=9.0, parameter_enable=0)
+            strip = p.add("route", "route text")  # textedit may prefix its output with "text"
+            store = p.add("pattr", f"pattr {control.id}", saved_object_attributes={"parameter_enable": 1},
+                          saved_attribute_attributes={"valueof": {
+                              "parameter_longname": control.longname, "parameter_shortname": control.shortname,
+                              "parameter_type": 3, "parameter_invisible": 1, "parameter_info": control.help}},
+                          varname=f"{control.id}_store")
+            to_js = p.add("prepend", f"prepend text {control.id}")
+            show = p.add("prepend", "prepend set")
+            p.connect(box, 0, strip, 0)
+            p.connect(strip, 0, store, 0)
+            p.connect(strip, 1, store, 0)
+            p.connect(store, 0, to_js, 0)
+            p.connect(store, 0, show, 0)
+            p.connect(show, 0, box, 0)
+            p.connect(to_js, 0, js, JS_IN_CONTROL)
+            continue
+        attrs: dict[str, Any] = {"parameter_enable": 1, "varname": control.id,
+                                 "saved_attribute_attributes": {"valueof": valueof(control)}}
+        if control.cls == "live.text":
+            attrs.update(mode=0, text=control.shortname, texton=control.shortname)
+        box = p.add(control.cls, presentation=widget, rect=edit_rect, **attrs)
+        to_js = p.add("prepend", f"prepend control {control.id}")
+        p.connect(box, 0, to_js, 0)
+        p.connect(to_js, 0, js, JS_IN_CONTROL)
+    code = KIND_CODES[kind]
+    return {"patcher": {
+        "fileversion": 1,
+        "appversion": {"major": 9, "minor": 0, "revision": 0, "architecture": "x64", "modernui": 1},
+        "classnamespace": "box",
+        "rect": [100.0, 100.0, 1100.0, 700.0],
+        "openinpresentation": 1,
+        "default_fontsize": 10.0,
+        "gridsize": [15.0, 15.0],
+        "devicewidth": float(width),
+        "description": f"magenta-bridge {tool.name}: {tool.help}",
+        "project": {"version": 1, "creationdate": 0, "modificationdate": 0, "viewrect": [0.0, 0.0, 300.0, 500.0],
+                    "autoorganize": 1, "hideprojectwindow": 1, "showdependencies": 1, "autolocalize": 0,
+                    "contents": {"patchers": {}, "code": {}}, "layout": {}, "searchpath": {}, "detailsvisible": 0,
+                    "amxdtype": struct.unpack(">I", code)[0], "readonly": 0, "devpathtype": 0, "devpath": ".",
+                    "sortmode": 0, "viewmode": 0, "includepackages": 0},
+        "boxes": p.boxes,
+        "lines": p.lines,
+        "dependency_cache": [{"name": JS_FILE, "type": "TEXT", "implicit": 1}],
+        "autosave": 0,
+    }}
+
+
+def amxd(kind: str, patcher: dict[str, Any]) -> bytes:
+    """The .amxd container: `ampf` + device type, `meta`, then `ptch` with the patcher JSON."""
+    payload = (json.dumps(patcher, indent=1, ensure_ascii=False) + "\n").encode("utf-8") + b"\0"
+    return (b"ampf" + struct.pack("<I", 4) + KIND_CODES[kind] + b"meta" + struct.pack("<I", 4) + b"\0\0\0\0"
+            + b"ptch" + struct.pack("<I", len(payload)) + payload)
+
+
+def devices() -> list[tuple[str, Tool, str]]:
+    """(file name, tool, kind): an effect per tool, and the Live 12 MIDI Tools."""
+    out = [(f"{PREFIX} {tool_title(t)}.amxd", t, "effect") for t in TOOLS.values()]
+    out += [(f"{PREFIX} {tool_title(TOOLS[name])} Tool.amxd", TOOLS[name], kind) for name, kind in MIDI_TOOLS.items()]
+    return out
+
+
+def tool_table() -> dict[str, Any]:
+    """What the device script needs to know: controls per device kind, protocol constants, modes."""
+    tools = {}
+    for tool in TOOLS.values():
+        params = [{"name": p.name, "kind": p.kind, "default": p.default} for p in tool.params]
+        kinds = ["effect"] + ([MIDI_TOOLS[tool.name]] if tool.name in MIDI_TOOLS else [])
+        tools[tool.name] = {"color": tool.color, "inputs": [tool.min_inputs, tool.max_inputs], "params": params,
+                            "controls": {k: [c.table_entry() for c in controls_for(tool, k)] for k in kinds}}
+    return {"tools": tools, "fixed_in_midi_tools": MIDI_TOOL_FIXED, "follow_live": FOLLOW_LIVE,
+            "modes": {name: list(steps) for name, steps in MODES.items()},
+            "protocol": {"prefix": P.PREFIX, "chunk_notes": P.CHUNK_NOTES}}
+
+
+def tool_table_js() -> str:
+    body = json.dumps(tool_table(), indent=1, sort_keys=True)
+    return ("// Generated by m4l/build.py from bridge.tools.TOOLS; do not edit.\n"
+            "// The controls each device has, and how their values become request parameters.\n"
+            f"var TOOL_TABLE = {body};\n"
+            "if (typeof exports !== \"undefined\") { exports.TOOL_TABLE = TOOL_TABLE; }\n")
+
+
+def outputs() -> dict[Path, bytes]:
+    files = {ROOT / name: amxd(kind, build_patcher(tool, kind)) for name, tool, kind in devices()}
+    files[ROOT / "src" / "tooltable.js"] = tool_table_js().encode("utf-8")
+    return files
+
+
+def main() -> None:
+    for path, data in outputs().items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        print(f"wrote {path.relative_to(ROOT.parent)} ({len(data)} bytes)")
+
+
+if __name__ == "__main__":
+    main()
