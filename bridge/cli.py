@@ -45,7 +45,12 @@ def cmd_serve(args: argparse.Namespace) -> int | None:
 
     # Limits the user did not set are left out, so the server's own defaults apply.
     limits = {"tcp_port": args.tcp_port, "queue_size": args.queue_size, "default_timeout": args.timeout,
-              "allow": args.allow}
+              "allow": args.allow, "output_dir": args.output_dir}
+    live = {"host": args.live_host, "port": args.live_port, "reply_port": args.live_reply_port}
+    if any(v is not None for v in live.values()):
+        from bridge.ableton import AbletonOSC
+
+        limits["ableton"] = AbletonOSC(**{k: v for k, v in live.items() if v is not None})
     return serve(host=args.host, port=args.port, bundles_dir=args.bundles, log_level=args.log_level,
                  **{k: v for k, v in limits.items() if v is not None})
 
@@ -245,6 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--queue-size", type=int, help="requests waiting at most (default: the server's)")
     serve.add_argument("--timeout", type=float, help="seconds a request may run (default: the server's)")
     serve.add_argument("--allow", nargs="+", metavar="IP", help="answer only these client addresses (default: any client that reaches --host)")
+    serve.add_argument("--output-dir", type=Path, metavar="DIR",
+                       help="folder where requests with `save NAME` write MIDI files (default ~/Music/magenta-bridge)")
+    serve.add_argument("--live-host", metavar="HOST", help="where AbletonOSC runs, for `input live` and `deliver live` (default 127.0.0.1)")
+    serve.add_argument("--live-port", type=int, metavar="PORT", help="AbletonOSC's listening port (default 11000)")
+    serve.add_argument("--live-reply-port", type=int, metavar="PORT", help="port AbletonOSC replies to (default 11001)")
     serve.set_defaults(func=cmd_serve)
 
     doctor = subparsers.add_parser("doctor", help="check the installation", allow_abbrev=False)
@@ -264,6 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         register(subparsers)
+    from bridge.play import register as register_play
+
+    register_play(subparsers)
+    from bridge.interop.commands import register as register_interop
+
+    register_interop(subparsers)
     return parser
 
 

@@ -12,18 +12,23 @@ import asyncio
 import ipaddress
 import itertools
 import logging
+import os
 import signal
+import socket
+import tempfile
 import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Callable, Sequence
 
 from pythonosc.osc_packet import OscPacket
 
+from bridge import live_requests as L
 from bridge import protocol as P
+from bridge.ableton import AbletonOSC
 from bridge.clip import DEFAULT_MAX_NOTES, Clip, ClipError
 from bridge.model_store import DEFAULT_BUNDLES_DIR, ModelStore
 from bridge.params import ParamError
@@ -35,17 +40,24 @@ Send = Callable[[bytes], None]
 MAX_INPUTS = max(tool.max_inputs for tool in TOOLS.values())
 UPLOAD_TTL = 120.0  # seconds an unclaimed upload is kept
 MAX_UPLOADS = 64
-RESULT_CACHE = 32  # finished requests whose results `resend` can still send
+RESULT_CACHE = 100000  # finished requests whose results `resend` can still send
 MAX_REGISTERED = 64
 PROGRESS_INTERVAL = 0.1  # at most ~10 progress messages a second per request
 MAX_TIMEOUT = 86400.0
+DEFAULT_OUTPUT_DIR = Path.home() / "Music" / "magenta-bridge"
+MIDI_SUFFIXES = (".mid", ".midi")
+DRUM_TOOLS = ("groove", "drumify")  # tools whose results are always drums (as bridge.cli writes them)
 # Datagrams sent back to back before yielding a millisecond, so a big result does not
 # overrun a client's receive buffer in one burst.
 BURST = 16
+# Receive buffer asked of the kernel (Linux caps it at net.core.rmem_max). The default ~200 kB
+# holds only ~100 datagrams: 16 clients uploading at once overflow it, and a request the kernel
+# drops is one the bridge can never answer.
+RECV_BUFFER = 4 << 20
 # Reply addresses are never answered: two peers that answered each other's errors would
 # bounce messages forever.
 REPLIES = {P.ACK, P.PROGRESS, P.RESULT, P.RESULT_NOTES, P.DONE, P.ERROR, P.PONG,
-           P.MODEL, P.REFUSED, P.TOOL, P.PARAM}
+           P.MODEL, P.REFUSED, P.TOOL, P.PARAM, L.DELIVERED}
 
 
 class RequestError(Exception):
@@ -103,6 +115,8 @@ class Job:
     given: dict[str, Any]
     send: Send
     timeout: float
+    save: Path | None = None  # where to write the result as MIDI, already confined to the output folder
+    routing: L.Routing = field(default_factory=L.Routing)  # input last/live, deliver live
     cancel: threading.Event = field(default_factory=threading.Event)
     finished: bool = False
     delivering: bool = False  # results are going out; cancel and timeout no longer apply
@@ -127,7 +141,8 @@ class BridgeServer:
     def __init__(self, host: str = "127.0.0.1", port: int = P.DEFAULT_PORT, tcp_port: int | None = None,
                  bundles_dir: str | Path | None = DEFAULT_BUNDLES_DIR, store: ModelStore | None = None,
                  queue_size: int = 8, workers: int = 1, default_timeout: float = 60.0,
-                 allow: Sequence[str] | None = None, max_notes: int = DEFAULT_MAX_NOTES) -> None:
+                 allow: Sequence[str] | None = None, max_notes: int = DEFAULT_MAX_NOTES,
+                 output_dir: str | Path = DEFAULT_OUTPUT_DIR, ableton: AbletonOSC | None = None) -> None:
         self.host = host
         self._port = port
         self._tcp_port = tcp_port
@@ -137,6 +152,8 @@ class BridgeServer:
         self.default_timeout = default_timeout
         self.allow = None if allow is None else {str(ipaddress.ip_address(a)) for a in allow}
         self.max_notes = max_notes
+        self.output_dir = Path(output_dir)
+        self.ableton = ableton if ableton is not None else AbletonOSC()  # binds nothing until used
         self._uploads: OrderedDict[tuple, Upload] = OrderedDict()
         self._results: OrderedDict[tuple, list[Clip]] = OrderedDict()
         self._registered: OrderedDict[tuple, int] = OrderedDict()
@@ -162,6 +179,10 @@ class BridgeServer:
         self._queue: asyncio.Queue[Job] = asyncio.Queue(self.queue_size)
         self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="bridge-tool")
         self._transport, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), local_addr=(self.host, self._port))
+        try:
+            self._transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
+        except OSError as exc:  # some systems refuse sizes over their limit instead of capping
+            log.info("kept the default udp receive buffer: %s", exc)
         self._tcp = None
         if self._tcp_port is not None:
             self._tcp = await asyncio.start_server(self._tcp_client, self.host, self._tcp_port)
@@ -181,6 +202,7 @@ class BridgeServer:
                 writer.close()
             await self._tcp.wait_closed()
         self._transport.close()
+        await self.ableton.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     # Receiving ---------------------------------------------------------------------------
@@ -352,6 +374,9 @@ class BridgeServer:
         timeout = given.pop("timeout", self.default_timeout)
         if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout <= MAX_TIMEOUT:
             raise ParamError(f"timeout must be seconds, more than 0 and at most {MAX_TIMEOUT:g}, got {timeout!r}")
+        save = given.pop("save", None)
+        save_path = None if save is None else confine_path(self.output_dir, save)
+        routing = L.Routing.take(given)
         tool.resolve(given)  # refuse bad parameters before anything is queued
         key = (origin.peer, rid)
         if key in self._jobs:
@@ -360,19 +385,28 @@ class BridgeServer:
         if upload.error:
             del self._uploads[key]
             raise upload.error
-        missing = upload.assembly.missing(tool.min_inputs)
+        missing = upload.assembly.missing(tool.min_inputs) if routing.input == "upload" else []
         if missing:
             raise RequestError("missing_input", P.format_missing(missing))
         if self._queue.full():
             raise RequestError("busy", f"{self.queue_size} request(s) already waiting; try again later")
         self._uploads.pop(key, None)
-        clips = [clip.validate(self.max_notes) for clip in upload.assembly.clips()]
-        job = Job(key, rid, tool, clips, given, send, float(timeout))
+        clips = self._inputs(tool, routing, upload, origin)
+        job = Job(key, rid, tool, clips, given, send, float(timeout), save_path, routing)
         job.timer = self._loop.call_later(job.timeout, self._expire, job)
         self._jobs[key] = job
         self._queue.put_nowait(job)
         send(P.message(P.ACK, rid))
         self._busy_changed()
+
+    def _inputs(self, tool: Tool, routing: L.Routing, upload: Upload, origin: Origin) -> list[Clip]:
+        """The uploaded clips, or the client's last result; `input live` clips are read by the worker."""
+        if routing.input == "last":
+            previous = next((clips for (peer, _), clips in reversed(self._results.items()) if peer == origin.peer), None)
+            return L.last_inputs(tool, previous)
+        if routing.input == "live":
+            return []
+        return [clip.validate(self.max_notes) for clip in upload.assembly.clips()]
 
     def _expire(self, job: Job) -> None:
         if not job.delivering:
@@ -406,8 +440,19 @@ class BridgeServer:
     async def _run(self, job: Job) -> None:
         ctx = ToolContext(models=self.store, progress=self._progress(job), cancelled=job.cancel.is_set)
         try:
-            clips = await self._loop.run_in_executor(self._executor, job.tool, job.clips, job.given, ctx)
+            inputs = await L.prepare_inputs(job.tool, job.routing, job.clips, self.ableton) if job.routing.live else job.clips
+            clips = await self._loop.run_in_executor(self._executor, job.tool, inputs, job.given, ctx)
             clips = [clip.validate(self.max_notes) for clip in clips]
+            if job.finished:
+                return
+            job.delivering = True
+            if job.timer:
+                job.timer.cancel()
+            if job.save and clips:
+                await self._loop.run_in_executor(self._executor, self._save, job, clips)
+            if job.routing.deliver == "live":
+                for index, slot in enumerate(await L.deliver(job.tool, job.routing, clips, self.ableton)):
+                    job.send(P.message(L.DELIVERED, job.rid, index, job.routing.track, slot))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -416,20 +461,24 @@ class BridgeServer:
                 log.error("tool %s failed on request %s", job.tool.name, job.rid, exc_info=exc)
             self._finish(job, self._error(job.rid, code, str(exc) or type(exc).__name__))
             return
-        if job.finished:
-            return
-        job.delivering = True
-        if job.timer:
-            job.timer.cancel()
         self._results[job.key] = clips
         while len(self._results) > RESULT_CACHE:
             self._results.popitem(last=False)
-        for i, data in enumerate(m for index, clip in enumerate(clips) for m in
+        streamed = clips if job.routing.deliver == "osc" else []  # deliver live: the clips are in Live
+        for i, data in enumerate(m for index, clip in enumerate(streamed) for m in
                                  P.clip_messages(P.RESULT, P.RESULT_NOTES, job.rid, clip, index, len(clips))):
             job.send(data)
             if i % BURST == BURST - 1:
                 await asyncio.sleep(0.001)
         self._finish(job, P.message(P.DONE, job.rid, len(clips)))
+
+    def _save(self, job: Job, clips: list[Clip]) -> None:
+        """Write the result where the request's `save` asked; a full disk is the user's to fix, not a bug."""
+        drums = job.tool.name in DRUM_TOOLS or job.tool.resolve(dict(job.given)).get("type") == "drums"
+        try:
+            save_midi(job.save, clips, drums, job.tool.name)
+        except OSError as exc:
+            raise RequestError("save_failed", f"could not save {job.save.name}: {exc.strerror or exc}") from None
 
     def _progress(self, job: Job) -> Callable[[float, str], None]:
         """A progress callback for the tool's thread: rate-limited, posted to the loop."""
@@ -539,16 +588,68 @@ def param_args(tool: str, param: dict[str, Any]) -> tuple:
             float(param["max"]) if "max" in param else "", default, ",".join(param.get("choices", ())), param["help"])
 
 
+def confine_path(root: str | Path, name: Any) -> Path:
+    """The file `name` inside `root`, or ParamError: a request must never write outside its folder.
+
+    Refused: anything but a relative `.mid`/`.midi` name, `..` anywhere, absolute or drive paths
+    (either slash style, since a Windows client may send them), and names that resolve outside
+    `root` through a symlink.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ParamError(f"save must be a MIDI file name, got {name!r}")
+    pure = PurePosixPath(name.replace("\\", "/"))
+    if pure.is_absolute() or PureWindowsPath(name).drive or ".." in pure.parts:
+        raise ParamError(f"save must be a relative name inside the output folder, without '..': {name!r}")
+    if pure.suffix.lower() not in MIDI_SUFFIXES:
+        raise ParamError(f"save must name a .mid or .midi file, got {name!r}")
+    base = Path(root).expanduser().resolve()
+    path = (base / pure).resolve()
+    if not path.is_relative_to(base):
+        raise ParamError(f"save {name!r} leads outside the output folder (through a symlink)")
+    return path
+
+
+def save_midi(path: Path, clips: list[Clip], drums: bool, name: str) -> None:
+    """Write clips as one MIDI file via a temp file and rename, so a reader never sees half a file."""
+    from bridge.midi_io import write_midi  # mido only when a request saves: start-up stays light
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write_midi(tmp, clips, drums=drums, name=name)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def exposure_warning(host: str, allow: Sequence[str] | None = None) -> str | None:
+    """What to tell the user when the bridge listens beyond this machine; None on loopback.
+
+    Kept apart from `serve` so the decision is testable without binding a public address.
+    """
+    if P.is_loopback(host):
+        return None
+    if allow:
+        return (f"WARNING: listening on {host}, not loopback: only {', '.join(allow)} will be answered; "
+                "bind to 127.0.0.1 if no other machine needs the bridge")
+    return (f"WARNING: listening on {host}, not loopback: anyone who can reach this machine can use "
+            "the bridge; pass --allow with your clients' addresses or bind to 127.0.0.1")
+
+
 def serve(host: str = "127.0.0.1", port: int = P.DEFAULT_PORT, tcp_port: int | None = None,
           bundles_dir: str | Path | None = DEFAULT_BUNDLES_DIR, log_level: str = "info", *,
           queue_size: int = 8, workers: int = 1, default_timeout: float = 60.0,
-          allow: Sequence[str] | None = None, max_notes: int = DEFAULT_MAX_NOTES) -> None:
+          allow: Sequence[str] | None = None, max_notes: int = DEFAULT_MAX_NOTES,
+          output_dir: str | Path = DEFAULT_OUTPUT_DIR, ableton: AbletonOSC | None = None) -> None:
     """Run the bridge until Ctrl-C or SIGTERM, saying where it listens and what it serves."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     async def main() -> None:
         server = BridgeServer(host, port, tcp_port, bundles_dir, queue_size=queue_size, workers=workers,
-                              default_timeout=default_timeout, allow=allow, max_notes=max_notes)
+                              default_timeout=default_timeout, allow=allow, max_notes=max_notes,
+                              output_dir=output_dir, ableton=ableton)
         await server.start()
         where = f"udp {host}:{server.port}" + (f", tcp (SLIP) {host}:{server.tcp_port}" if server.tcp_port else "")
         print(f"magenta-bridge listening on {where}", flush=True)
@@ -556,9 +657,9 @@ def serve(host: str = "127.0.0.1", port: int = P.DEFAULT_PORT, tcp_port: int | N
         print(f"models loaded from {bundles_dir}: {names}", flush=True)
         for name, reason in server.store.refused.items():
             print(f"refused bundle {name}: {reason}", flush=True)
-        if not P.is_loopback(host):
-            print(f"WARNING: listening on {host}, not loopback: anyone who can reach this machine can use "
-                  "the bridge; pass --allow with your clients' addresses or bind to 127.0.0.1", flush=True)
+        warning = exposure_warning(host, allow)
+        if warning:
+            print(warning, flush=True)
             log.warning("bound to non-loopback address %s", host)
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):

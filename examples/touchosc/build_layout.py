@@ -1,0 +1,176 @@
+"""Build the TouchOSC Mk2 layout `magenta-bridge.tosc` from the bridge's tool table.
+
+    python examples/touchosc/build_layout.py [OUT.tosc]
+
+A .tosc file is zlib-compressed XML: a tree of nodes (controls) with properties, values and
+Lua scripts. TouchOSC buttons cannot easily send a request id or key/value pairs, so the
+layout's root script builds every request (`/bridge/<tool> <id> key value ...`) from the
+controls, and shows the bridge's status, progress and errors. The fader ranges and each tool's
+parameter ranges are written from `bridge.tools.TOOLS`, so rebuilding after a tool change keeps
+the layout in step; tests/test_touchosc.py checks the committed file is up to date.
+"""
+from __future__ import annotations
+
+import sys
+import uuid
+import xml.etree.ElementTree as ET
+import zlib
+from pathlib import Path
+
+from bridge.tools import TOOLS
+
+HERE = Path(__file__).resolve().parent
+LAYOUT = HERE / "magenta-bridge.tosc"
+SCRIPT = HERE / "root.lua"
+FADERS = ("variations", "temperature", "bars")  # tool parameters with a fader, when the tool has them
+PLACES = {"track": (0, 15), "slot": (0, 15)}  # Live track and slot faders, 0-based as AbletonOSC counts
+WIDTH, HEIGHT = 1024, 768
+
+
+def _lua_number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def lua_tools() -> str:
+    """The root script's TOOLS table: inputs needed and each fader parameter's range, per tool."""
+    lines = ["local TOOLS = {"]
+    for tool in TOOLS.values():
+        params = [f"{{'{p.name}', {_lua_number(p.min)}, {_lua_number(p.max)}, {str(p.kind == 'int').lower()}}}"
+                  for p in tool.params if p.name in FADERS]
+        lines.append(f"  {tool.name} = {{inputs = {tool.min_inputs}, params = {{{', '.join(params)}}}}},")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def lua_faders() -> str:
+    """The FADERS table: each fader's full range, the widest any tool allows (clamped per tool)."""
+    lines = ["local FADERS = {"]
+    for name in FADERS:
+        params = [p for tool in TOOLS.values() for p in tool.params if p.name == name]
+        low, high = min(p.min for p in params), max(p.max for p in params)
+        lines.append(f"  {name} = {{{_lua_number(low)}, {_lua_number(high)}, {str(params[0].kind == 'int').lower()}}},")
+    for name, (low, high) in PLACES.items():
+        lines.append(f"  {name} = {{{low}, {high}, true}},")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def root_script() -> str:
+    return SCRIPT.read_text().replace("--@TOOLS@", lua_tools()).replace("--@FADERS@", lua_faders())
+
+
+class Node:
+    """One control: an XML <node> with the properties and values TouchOSC reads."""
+
+    def __init__(self, kind: str, name: str, frame: tuple[int, int, int, int], color: int = 0x404040,
+                 script: str | None = None, **extra: tuple[str, object]) -> None:
+        self.kind, self.name = kind, name
+        self.properties: list[tuple[str, str, object]] = [
+            ("s", "name", name), ("r", "frame", frame), ("c", "color", color), ("b", "visible", True),
+            ("b", "background", True), ("b", "outline", True)]
+        self.properties += [(kind_, key, value) for key, (kind_, value) in extra.items()]
+        if script is not None:
+            self.properties.append(("s", "script", script))
+        self.values: list[tuple[str, object]] = [("touch", "false")]
+        self.children: list[Node] = []
+
+    def value(self, key: str, default: object) -> "Node":
+        self.values.append((key, default))
+        return self
+
+    def xml(self, path: str = "") -> ET.Element:
+        path = f"{path}/{self.name}"
+        node = ET.Element("node", ID=str(uuid.uuid5(uuid.NAMESPACE_URL, "magenta-bridge.tosc" + path)), type=self.kind)
+        properties = ET.SubElement(node, "properties")
+        for kind, key, value in sorted(self.properties, key=lambda p: p[1]):
+            prop = ET.SubElement(properties, "property", type=kind)
+            ET.SubElement(prop, "key").text = key
+            _value(ET.SubElement(prop, "value"), kind, value)
+        values = ET.SubElement(node, "values")
+        for key, default in self.values:
+            value = ET.SubElement(values, "value")
+            for tag, text in (("key", key), ("locked", "0"), ("lockedDefaultCurrent", "0"),
+                              ("default", str(default)), ("defaultPull", "0")):
+                ET.SubElement(value, tag).text = text
+        if self.children:
+            children = ET.SubElement(node, "children")
+            children.extend(child.xml(path) for child in self.children)
+        return node
+
+
+def _value(element: ET.Element, kind: str, value: object) -> None:
+    if kind == "r":
+        for tag, number in zip("xywh", value):
+            ET.SubElement(element, tag).text = str(number)
+    elif kind == "c":
+        for tag, shift in (("r", 16), ("g", 8), ("b", 0)):
+            ET.SubElement(element, tag).text = f"{((value >> shift) & 0xFF) / 255:.3f}"
+        ET.SubElement(element, "a").text = "1"
+    elif kind == "b":
+        element.text = "1" if value else "0"
+    else:
+        element.text = str(value)
+
+
+def button(name: str, frame: tuple[int, int, int, int], color: int, script: str | None, toggle: bool = False) -> Node:
+    return Node("BUTTON", name, frame, color, script, buttonType=("i", 1 if toggle else 0)).value("x", 0)
+
+
+def label(name: str, frame: tuple[int, int, int, int], text: str, size: int = 20) -> Node:
+    return Node("LABEL", name, frame, 0x202020, textSize=("i", size), interactive=("b", False)).value("text", text)
+
+
+def fader(name: str, frame: tuple[int, int, int, int], default: float, interactive: bool = True) -> Node:
+    script = f"function onValueChanged(key)\n  if key == 'x' then root:notify('fader', '{name}') end\nend\n"
+    return Node("FADER", name, frame, 0x3C78D8, script if interactive else None,
+                interactive=("b", interactive)).value("x", default)
+
+
+def press(notify: str, value: str) -> str:
+    """A button script: on press (x goes to 1), ask the root script to act."""
+    return f"function onValueChanged(key)\n  if key == 'x' and self.values.x == 1 then root:notify('{notify}', '{value}') end\nend\n"
+
+
+def layout() -> Node:
+    root = Node("GROUP", "magenta-bridge", (0, 0, WIDTH, HEIGHT), 0x101010, root_script())
+    add = root.children.append
+    add(label("title", (20, 10, 600, 50), "magenta-bridge", 28))
+    add(label("bridge", (620, 10, 210, 50), "not connected", 18))
+    add(button("connect", (844, 10, 160, 50), 0x505050, press("connect", "")))
+    for i, tool in enumerate(TOOLS.values()):
+        add(button(tool.name, (20 + i * 200, 80, 180, 110), tool.color, press("run", tool.name)))
+        add(label(f"{tool.name}_label", (20 + i * 200, 190, 180, 30), tool.name, 18))
+    for i, name in enumerate((*FADERS, *PLACES)):
+        x = 20 + i * 200
+        add(fader(name, (x, 240, 180, 280), 0.5 if name in FADERS else 0.0))
+        add(label(f"{name}_value", (x, 520, 180, 40), name, 18))
+    add(button("from_last", (20, 580, 180, 60), 0x6A4C93, press("input", "last"), toggle=True))
+    add(label("from_last_label", (20, 640, 180, 30), "input: last result", 16))
+    add(button("from_live", (220, 580, 180, 60), 0x6A4C93, press("input", "live"), toggle=True))
+    add(label("from_live_label", (220, 640, 180, 30), "input: Live clip", 16))
+    add(button("to_live", (420, 580, 180, 60), 0x1982C4, None, toggle=True))  # read when a tool runs
+    add(label("to_live_label", (420, 640, 180, 30), "result: into Live", 16))
+    add(button("cancel", (620, 580, 180, 60), 0xB33A3A, press("cancel", "")))
+    add(label("cancel_label", (620, 640, 180, 30), "cancel", 16))
+    add(fader("progress", (20, 690, 780, 20), 0.0, interactive=False))
+    add(label("status", (20, 715, 984, 45), "press a tool", 18))
+    return root
+
+
+def build() -> bytes:
+    document = ET.Element("lexml", version="3")
+    document.append(layout().xml())
+    xml = b"<?xml version='1.0' encoding='UTF-8'?>\n" + ET.tostring(document, encoding="utf-8")
+    return zlib.compress(xml, 9)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    out = Path(argv[0]) if argv else LAYOUT
+    out.write_bytes(build())
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

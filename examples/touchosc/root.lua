@@ -1,0 +1,133 @@
+-- magenta-bridge for TouchOSC Mk2: the layout's root script (build_layout.py puts it in the .tosc).
+--
+-- TouchOSC buttons send fixed messages, but the bridge wants `/bridge/<tool> <id> key value ...`
+-- with a new request id every time. So the buttons only notify this script, which reads the
+-- faders and toggles, builds the request and sends it with sendOSC. Replies and the bridge's
+-- busy/idle pushes come back to TouchOSC's receive port once this script has registered it with
+-- `/bridge/register`: set REPLY_PORT to the receive port of your OSC connection.
+local REPLY_PORT = 9000
+
+--@TOOLS@
+
+--@FADERS@
+
+local REGISTER_ID = 'tosc-register'
+local counter = 0
+local current = nil -- id of the request in flight
+
+local function control(name)
+  return root:findByName(name, true)
+end
+
+local function say(text)
+  control('status').values.text = text
+end
+
+local function arg(args, i)
+  return args[i] and args[i].value
+end
+
+local function faderValue(name)
+  local range = FADERS[name]
+  local value = range[1] + control(name).values.x * (range[2] - range[1])
+  if range[3] then
+    value = math.floor(value + 0.5)
+  end
+  return value
+end
+
+local function showFader(name)
+  local format = FADERS[name][3] and '%s %d' or '%s %.2f'
+  control(name .. '_value').values.text = string.format(format, name, faderValue(name))
+end
+
+local function nextId(prefix)
+  counter = counter + 1
+  return prefix .. counter
+end
+
+local function pair(args, key, value)
+  args[#args + 1] = key
+  args[#args + 1] = value
+end
+
+local function run(tool)
+  local spec = TOOLS[tool]
+  local args = {}
+  for _, p in ipairs(spec.params) do -- each tool's own range, though the fader spans all tools'
+    pair(args, p[1], math.max(p[2], math.min(p[3], faderValue(p[1]))))
+  end
+  local fromLive = control('from_live').values.x == 1
+  local fromLast = control('from_last').values.x == 1
+  local toLive = control('to_live').values.x == 1
+  if fromLive then
+    pair(args, 'input', 'live')
+  elseif fromLast then
+    pair(args, 'input', 'last')
+  elseif spec.inputs > 0 then
+    say(tool .. ' needs an input: turn on "last result" or "Live clip"')
+    return
+  end
+  if toLive then
+    pair(args, 'deliver', 'live')
+  end
+  if fromLive or toLive then
+    pair(args, 'track', faderValue('track'))
+    pair(args, 'slot', faderValue('slot'))
+  end
+  current = nextId('tosc')
+  control('progress').values.x = 0
+  say(tool .. ': sent')
+  sendOSC('/bridge/' .. tool, current, unpack(args))
+end
+
+local function register()
+  control('bridge').values.text = 'connecting...'
+  sendOSC('/bridge/register', REGISTER_ID, REPLY_PORT)
+end
+
+function init()
+  for name in pairs(FADERS) do
+    showFader(name)
+  end
+  register()
+end
+
+function onReceiveNotify(key, value)
+  if key == 'run' then
+    run(value)
+  elseif key == 'fader' then
+    showFader(value)
+  elseif key == 'input' then -- the two input toggles exclude each other
+    control(value == 'live' and 'from_last' or 'from_live').values.x = 0
+  elseif key == 'cancel' and current then
+    sendOSC('/bridge/cancel', nextId('tosc-cancel'), current)
+  elseif key == 'connect' then
+    register()
+  end
+end
+
+function onReceiveOSC(message, connections)
+  local path, args = message[1], message[2]
+  local id = arg(args, 1)
+  if path == '/bridge/status' and id == '' then
+    control('bridge').values.text = arg(args, 2) == 1 and string.format('busy, %d waiting', arg(args, 3)) or 'idle'
+  elseif id == REGISTER_ID then
+    control('bridge').values.text = path == '/bridge/done' and 'connected' or 'not connected'
+  elseif id == current then
+    if path == '/bridge/progress' then
+      control('progress').values.x = arg(args, 2)
+      say(string.format('%d%% %s', math.floor(arg(args, 2) * 100 + 0.5), arg(args, 3)))
+    elseif path == '/bridge/delivered' then
+      say(string.format('clip %d -> Live track %d, slot %d', arg(args, 2) + 1, arg(args, 3), arg(args, 4)))
+    elseif path == '/bridge/done' then
+      control('progress').values.x = 1
+      say(string.format('done: %d clip(s)', arg(args, 2)))
+      current = nil
+    elseif path == '/bridge/error' then
+      control('progress').values.x = 0
+      say('error ' .. arg(args, 2) .. ': ' .. arg(args, 3))
+      current = nil
+    end
+  end
+end

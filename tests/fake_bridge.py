@@ -1,0 +1,136 @@
+"""A real bridge server on loopback with a deterministic fake model store, for the example tests.
+
+The SuperCollider, TouchOSC, Python-example and AbletonOSC tests all need a server whose
+answers they can predict; `Fake` (a test double, only here) answers every tool by fixed rules,
+so a test computes the expected notes with `expected(tool, clips, params)` instead of trusting
+what came back.
+"""
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from pythonosc.osc_message import OscMessage
+
+from bridge import protocol as P
+from bridge.bundle import Bundle
+from bridge.clip import Clip, Note, TimeSignature
+from bridge.model_store import Loaded, ModelStore
+from bridge.server import BridgeServer
+from bridge.tools import TOOLS, ToolContext
+
+
+class Fake:
+    """Deterministic stand-in for every model.
+
+    generate:    `variations` clips of `bars` bars of the context's meter and tempo; one note per
+                 beat, pitch 60 + variation, off-beat starts for odd variations (float checks).
+    continue:    the primer, then one note of pitch 72 + variation at the primer's end.
+    interpolate: `steps` clips as long as A, one note: A's first pitch + step.
+    groove:      the input's notes, velocity 90, every other note 0.03 beats late.
+    drumify:     a kick (36) at every input note's start.
+    """
+
+    def generate(self, clips: list[Clip], params: dict[str, Any], ctx: ToolContext) -> list[Clip]:
+        context = clips[0] if clips else Clip()
+        ctx.report(0.5, "sampling")
+        length = params["bars"] * context.beats_per_bar
+        return [Clip([Note(60 + v, b + 0.125 * (v % 2), 0.5, 100 - v) for b in range(int(length))], length,
+                     context.tempo, context.time_signature, context.scale, f"generate {v + 1}")
+                for v in range(params["variations"])]
+
+    def continue_clip(self, clip: Clip, params: dict[str, Any], ctx: ToolContext) -> list[Clip]:
+        length = clip.length + params["length"] * clip.beats_per_bar
+        primer = list(clip.notes) if params["include_primer"] else []
+        return [clip.with_notes(primer + [Note(72 + v, clip.length, 1.0, 90)], length=length,
+                                name=f"{clip.name} continued {v + 1}") for v in range(params["variations"])]
+
+    def interpolate(self, a: Clip, b: Clip, params: dict[str, Any], ctx: ToolContext) -> list[Clip]:
+        first = a.sorted_notes()[0].pitch
+        return [Clip([Note(first + s, 0.0, 1.0, 100)], a.length, a.tempo, a.time_signature, None, f"step {s}")
+                for s in range(params["steps"])]
+
+    def groove(self, clip: Clip, params: dict[str, Any], ctx: ToolContext) -> list[Clip]:
+        notes = [Note(n.pitch, n.start + 0.03 * (i % 2), n.duration, 90) for i, n in enumerate(clip.sorted_notes())]
+        return [clip.with_notes(notes, name=f"{clip.name} grooved")]
+
+    def drumify(self, clip: Clip, params: dict[str, Any], ctx: ToolContext) -> list[Clip]:
+        return [clip.with_notes([Note(36, n.start, 0.25, 100) for n in clip.notes], name="drums")]
+
+
+def fake_store() -> ModelStore:
+    def loaded(kind: str) -> Loaded:
+        config = {"name": f"fake-{kind}", "kind": kind, "tools": list(TOOLS), "model_class": "fake"}
+        return Loaded(Bundle(Path(config["name"]), config, {}), Fake())
+
+    return ModelStore(loaded=[loaded("melody"), loaded("drums")])
+
+
+def expected(tool: str, clips: list[Clip], params: dict[str, Any] | None = None) -> list[Clip]:
+    """What the server answers for this request: the fake run through the real tool entry point."""
+    return TOOLS[tool](list(clips), dict(params or {}), ToolContext(fake_store()))
+
+
+DRUMS = Clip([Note(36, 0.0, 0.25, 110), Note(42, 0.5, 0.25, 70), Note(38, 1.0, 0.25, 100),
+              Note(42, 1.5, 0.25, 70), Note(36, 2.0, 0.25, 110), Note(38, 3.0, 0.25, 100)],
+             4.0, 96.0, TimeSignature(4, 4), None, "Beat")
+MELODY = Clip([Note(60 + (i * 5) % 12, i * 0.5, 0.5, 80 + i) for i in range(40)], 20.0, 110.0,
+              TimeSignature(5, 4), None, "Riff")
+
+
+@contextmanager
+def running_server(**kwargs: Any) -> Iterator[BridgeServer]:
+    """A BridgeServer on a free loopback port, run by an event loop in a background thread."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    server = BridgeServer("127.0.0.1", port=0, store=kwargs.pop("store", fake_store()), **kwargs)
+    try:
+        asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
+        try:
+            yield server
+        finally:
+            asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
+class OscPeer:
+    """A bare UDP socket talking to the bridge, as TouchOSC or a hardware controller would."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+
+    def send(self, address: str, *args: Any) -> None:
+        self.sock.sendto(P.message(address, *args), ("127.0.0.1", self.port))
+
+    def until_final(self, rid: str, timeout: float = 5.0) -> list[tuple[str, list]]:
+        """Replies for `rid` up to and including its `done` or `error`; other replies are skipped."""
+        out = []
+        self.sock.settimeout(timeout)
+        while True:
+            try:
+                msg = OscMessage(self.sock.recv(65536))
+            except socket.timeout:
+                raise AssertionError(f"no final reply for {rid}; got {out}") from None
+            if msg.params[:1] == [rid]:
+                out.append((msg.address, msg.params))
+                if msg.address in (P.DONE, P.ERROR):
+                    return out
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
