@@ -35,24 +35,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_for_pong(proc: subprocess.Popen, port: int, start: float, limit: float = 30.0) -> float:
+    """Ping until the server answers; seconds since `start` (a perf_counter reading)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(0.02)
+        ping = P.message(P.PING, "bench")
+        while time.perf_counter() - start < limit:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode} before answering")
+            sock.sendto(ping, ("127.0.0.1", port))
+            try:
+                if sock.recv(2048).startswith(P.PONG.encode()):
+                    return time.perf_counter() - start
+            except (socket.timeout, ConnectionRefusedError):  # not listening yet
+                pass
+    raise RuntimeError(f"no pong within {limit:g} s")
+
+
 def time_to_first_pong(bundles: Path, limit: float = 30.0) -> float:
     port = free_port()
     start = time.perf_counter()
     proc = subprocess.Popen(command(port, bundles), stdout=subprocess.DEVNULL)
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.settimeout(0.02)
-            ping = P.message(P.PING, "bench")
-            while time.perf_counter() - start < limit:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"server exited with {proc.returncode} before answering")
-                sock.sendto(ping, ("127.0.0.1", port))
-                try:
-                    if sock.recv(2048).startswith(P.PONG.encode()):
-                        return time.perf_counter() - start
-                except (socket.timeout, ConnectionRefusedError):  # not listening yet
-                    pass
-        raise RuntimeError(f"no pong within {limit:g} s")
+        return wait_for_pong(proc, port, start, limit)
     finally:
         proc.terminate()
         proc.wait(10)

@@ -26,3 +26,13 @@ def test_package_never_unpickles():
     package = Path(bridge.__file__).parent
     found = {str(p.relative_to(package)): _hits(p.read_text()) for p in sorted(package.rglob("*.py"))}
     assert {path: hits for path, hits in found.items() if hits} == {}
+
+
+def test_benchmarks_tests_and_devices_never_unpickle():
+    """The same rule for everything else in the repository that runs Python."""
+    root = Path(bridge.__file__).parent.parent
+    this = Path(__file__).resolve()
+    files = [p for folder in ("bench", "tests", "m4l") for p in sorted((root / folder).rglob("*.py")) if p.resolve() != this]
+    assert any(p.parent.name == "bench" for p in files) and any(p.parent.name == "tests" for p in files)
+    found = {str(p.relative_to(root)): _hits(p.read_text()) for p in files}
+    assert {path: hits for path, hits in found.items() if hits} == {}

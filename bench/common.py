@@ -1,0 +1,164 @@
+"""What the server benchmarks share: the machine's description, percentiles, input clips, the
+tool cases (Magenta Studio's defaults and the maximum settings), and a bridge in its own process.
+
+The server runs as a separate process, started exactly as `magenta-bridge serve` starts, so its
+numbers include the real receive loop and no GIL shared with the measuring client.
+"""
+from __future__ import annotations
+
+import datetime
+import math
+import os
+import platform
+import statistics
+import subprocess
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from bench_startup import command, free_port, wait_for_pong
+from bridge.clip import Clip, Note
+from bridge.model_store import ModelStore
+from bridge.tools import TOOLS, ModelNotInstalled
+
+ROOT = Path(__file__).resolve().parent.parent
+# Parameters that choose what to make, not how much: left at their defaults in "max" cases.
+NOT_SIZE = ("seed", "scale_root")
+
+
+def _first_line(path: str, prefix: str) -> str | None:
+    try:
+        with open(path) as fh:
+            for line in fh:
+                if line.startswith(prefix):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def machine() -> dict[str, str]:
+    """What a reader needs to compare these numbers with theirs; load matters on a shared box."""
+    mem_kb = _first_line("/proc/meminfo", "MemTotal")
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "cpu": _first_line("/proc/cpuinfo", "model name") or platform.processor() or "unknown",
+        "cores": f"{os.cpu_count()} logical, {len(os.sched_getaffinity(0))} usable by this process",
+        "ram": f"{int(mem_kb.split()[0]) / 1024**2:.1f} GiB" if mem_kb else "unknown",
+        "load average (1, 5, 15 min) at start": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "commit": commit or "unknown",
+    }
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile: a value that was measured, never an interpolation between runs."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def p50_p95(values: Sequence[float]) -> tuple[float, float]:
+    return statistics.median(values), percentile(values, 95)
+
+
+def melody_clip(bars: int = 4, seed: int = 0) -> Clip:
+    """Eighth notes wandering around middle C: a busy but ordinary lead line."""
+    rng = np.random.default_rng(seed)
+    return Clip([Note(60 + int(rng.integers(-7, 8)), i * 0.5, 0.5, 100) for i in range(bars * 8)],
+                bars * 4.0, name=f"melody {seed}")
+
+
+def drum_clip(bars: int = 4, seed: int = 0) -> Clip:
+    """Eighth-note hats, kick on 1 and 3, snare on 2 and 4, a varying ghost snare per seed."""
+    notes = []
+    for i in range(bars * 8):
+        notes.append(Note(42, i * 0.5, 0.25, 80))
+        if i % 4 in (0, 2):
+            notes.append(Note(36 if i % 4 == 0 else 38, i * 0.5, 0.25, 110))
+        if i % 8 == 5 + seed % 3:
+            notes.append(Note(38, i * 0.5 + 0.25, 0.25, 40))
+    return Clip(notes, bars * 4.0, name=f"drums {seed}")
+
+
+def inputs(tool: str, kind: str) -> list[Clip]:
+    """Four-bar inputs, as many as the tool takes: drums for drum tools, the rhythm of a lead for drumify."""
+    make = drum_clip if kind == "drums" and tool != "drumify" else melody_clip
+    return [make(4, seed) for seed in range(TOOLS[tool].min_inputs)]
+
+
+@dataclass(frozen=True)
+class Case:
+    tool: str
+    kind: str
+    setting: str  # "default" or "max"
+    params: dict[str, Any]
+    clips: tuple[Clip, ...]
+
+    @property
+    def label(self) -> str:
+        shown = ", ".join(f"{k}={v}" for k, v in self.params.items() if k not in ("type", "seed"))
+        return f"{self.tool} {self.kind} {self.setting}" + (f" ({shown})" if shown else "")
+
+
+def kinds(tool: str) -> tuple[str, ...]:
+    """The model families a tool can run: its `type` choices, or drums for the drum-only tools."""
+    for param in TOOLS[tool].params:
+        if param.name == "type":
+            return param.choices
+    return ("drums",)
+
+
+def cases(settings: Sequence[str] = ("default", "max")) -> list[Case]:
+    """Every tool and family at the parameter table's defaults (Magenta Studio's) and at the largest sizes."""
+    out = []
+    for name, tool in TOOLS.items():
+        for kind in kinds(name):
+            for setting in settings:
+                params: dict[str, Any] = {"seed": 0}
+                if any(p.name == "type" for p in tool.params):
+                    params["type"] = kind
+                if setting == "max":
+                    params.update({p.name: int(p.max) for p in tool.params
+                                   if p.kind == "int" and p.max is not None and p.name not in NOT_SIZE})
+                out.append(Case(name, kind, setting, params, tuple(inputs(name, kind))))
+    return out
+
+
+def installed(store: ModelStore, tool: str, kind: str) -> bool:
+    try:
+        store.require(tool, kind)
+    except ModelNotInstalled:
+        return False
+    return True
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, from /proc (Linux), in MiB."""
+    value = _first_line(f"/proc/{pid}/status", "VmRSS")
+    if value is None:
+        raise RuntimeError(f"no VmRSS for process {pid}: not Linux, or the process is gone")
+    return int(value.split()[0]) / 1024
+
+
+@contextmanager
+def server_process(bundles: Path, *extra: str) -> Iterator[tuple[subprocess.Popen, int, float]]:
+    """`magenta-bridge serve` on a free loopback port: (process, port, seconds to first pong)."""
+    port = free_port()
+    start = time.perf_counter()
+    proc = subprocess.Popen([*command(port, bundles), *extra], stdout=subprocess.DEVNULL)
+    try:
+        yield proc, port, wait_for_pong(proc, port, start, limit=120.0)
+    finally:
+        proc.terminate()
+        proc.wait(10)
