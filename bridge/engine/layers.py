@@ -10,13 +10,8 @@ import numpy as np
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    # Split by sign so large magnitudes never overflow exp.
-    out = np.empty_like(x)
-    pos = x >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
-    ex = np.exp(x[~pos])
-    out[~pos] = ex / (1.0 + ex)
-    return out
+    # The tanh form never overflows and is one ufunc pass: the sampling loop calls this per step.
+    return 0.5 + 0.5 * np.tanh(0.5 * x)
 
 
 def dense(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
@@ -47,7 +42,11 @@ class LSTM:
         return o * np.tanh(c), c
 
     def step(self, x: np.ndarray, state: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-        h, c = self._cell(x @ self.kernel + self.bias, *state)
+        return self.step_projected(x @ self.kernel + self.bias, state)
+
+    def step_projected(self, x_proj: np.ndarray, state: tuple[np.ndarray, np.ndarray]):
+        """One step from an input already projected (x @ kernel + bias), e.g. by a table look-up."""
+        h, c = self._cell(x_proj, *state)
         return h, (h, c)
 
     def run(self, xs: np.ndarray, state: tuple[np.ndarray, np.ndarray] | None = None,

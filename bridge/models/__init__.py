@@ -7,3 +7,4 @@ from __future__ import annotations
 from typing import Any
 
 MODEL_CLASSES: dict[str, Any] = {}
+from bridge.models import events_rnn  # noqa: E402,F401  (registers "events_rnn")

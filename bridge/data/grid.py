@@ -1,0 +1,59 @@
+"""The 16th-note grid training examples live on, cut into windows that start on barlines.
+
+Steps are counted from beats (MIDI ticks / ticks per beat), never from seconds, so tempo
+changes do not move a note. A meter change starts a new segment (as Magenta splits at time
+changes); a meter whose bar is not a whole number of steps is skipped.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+from bridge.clip import Note
+from bridge.midi_io import MidiScore
+
+
+def to_step(beats: float, steps_per_quarter: int) -> int:
+    return int(math.floor(beats * steps_per_quarter + 0.5))
+
+
+@dataclass(frozen=True)
+class Segment:
+    start_step: int
+    end_step: int
+    bar_steps: int
+
+
+def segments(score: MidiScore, notes: list[Note], steps_per_quarter: int, stats: Counter) -> list[Segment]:
+    """Stretches of one meter, from the first meter change (or beat 0) to the last note end."""
+    end = max((to_step(n.end, steps_per_quarter) for n in notes), default=0)
+    changes = [(m.beat, m.time_signature) for m in score.time_signatures]
+    if not changes or changes[0][0] > 0:
+        changes.insert(0, (0.0, score.time_signature if not changes else changes[0][1]))
+    out = []
+    for i, (beat, meter) in enumerate(changes):
+        start = to_step(beat, steps_per_quarter)
+        stop = to_step(changes[i + 1][0], steps_per_quarter) if i + 1 < len(changes) else end
+        bar = meter.beats_per_bar * steps_per_quarter
+        if stop <= start:
+            continue
+        if bar != int(bar):
+            stats[f"segment skipped: {meter} bar is not whole 16ths"] += 1
+            continue
+        out.append(Segment(start, stop, int(bar)))
+        stats[f"segment of {_bars_bucket((stop - start) / bar)} bars"] += 1
+    return out
+
+
+def _bars_bucket(bars: float) -> str:
+    for low, high in ((0, 8), (8, 16), (16, 32), (32, 64), (64, 128)):
+        if bars < high:
+            return f"{low}-{high}"
+    return ">=128"
+
+
+def window_starts(segment: Segment, window: int, hop: int) -> list[int]:
+    """Starts of full windows inside a segment, on barlines, about `hop` steps apart."""
+    hop = segment.bar_steps * max(1, round(hop / segment.bar_steps))
+    return list(range(segment.start_step, segment.end_step - window + 1, hop))

@@ -1,0 +1,65 @@
+"""Model families: the Keras half of each `model_class`, found by name when training.
+
+The contract every family and converter follows, so that the one pipeline, trainer and
+exporter serve every model (MelodyRNN/DrumsRNN, GrooVAE, MusicVAE):
+
+Config (`bridge.models.configs.ModelConfig`)
+    `model_class` names both the serving class (`bridge.models.MODEL_CLASSES[model_class]`,
+    NumPy only) and this package's module `bridge.train.families.<model_class>`; `converter`
+    names a converter in `bridge.data.converters.CONVERTERS`, built with `converter_args`;
+    `hparams` holds every training and architecture number (`--hparams k=v` overrides).
+    The trainer reads these hparams, with defaults in `bridge.train.trainer.DEFAULTS`:
+    batch_size, learning_rate, clip_norm (Adam's per-tensor clipnorm; 0 = off), max_steps
+    (default for --steps), log_every, eval_every, eval_examples (eval batches during
+    training; the final eval uses the whole split), checkpoint_every, image_every (0 = no
+    images), early_stop_patience (evals without a better eval loss before stopping; 0 = off).
+
+Converter (`bridge/data/converters/<name>.py`, registered with `@register("<name>")`)
+    A class built as `Converter(**converter_args)` with
+      `examples(score, meta) -> list[dict[str, np.ndarray]]`
+    where `score` is `bridge.midi_io.read_midi_tracks(path)` (notes in beats from ticks,
+    tempo and meter maps) and `meta` is a dict: "path" (relative to the data folder),
+    "split" ("train" or "eval"), "seed" (an int fixed per file, for augmentation that must
+    not change between runs). Every example of a converter has the same keys and, per key,
+    the same shape and dtype; these are what the cache stores (`.npz`, no pickle) and what
+    a batch holds. A converter that skips a file or part of one returns fewer examples and
+    counts why in `self.stats` (a `collections.Counter` of reason -> count; keys may also
+    name length buckets, e.g. "segment 16-32 bars"), which the pipeline's summary table
+    prints.
+
+Family (`bridge/train/families/<model_class>.py`)
+    build(config) -> keras.Model
+        A keras.Model subclass whose `train_step(batch)` / `test_step(batch)` take the dict
+        batch (converter keys, stacked, after `prepare_batch`) and return a metrics dict that
+        includes "loss" (other keys, e.g. "accuracy", "kl", are logged as they come). The
+        model is built by calling it once on a batch; the trainer then compiles it with its
+        Adam optimizer, so `train_step` uses `self.optimizer`.
+    export_weights(model, config) -> dict[str, np.ndarray]
+        Exactly the arrays, under the names, that the serving class reads from weights.npz.
+    prepare_batch(batch, config) -> dict[str, np.ndarray]          (optional)
+        NumPy transform from cached arrays to model inputs (e.g. event ids -> one-hot and
+        lookback features), shared with serving so training and serving see the same inputs.
+    sample_rolls(model, config, n, seed) -> list[np.ndarray]      (optional)
+        n piano rolls [time, pitch-or-class] in [0, 1] for TensorBoard images.
+    baselines(config, train, eval) -> dict[str, float]              (optional)
+        Held-out numbers of a simple model fit on the same train arrays (e.g. an n-gram's
+        per-step NLL), reported on the model card beside the model's own eval metrics.
+
+Everything else (data walking, split, cache, checkpoints, resume, TensorBoard, early stopping,
+export, model card) is generic and lives in `bridge.data.pipeline`, `bridge.train.trainer` and
+`bridge.train.export`.
+"""
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+
+def family(model_class: str) -> ModuleType:
+    """The family module for a model class; imports TensorFlow, so only trainers call it."""
+    try:
+        return importlib.import_module(f"{__name__}.{model_class}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"{__name__}.{model_class}":
+            raise ValueError(f"no training family for model class {model_class!r}") from None
+        raise

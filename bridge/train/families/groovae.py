@@ -1,0 +1,125 @@
+"""GrooVAE in Keras: the training half of `model_class` "groovae" (serving: bridge.models.groovae).
+
+Encoder: bidirectional LSTM over the encoder inputs (hits only for humanize, one tap channel
+for tap2drum) -> mu, sigma = softplus. Decoder: initial state tanh(dense(z)); each step reads
+the previous step's true output (teacher forcing) and z; a dense layer gives 9 hit logits,
+9 velocity logits (sigmoid) and 9 offset logits (tanh). Loss per window, summed over steps and
+classes: hit sigmoid cross-entropy + velocity MSE + offset MSE (the last two on the true hits
+only), plus beta * max(KL - free bits, 0) as in Magenta's MusicVAE, so the first free_bits of
+information in z cost nothing.
+"""
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from bridge.drums import NUM_CLASSES
+from bridge.encodings import groove as enc
+from bridge.models.configs import ModelConfig
+
+
+class GrooVAENet(keras.Model):
+    def __init__(self, mode: str, enc_units: int, dec_units: list[int], z_size: int, free_bits: float,
+                 beta: float, dropout: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.mode, self.free_nats, self.beta = mode, free_bits * math.log(2.0), beta
+        self.enc_fw = keras.layers.LSTM(enc_units, return_state=True, name="enc_fw")
+        self.enc_bw = keras.layers.LSTM(enc_units, return_state=True, go_backwards=True, name="enc_bw")
+        self.mu = keras.layers.Dense(z_size, name="mu")
+        self.sigma = keras.layers.Dense(z_size, name="sigma")
+        self.dec_init = keras.layers.Dense(2 * sum(dec_units), activation="tanh", name="dec_init")
+        self.dec = [keras.layers.LSTM(u, return_sequences=True, name=f"dec_{i}") for i, u in enumerate(dec_units)]
+        self.drop = keras.layers.Dropout(dropout)
+        self.out = keras.layers.Dense(enc.FEATURES, name="out")
+        self.dec_units = list(dec_units)
+        self.noise = keras.random.SeedGenerator(0)
+
+    def encode(self, inputs):
+        _, h_fw, _ = self.enc_fw(inputs)
+        _, h_bw, _ = self.enc_bw(inputs)
+        h = keras.ops.concatenate([h_fw, h_bw], axis=-1)
+        return self.mu(h), keras.ops.softplus(self.sigma(h))
+
+    def decode(self, z, targets, training=False):
+        """Output logits [B, T, 27] for the true previous steps (teacher forcing)."""
+        steps = keras.ops.shape(targets)[1]
+        prev = keras.ops.pad(targets[:, :-1], [[0, 0], [1, 0], [0, 0]])
+        x = keras.ops.concatenate([prev, keras.ops.repeat(z[:, None], steps, axis=1)], axis=-1)
+        flat, at = self.dec_init(z), 0
+        for layer, units in zip(self.dec, self.dec_units):
+            x = self.drop(layer(x, initial_state=[flat[:, at:at + units], flat[:, at + units:at + 2 * units]]),
+                          training=training)
+            at += 2 * units
+        return self.out(x)
+
+    def call(self, batch, training=False):
+        mu, sigma = self.encode(batch["inputs"])
+        z = mu + sigma * keras.random.normal(keras.ops.shape(mu), seed=self.noise) if training else mu
+        return self.decode(z, batch["performance"], training), mu, sigma
+
+    def losses_of(self, batch, training):
+        logits, mu, sigma = self(batch, training=training)
+        target = batch["performance"]
+        n = NUM_CLASSES
+        hits, vel, off = target[..., :n], target[..., n:2 * n], target[..., 2 * n:]
+        x = logits[..., :n]  # stable sigmoid cross-entropy: max(x, 0) - x * y + log(1 + exp(-|x|))
+        hit_loss = keras.ops.sum(keras.ops.relu(x) - x * hits + keras.ops.log1p(keras.ops.exp(-keras.ops.abs(x))), axis=[1, 2])
+        # Velocity and offset are learnt where a hit is, so they mean "if this hits, how": serving
+        # forces the hits it was given, and an unmasked loss would shrink them by the hit's doubt.
+        vel_loss = keras.ops.sum(hits * keras.ops.square(keras.ops.sigmoid(logits[..., n:2 * n]) - vel), axis=[1, 2])
+        off_loss = keras.ops.sum(hits * keras.ops.square(keras.ops.tanh(logits[..., 2 * n:]) - off), axis=[1, 2])
+        kl = keras.ops.sum(0.5 * (keras.ops.square(mu) + keras.ops.square(sigma) - 1.0) - keras.ops.log(sigma + 1e-8), axis=-1)
+        recon = keras.ops.mean(hit_loss + vel_loss + off_loss)
+        kl_mean = keras.ops.mean(kl)
+        predicted = keras.ops.cast(logits[..., :n] > 0, "float32")
+        return {"loss": recon + self.beta * keras.ops.maximum(kl_mean - self.free_nats, 0.0),
+                "recon": recon, "kl_bits": kl_mean / math.log(2.0),
+                "hit_loss": keras.ops.mean(hit_loss), "velocity_loss": keras.ops.mean(vel_loss),
+                "offset_loss": keras.ops.mean(off_loss),
+                "hit_accuracy": keras.ops.mean(keras.ops.cast(keras.ops.equal(predicted, hits), "float32"))}
+
+    def train_step(self, batch):
+        with tf.GradientTape() as tape:
+            metrics = self.losses_of(batch, training=True)
+        grads = tape.gradient(metrics["loss"], self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        return metrics
+
+    def test_step(self, batch):
+        return self.losses_of(batch, training=False)
+
+
+def build(config: ModelConfig) -> GrooVAENet:
+    hp = config.hparams
+    return GrooVAENet(hp["mode"], hp["enc_units"], list(hp["dec_units"]), hp["z_size"], hp["free_bits"],
+                      hp["beta"], hp["dropout"])
+
+
+def prepare_batch(batch: dict[str, np.ndarray], config: ModelConfig) -> dict[str, np.ndarray]:
+    """Add the encoder inputs for this config's mode; the cache holds only the performance."""
+    return {**batch, "inputs": enc.encoder_inputs(batch["performance"], config.hparams["mode"])}
+
+
+def export_weights(model: GrooVAENet, config: ModelConfig) -> dict[str, np.ndarray]:
+    """Keras weights under the names bridge.models.groovae.GrooVAE reads."""
+    out: dict[str, np.ndarray] = {}
+    for layer in (model.enc_fw, model.enc_bw, *model.dec):
+        kernel, recurrent, bias = layer.get_weights()
+        out.update({f"{layer.name}/kernel": kernel, f"{layer.name}/recurrent_kernel": recurrent, f"{layer.name}/bias": bias})
+    for layer in (model.mu, model.sigma, model.dec_init, model.out):
+        kernel, bias = layer.get_weights()
+        out.update({f"{layer.name}/kernel": kernel, f"{layer.name}/bias": bias})
+    return {k: np.asarray(v, np.float32) for k, v in out.items()}
+
+
+def sample_rolls(model: GrooVAENet, config: ModelConfig, n: int, seed: int) -> list[np.ndarray]:
+    """n hit rolls [32, 9] decoded from the prior by the NumPy serving model (what users hear)."""
+    from bridge.models.groovae import GrooVAE
+
+    serving = GrooVAE(export_weights(model, config), config.hparams["mode"])
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, serving.z_size)).astype(np.float32)
+    return list(serving.decode(z, rng)[..., :NUM_CLASSES])

@@ -1,0 +1,273 @@
+"""The generic trainer: any config, any family (see bridge.train.families for the contract).
+
+A run folder holds everything about one training run:
+    run.json             config, hparams, seed, data and cache folders, command line
+    checkpoints/         ckpt-<step>.npz (last two) and best.npz (best eval loss so far)
+    tb/train, tb/eval    TensorBoard logs: loss, accuracy, perplexity, KL..., learning rate,
+                         piano-roll images of samples
+    result.json          written when training ends: steps, wall time, eval and baselines
+Running the same command again resumes from the newest checkpoint (model, optimizer, step),
+so a killed run loses at most `checkpoint_every` steps. Batches are a function of (seed,
+step), so a resumed run sees the same data it would have seen without the kill.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bridge.bundle import atomic_write
+from bridge.data import pipeline
+from bridge.models.configs import CONFIGS, ModelConfig
+from bridge.train import checkpoint
+
+DEFAULTS = {"batch_size": 64, "learning_rate": 1e-3, "clip_norm": 0.0, "max_steps": 1000, "eval_every": 250,
+            "checkpoint_every": 250, "image_every": 0, "early_stop_patience": 0, "log_every": 25,
+            "eval_examples": 2048}
+
+
+def parse_hparams(text: str | None, defaults: dict[str, Any]) -> dict[str, Any]:
+    """`k=v,k=v` -> values typed like the defaults; lists are written `a:b:c`."""
+    out: dict[str, Any] = {}
+    for item in filter(None, (text or "").split(",")):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in defaults:
+            known = ", ".join(sorted(defaults))
+            raise ValueError(f"bad hparam {item!r}: expected key=value with key one of {known}")
+        default = defaults[key]
+        if isinstance(default, bool):
+            out[key] = value.strip().lower() in ("1", "true", "yes", "on")
+        elif isinstance(default, (list, tuple)):
+            kind = type(default[0]) if default else int
+            out[key] = [kind(v) for v in value.split(":")]
+        else:
+            out[key] = type(default)(value)
+    return out
+
+
+def configure_tensorflow(threads: int, seed: int):
+    """Set thread counts before TensorFlow starts, seed everything, make ops deterministic."""
+    import keras
+    import tensorflow as tf
+
+    threading = tf.config.threading
+    for get, set_ in ((threading.get_intra_op_parallelism_threads, threading.set_intra_op_parallelism_threads),
+                      (threading.get_inter_op_parallelism_threads, threading.set_inter_op_parallelism_threads)):
+        if get() != threads:
+            try:
+                set_(threads)
+            except RuntimeError:  # TensorFlow already ran in this process (tests, notebooks): keep its threads
+                pass
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    return keras, tf
+
+
+class Batches:
+    """Batch `step` is a fixed function of the seed and the step: resumable, reproducible."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], batch_size: int, seed: int) -> None:
+        self.arrays, self.batch_size, self.seed = arrays, batch_size, seed
+        self.size = len(next(iter(arrays.values())))
+        if self.size < batch_size:
+            raise ValueError(f"only {self.size} training examples, fewer than batch_size {batch_size}")
+        self.per_epoch = self.size // batch_size
+
+    def __call__(self, step: int) -> dict[str, np.ndarray]:
+        epoch, index = divmod(step, self.per_epoch)
+        order = np.random.default_rng([self.seed, epoch]).permutation(self.size)
+        pick = np.sort(order[index * self.batch_size:(index + 1) * self.batch_size])
+        return {k: v[pick] for k, v in self.arrays.items()}
+
+
+def chunks(arrays: dict[str, np.ndarray], size: int, limit: int | None = None):
+    total = len(next(iter(arrays.values())))
+    total = min(total, limit) if limit else total
+    for start in range(0, total, size):
+        yield {k: v[start:min(start + size, total)] for k, v in arrays.items()}
+
+
+class Trainer:
+    def __init__(self, config: ModelConfig, run_dir: Path, cache: Path, seed: int, threads: int) -> None:
+        from bridge.train.families import family
+
+        self.config, self.run_dir, self.cache, self.seed = config, run_dir, cache, seed
+        self.hp = config.hparams
+        self.keras, self.tf = configure_tensorflow(threads, seed)
+        self.family = family(config.model_class)
+        self.prepare = getattr(self.family, "prepare_batch", lambda batch, config: batch)
+        self.train_arrays = pipeline.load(cache, "train")
+        self.eval_arrays = pipeline.load(cache, "eval")
+        self.batches = Batches(self.train_arrays, self.hp["batch_size"], seed)
+        self.model = self.family.build(config)
+        self.model(self.prepare(self.batches(0), config))
+        self.optimizer = self.keras.optimizers.Adam(self.hp["learning_rate"], clipnorm=self.hp["clip_norm"] or None)
+        self.model.compile(optimizer=self.optimizer)
+        self.optimizer.build(self.model.trainable_variables)
+        self.train_fn = self.tf.function(self.model.train_step)
+        self.eval_fn = self.tf.function(self.model.test_step)
+
+    # --- state ---------------------------------------------------------------------------
+    def save(self, name: str, meta: dict) -> None:
+        checkpoint.save(self.run_dir / "checkpoints" / name, [v.numpy() for v in self.model.weights],
+                        [v.numpy() for v in self.optimizer.variables], meta)
+
+    def restore(self, path: Path) -> dict:
+        model_vars, optimizer_vars, meta = checkpoint.load(path)
+        for variables, values in ((self.model.weights, model_vars), (self.optimizer.variables, optimizer_vars)):
+            if len(variables) != len(values) or any(tuple(v.shape) != a.shape for v, a in zip(variables, values)):
+                raise ValueError(f"checkpoint {path} does not fit this model (was the config changed?)")
+            for variable, value in zip(variables, values):
+                variable.assign(value)
+        return meta
+
+    def weights_fingerprint(self) -> str:
+        return checkpoint.fingerprint([v.numpy() for v in self.model.weights])
+
+    # --- loop ----------------------------------------------------------------------------
+    def evaluate(self, limit: int | None) -> dict[str, float]:
+        sums: dict[str, float] = {}
+        count = 0
+        for chunk in chunks(self.eval_arrays, self.hp["batch_size"], limit):
+            n = len(next(iter(chunk.values())))
+            for key, value in self.eval_fn(self.prepare(chunk, self.config)).items():
+                sums[key] = sums.get(key, 0.0) + float(value) * n
+            count += n
+        out = {k: v / count for k, v in sums.items()}
+        out["perplexity"] = math.exp(min(out["loss"], 50.0))
+        return out
+
+    def images(self, writer, step: int) -> None:
+        sampler = getattr(self.family, "sample_rolls", None)
+        if sampler is None:
+            return
+        rolls = sampler(self.model, self.config, 4, self.seed + step)
+        image = np.stack([np.asarray(r, np.float32).T[::-1, :, None] for r in rolls])  # pitch up, time right
+        with writer.as_default():
+            self.tf.summary.image("samples", image, step=step, max_outputs=len(rolls))
+
+    def run(self, max_steps: int, log=print) -> dict:
+        tf, hp = self.tf, self.hp
+        ckpt_dir = self.run_dir / "checkpoints"
+        meta = {"step": 0, "best_eval_loss": None, "best_step": None, "bad_evals": 0, "wall_time_s": 0.0}
+        latest = checkpoint.latest(ckpt_dir)
+        if latest is not None:
+            meta = self.restore(latest)
+            log(f"resumed from step {meta['step']} ({latest.name}, weights {self.weights_fingerprint()})")
+        writers = {s: tf.summary.create_file_writer(str(self.run_dir / "tb" / s)) for s in ("train", "eval")}
+        session_start, step, earlier = time.monotonic(), meta["step"], meta["wall_time_s"]
+        sums: dict[str, float] = {}
+        tick, stopped = time.monotonic(), "max_steps"
+
+        def elapsed() -> float:  # training time over every session of this run
+            return earlier + time.monotonic() - session_start
+
+        while step < max_steps:
+            metrics = self.train_fn(self.prepare(self.batches(step), self.config))
+            step += 1
+            for key, value in metrics.items():
+                sums[key] = sums.get(key, 0.0) + float(value)
+            if step % hp["log_every"] == 0 or step == max_steps:
+                n = hp["log_every"] if step % hp["log_every"] == 0 else step % hp["log_every"]
+                means = {k: v / n for k, v in sums.items()}
+                rate = n / max(time.monotonic() - tick, 1e-9)
+                with writers["train"].as_default():
+                    for key, value in means.items():
+                        tf.summary.scalar(key, value, step=step)
+                    tf.summary.scalar("perplexity", math.exp(min(means["loss"], 50.0)), step=step)
+                    tf.summary.scalar("learning_rate", float(self.optimizer.learning_rate.numpy()), step=step)
+                    tf.summary.scalar("steps_per_second", rate, step=step)
+                log(f"step {step}  " + "  ".join(f"{k} {v:.4f}" for k, v in means.items()) + f"  {rate:.2f} steps/s")
+                sums, tick = {}, time.monotonic()
+            if hp["image_every"] and step % hp["image_every"] == 0:
+                self.images(writers["train"], step)
+            if step % hp["eval_every"] == 0 or step == max_steps:
+                result = self.evaluate(hp["eval_examples"])
+                with writers["eval"].as_default():
+                    for key, value in result.items():
+                        tf.summary.scalar(key, value, step=step)
+                log(f"eval {step}  " + "  ".join(f"{k} {v:.4f}" for k, v in result.items()))
+                if meta["best_eval_loss"] is None or result["loss"] < meta["best_eval_loss"]:
+                    meta.update(best_eval_loss=result["loss"], best_step=step, bad_evals=0)
+                    self.save("best.npz", {**meta, "step": step, "wall_time_s": elapsed()})
+                else:
+                    meta["bad_evals"] += 1
+                if hp["early_stop_patience"] and meta["bad_evals"] >= hp["early_stop_patience"]:
+                    stopped = "early_stopping"
+            if step % hp["checkpoint_every"] == 0 or step == max_steps or stopped != "max_steps":
+                meta.update(step=step, wall_time_s=elapsed())
+                self.save(f"ckpt-{step}.npz", meta)
+                checkpoint.prune(ckpt_dir)
+            if stopped != "max_steps":
+                log(f"early stopping at step {step}: eval loss has not improved for {meta['bad_evals']} evals")
+                break
+        for writer in writers.values():
+            writer.flush()
+        meta.update(step=step, wall_time_s=elapsed())
+        return self.finish(meta, stopped, log)
+
+    def finish(self, meta: dict, stopped: str, log) -> dict:
+        """Score the best checkpoint on the whole eval split, and the family's baselines."""
+        best = self.run_dir / "checkpoints" / "best.npz"
+        if best.is_file():
+            self.restore(best)
+        result = {"steps": meta["step"], "best_step": meta["best_step"], "stopped": stopped,
+                  "wall_time_s": round(meta["wall_time_s"], 1), "eval": self.evaluate(None),
+                  "eval_examples": len(next(iter(self.eval_arrays.values())))}
+        baselines = getattr(self.family, "baselines", None)
+        if baselines is not None:
+            result["baselines"] = baselines(self.config, self.train_arrays, self.eval_arrays)
+        atomic_write(self.run_dir / "result.json", (json.dumps(result, indent=2) + "\n").encode())
+        log("result " + json.dumps(result))
+        return result
+
+
+def load_run(run_dir: Path) -> tuple[dict, ModelConfig]:
+    """run.json and the config (with the run's hparams) it names."""
+    run = json.loads((run_dir / "run.json").read_text())
+    base = CONFIGS[run["config"]]
+    return run, ModelConfig(base.name, base.model_class, base.kind, base.tools, base.converter,
+                            run["converter_args"], run["hparams"], base.help)
+
+
+def train(config_name: str, data: str | Path, run_dir: str | Path, hparams: str | None = None,
+          steps: int | None = None, seed: int = 0, threads: int = 1, cache_root: str | Path = "cache",
+          quiet: bool = False, command: str | None = None) -> dict:
+    """Train (or resume) a run; return result.json's contents. `command` is recorded for the
+    model card."""
+    if config_name not in CONFIGS:
+        raise ValueError(f"unknown config {config_name!r}; known: {', '.join(sorted(CONFIGS))}")
+    run_dir = Path(run_dir)
+    base = CONFIGS[config_name]
+    base = replace(base, hparams={**DEFAULTS, **base.hparams})
+    config = base.with_hparams(parse_hparams(hparams, base.hparams))
+    hp = config.hparams
+    max_steps = steps if steps is not None else hp["max_steps"]
+    run = {"config": config.name, "model_class": config.model_class, "converter": config.converter,
+           "converter_args": config.converter_args, "hparams": hp, "seed": seed,
+           "data": str(Path(data).resolve()), "command": command}
+    if (run_dir / "run.json").is_file():
+        previous = json.loads((run_dir / "run.json").read_text())
+        for key in ("config", "converter_args", "hparams", "seed"):
+            if previous[key] != run[key]:
+                raise ValueError(f"{run_dir} holds a run with another {key} ({previous[key]!r}); "
+                                 "use a new --run-dir or the same settings to resume")
+        run["command"] = previous.get("command") or run["command"]
+    cache = pipeline.build(config, data, cache_root, quiet=quiet)
+    run["cache"] = str(cache.resolve())
+    run["max_steps"] = max_steps
+    if not quiet:
+        print(pipeline.summary(pipeline.manifest(cache)), file=sys.stderr)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(run_dir / "run.json", (json.dumps(run, indent=2) + "\n").encode())
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    trainer = Trainer(config, run_dir, cache, seed, threads)
+    return trainer.run(max_steps, log=(lambda *a: None) if quiet else (lambda msg: print(msg, flush=True)))

@@ -1,0 +1,93 @@
+"""Small MIDI folders written with mido, so pipeline and training tests need no real data."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import mido
+import numpy as np
+
+TPB = 96
+
+
+def _track(name: str, notes: list[tuple[int, float, float, int]], channel: int) -> mido.MidiTrack:
+    """notes: (pitch, start beat, duration beats, velocity)."""
+    events = []
+    for pitch, start, duration, velocity in notes:
+        events.append((round(start * TPB), 1, mido.Message("note_on", channel=channel, note=pitch, velocity=velocity)))
+        events.append((round((start + duration) * TPB), 0, mido.Message("note_off", channel=channel, note=pitch)))
+    track = mido.MidiTrack([mido.MetaMessage("track_name", name=name)])
+    now = 0
+    for tick, _, msg in sorted(events, key=lambda e: (e[0], e[1])):
+        track.append(msg.copy(time=tick - now))
+        now = tick
+    return track
+
+
+def write_song(path: Path, tracks: dict[str, list], meta: list[tuple[float, mido.MetaMessage]] = (),
+               drums: bool = False) -> Path:
+    mid = mido.MidiFile(type=1, ticks_per_beat=TPB)
+    conductor = mido.MidiTrack()
+    now = 0
+    for beat, msg in sorted(meta, key=lambda m: m[0]):
+        tick = round(beat * TPB)
+        conductor.append(msg.copy(time=tick - now))
+        now = tick
+    mid.tracks.append(conductor)
+    for name, notes in tracks.items():
+        mid.tracks.append(_track(name, notes, 9 if drums else 0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mid.save(path)
+    return path
+
+
+def melody_notes(rng: np.random.Generator, bars: int) -> list[tuple[int, float, float, int]]:
+    """A random 4/4 line of eighths and quarters in C major around middle C."""
+    scale = [60, 62, 64, 65, 67, 69, 71, 72]
+    notes, beat = [], 0.0
+    while beat < bars * 4:
+        duration = float(rng.choice([0.5, 1.0]))
+        notes.append((int(rng.choice(scale)), beat, duration * 0.9, int(rng.integers(60, 110))))
+        beat += duration
+    return notes
+
+
+def drum_notes(rng: np.random.Generator, bars: int) -> list[tuple[int, float, float, int]]:
+    """Kick on 1 and 3, snare on 2 and 4, hats on eighths, a random extra hit per bar."""
+    notes = []
+    for bar in range(bars):
+        for beat in range(4):
+            t = bar * 4 + beat
+            notes.append((36 if beat % 2 == 0 else 38, t, 0.1, 100))
+            notes += [(42, t, 0.1, 70), (42, t + 0.5, 0.1, 60)]
+        notes.append((int(rng.choice([45, 48, 50, 49, 51])), bar * 4 + float(rng.integers(0, 16)) / 4, 0.1, 90))
+    return notes
+
+
+def melody_folder(root: Path, songs: int = 24, bars: int = 20, seed: int = 0) -> Path:
+    """POP909-like: NNN/NNN.mid with MELODY and PIANO tracks and a tempo change mid-song."""
+    rng = np.random.default_rng(seed)
+    for i in range(songs):
+        name = f"{i:03d}"
+        meta = [(0.0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(90))),
+                (0.0, mido.MetaMessage("time_signature", numerator=4, denominator=4)),
+                (32.0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(120)))]
+        write_song(root / name / f"{name}.mid", {"MELODY": melody_notes(rng, bars),
+                                                 "PIANO": [(48, 0.0, 4.0, 80), (52, 0.0, 4.0, 80)]}, meta)
+    return root
+
+
+def drum_folder(root: Path, files: int = 12, bars: int = 16, seed: int = 0) -> Path:
+    """GMD-like: drum files plus an info.csv whose split column says train/validation/test."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(files):
+        rel = f"drummer1/session1/{i}_rock_120_beat_4-4.mid"
+        write_song(root / rel, {"drums": drum_notes(rng, bars)},
+                   [(0.0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(120)))], drums=True)
+        rows.append({"midi_filename": rel, "split": ("train", "train", "validation", "test")[i % 4]})
+    with open(root / "info.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["midi_filename", "split"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return root

@@ -1,0 +1,158 @@
+"""The Continue tool on events RNNs (random weights, so these run without trained bundles)."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from bridge.clip import Clip, Note, Scale, TimeSignature
+from bridge.drums import GM_DRUM_MAP, DrumMap
+from bridge.models.configs import CONFIGS
+from bridge.models.events_rnn import EventsRNN, event_features
+from bridge.params import ParamError
+from bridge.tools import TOOLS, ToolContext
+
+
+def random_model(kind: str, seed: int = 0, units: int = 16) -> EventsRNN:
+    config = CONFIGS["melody_rnn" if kind == "melody" else "drums_rnn"]
+    spec = {"kind": kind, "converter": config.converter, "converter_args": config.converter_args,
+            "hparams": {**config.hparams, "units": units}}
+    features = event_features(config.converter, config.converter_args, spec["hparams"])
+    rng = np.random.default_rng(seed)
+    weights = {}
+    for i, size in enumerate((features.size, units)):
+        weights.update({f"lstm_{i}/kernel": rng.normal(0, 0.3, (size, 4 * units)),
+                        f"lstm_{i}/recurrent_kernel": rng.normal(0, 0.3, (units, 4 * units)),
+                        f"lstm_{i}/bias": rng.normal(0, 0.1, 4 * units)})
+    weights["output/kernel"] = rng.normal(0, 1.0, (units, features.encoding.num_classes))
+    weights["output/bias"] = rng.normal(0, 0.5, features.encoding.num_classes)
+    return EventsRNN(spec, {k: v.astype(np.float32) for k, v in weights.items()})
+
+
+class Store:
+    def __init__(self, model):
+        self.model = model
+
+    def require(self, tool, kind, name=None):
+        assert tool == "continue" and kind == self.model.kind
+        return self.model
+
+
+def run(model, clip, progress=None, **params):
+    ctx = ToolContext(Store(model), progress or (lambda f, m: None))
+    return TOOLS["continue"]([clip], {"type": model.kind, **params}, ctx)
+
+
+C_MAJOR = Clip([Note(p, i * 0.5, 0.5, 80 + i) for i, p in enumerate((60, 62, 64, 65, 67, 69, 71, 72))],
+               length=8.0, name="scale")
+
+
+def new_notes(out: Clip, primer: Clip) -> list[Note]:
+    return [n for n in out.notes if n.start >= primer.length]
+
+
+def test_scale_constraint_keeps_every_new_pitch_in_key():
+    model = random_model("melody")
+    free = run(model, C_MAJOR, seed=3, temperature=2.0, variations=4, length=4)
+    assert any(not Scale(0, "major").contains(n.pitch) for clip in free for n in new_notes(clip, C_MAJOR))
+    kept = run(model, C_MAJOR, seed=3, temperature=2.0, variations=4, length=4, scale_root=0, scale_mode="major")
+    pitches = [n.pitch for clip in kept for n in new_notes(clip, C_MAJOR)]
+    assert len(pitches) > 8 and all(Scale(0, "major").contains(p) for p in pitches)
+
+
+def test_three_four_clip_grows_by_exactly_six_beats():
+    clip = Clip([Note(60, 0, 1), Note(64, 1, 1), Note(67, 2, 1)], length=6.0, time_signature=TimeSignature(3, 4),
+                name="waltz")
+    for out in run(random_model("melody"), clip, seed=1, length=2, variations=2, temperature=1.5):
+        assert out.length == 12.0 and out.time_signature == TimeSignature(3, 4)
+        assert all(6.0 <= n.start and n.end <= 12.0 + 1e-9 for n in new_notes(out, clip))
+
+
+def test_polyphonic_primer_comes_back_unchanged():
+    notes = [Note(60, 0.02, 1.9, 37, probability=0.5), Note(64, 0.0, 2.0, 90), Note(67, -0.0 + 0.01, 2.0, 101),
+             Note(100, 2.0, 0.33, 64, mute=True), Note(48, 2.5, 1.5, 12, velocity_deviation=5.0)]
+    clip = Clip(notes, length=4.0, tempo=97.0, name="chords")
+    for out in run(random_model("melody"), clip, seed=2, variations=3):
+        assert all(n in out.notes for n in notes)
+        assert [n for n in out.notes if n.start < clip.length] == clip.sorted_notes()
+        assert out.tempo == 97.0 and out.length == 12.0
+
+
+def test_melody_velocity_is_the_primer_median_and_names_count_variations():
+    clip = replace(C_MAJOR, name="lead")
+    outs = run(random_model("melody"), clip, seed=4, variations=3, temperature=1.5)
+    assert [o.name for o in outs] == ["continue 1/3 lead", "continue 2/3 lead", "continue 3/3 lead"]
+    velocities = {n.velocity for o in outs for n in new_notes(o, clip)}
+    assert velocities == {round(np.median([n.velocity for n in clip.notes]))}
+
+
+def test_same_seed_same_notes_and_another_seed_differs():
+    model = random_model("melody")
+    a = run(model, C_MAJOR, seed=11, variations=4, temperature=1.5)
+    b = run(model, C_MAJOR, seed=11, variations=4, temperature=1.5)
+    c = run(model, C_MAJOR, seed=12, variations=4, temperature=1.5)
+    assert a == b and a != c
+    assert len({o.notes for o in a}) > 1  # variations differ from each other
+
+
+def test_without_primer_the_continuation_starts_at_zero():
+    outs = run(random_model("melody"), C_MAJOR, seed=5, include_primer=False, length=2, temperature=1.5)
+    for out in outs:
+        assert out.length == 8.0 and out.notes and all(0 <= n.start < 8 for n in out.notes)
+        assert not set(out.notes) & set(C_MAJOR.notes)
+
+
+def test_out_of_range_primer_is_folded_for_conditioning():
+    model = random_model("melody")
+    high = Clip([Note(p + 36, i * 0.5, 0.5) for i, p in enumerate((60, 62, 64, 65))], length=4.0)
+    folded = Clip([Note(model.encoding.fold(n.pitch), n.start, n.duration) for n in high.notes], length=4.0)
+    a = run(model, high, seed=7, temperature=1.5)
+    b = run(model, folded, seed=7, temperature=1.5)
+    assert [new_notes(x, high) for x in a] == [new_notes(x, folded) for x in b]
+
+
+def test_progress_is_reported_a_few_times_in_order():
+    seen = []
+    run(random_model("melody"), C_MAJOR, progress=lambda f, m: seen.append(f), seed=1, length=8)
+    assert 4 <= len(seen) <= 10 and seen == sorted(seen) and seen[-1] == 1.0
+
+
+DRUM_RACK = "36,37,38,39,40,41,42,43,44"
+
+
+def _groove(pitch_of) -> Clip:
+    notes = []
+    for beat in range(8):
+        notes += [Note(pitch_of(0 if beat % 2 == 0 else 1), beat, 0.25, 100 if beat % 2 == 0 else 80),
+                  Note(pitch_of(2), beat + 0.5, 0.25, 50 + beat)]
+    return Clip(notes, length=8.0, name="beat")
+
+
+def test_drum_rack_map_reads_and_writes_through_the_same_map():
+    model = random_model("drums")
+    rack = DrumMap.parse(DRUM_RACK)
+    rack_clip = _groove(rack.pitch)
+    rack_clip = rack_clip.with_notes(list(rack_clip.notes) + [Note(100, 1.0, 1.0, 33)])  # unmapped: untouched
+    gm_clip = _groove(GM_DRUM_MAP.pitch)
+    rack_out = run(model, rack_clip, seed=9, drum_map=DRUM_RACK, temperature=1.5)
+    gm_out = run(model, gm_clip, seed=9, temperature=1.5)
+    for r, g in zip(rack_out, gm_out):
+        assert Note(100, 1.0, 1.0, 33) in r.notes
+        r_new, g_new = new_notes(r, rack_clip), new_notes(g, gm_clip)
+        assert r_new and sorted((n.start, rack.classify(n.pitch), n.velocity) for n in r_new) == \
+            sorted((n.start, GM_DRUM_MAP.classify(n.pitch), n.velocity) for n in g_new)
+        assert {n.pitch for n in r_new} <= set(rack.class_to_pitch)
+
+
+def test_drum_velocities_are_per_class_primer_medians():
+    model = random_model("drums")
+    clip = _groove(GM_DRUM_MAP.pitch)
+    medians = {0: 100, 1: 80, 2: round(np.median([50 + b for b in range(8)]))}
+    for out in run(model, clip, seed=1, temperature=1.5, variations=2, length=4):
+        for n in new_notes(out, clip):
+            drum_class = GM_DRUM_MAP.classify(n.pitch)
+            assert n.velocity == medians.get(drum_class, round(np.median([m.velocity for m in clip.notes])))
+
+
+def test_bad_drum_map_is_a_parameter_error():
+    with pytest.raises(ParamError, match="drum map"):
+        run(random_model("drums"), _groove(GM_DRUM_MAP.pitch), drum_map="36,38")

@@ -1,0 +1,124 @@
+"""The data pipeline: beat grid from ticks, splits, converters, cache and statistics."""
+import json
+from collections import Counter
+
+import mido
+import numpy as np
+import pytest
+from synthetic_midi import drum_folder, melody_folder, write_song
+
+from bridge.data import pipeline
+from bridge.data.converters import get
+from bridge.encodings.drums import DrumEncoding
+from bridge.encodings.melody import NOTE_OFF, MelodyEncoding
+from bridge.midi_io import read_midi_tracks
+from bridge.models.configs import CONFIGS
+
+
+def test_steps_come_from_ticks_not_seconds(tmp_path):
+    # A tempo change at beat 4 moves later notes in seconds but not on the grid.
+    meta = [(0.0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(60))),
+            (4.0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(180)))]
+    notes = [(60 + i % 12, i * 0.5, 0.25, 90) for i in range(64)]
+    path = write_song(tmp_path / "a.mid", {"MELODY": notes}, meta)
+    converter = get("melody", window=17, hop=16, min_notes=1, min_unique_pitches=1, transpositions=0)
+    examples = converter.examples(read_midi_tracks(path), {"path": "a.mid", "split": "eval", "seed": 0})
+    enc = MelodyEncoding()
+    for k, example in enumerate(examples):
+        expected = np.zeros(17, np.int64)
+        for i in range(64):
+            step = i * 2 - 16 * k
+            if 0 <= step < 17:
+                expected[step] = enc.pitch_event(60 + i % 12)
+                if step + 1 < 17:
+                    expected[step + 1] = NOTE_OFF
+        assert (example["events"] == expected).all()
+    assert len(examples) == 7  # windows at bars 0..6 of 8 (the last needs one step more)
+
+
+def test_meter_change_starts_a_new_segment_on_its_own_barlines(tmp_path):
+    meta = [(0.0, mido.MetaMessage("time_signature", numerator=4, denominator=4)),
+            (5.0, mido.MetaMessage("time_signature", numerator=3, denominator=4))]  # after a 1-beat pickup bar
+    notes = [(60 + i % 7, i * 0.25, 0.25, 90) for i in range(200)]
+    path = write_song(tmp_path / "m.mid", {"MELODY": notes}, meta)
+    converter = get("melody", window=13, hop=12, min_notes=1, min_unique_pitches=1, transpositions=0)
+    examples = converter.examples(read_midi_tracks(path), {"path": "m.mid", "split": "eval", "seed": 0})
+    # Segment 1: steps 0-20 (one 13-step window at 0); segment 2 (3/4 = 12-step bars) from step 20.
+    firsts = [MelodyEncoding().event_pitch(int(e["events"][0])) for e in examples]
+    assert firsts[0] == 60
+    assert firsts[1] == 60 + 20 % 7 and firsts[2] == 60 + 32 % 7
+    assert converter.stats["segment of 0-8 bars"] == 1
+
+
+def test_top_line_and_folding():
+    enc = MelodyEncoding(48, 84)
+    events = enc.encode([(60, 0, 4), (64, 0, 2), (100, 4, 6), (30, 8, 9)], 12)
+    assert enc.decode(events) == [(64, 0, 2), (76, 4, 6), (54, 8, 9)]  # the lower C is dropped
+    assert enc.fold(100) == 76 and enc.fold(30) == 54
+
+
+def test_drum_events_round_trip():
+    enc = DrumEncoding()
+    hits = [(0, 0), (2, 0), (8, 3), (1, 4)]
+    events = enc.encode(hits, 8)
+    assert events[0] == 0b101 and events[3] == 256 and events[4] == 2
+    assert sorted(enc.decode(events)) == sorted(hits)
+
+
+def test_melody_cache_split_and_transposition(tmp_path):
+    data = melody_folder(tmp_path / "songs", songs=24, bars=20)
+    config = CONFIGS["melody_rnn"]
+    cache = pipeline.build(config, data, tmp_path / "cache", quiet=True)
+    manifest = pipeline.manifest(cache)
+    train, evaluation = pipeline.load(cache, "train"), pipeline.load(cache, "eval")
+    assert train["events"].shape[1:] == (129,) and evaluation["events"].shape[1:] == (129,)
+    assert manifest["splits"]["eval"]["files"] + manifest["splits"]["train"]["files"] == 24
+    assert manifest["splits"]["eval"]["files"] >= 1
+    # Eval songs are never in train: split by song path, the same on every build.
+    assert set(manifest["eval_files"]) == {f for f in manifest["eval_files"] if pipeline.split_of(f, None) == "eval"}
+    # Train windows come with transposed copies; eval windows never do.
+    assert manifest["stats"]["examples (transposed copies)"] == len(train["events"]) - manifest["stats"]["examples"] + \
+        len(evaluation["events"])
+    again = pipeline.build(config, data, tmp_path / "cache", quiet=True)
+    assert again == cache and json.loads((cache / "manifest.json").read_text()) == manifest
+    table = pipeline.summary(manifest)
+    assert "train examples" in table and "MIDI files found" in table
+
+
+def test_info_csv_split_holds_out_test_files(tmp_path):
+    data = drum_folder(tmp_path / "groove", files=12, bars=16)
+    cache = pipeline.build(CONFIGS["drums_rnn"], data, tmp_path / "cache", quiet=True)
+    manifest = pipeline.manifest(cache)
+    assert manifest["files"]["skipped"] == {"held out (test split)": 3}
+    assert manifest["splits"]["train"]["files"] == 6 and manifest["splits"]["eval"]["files"] == 3
+    events = pipeline.load(cache, "train")["events"]
+    bits = DrumEncoding().bits(events)
+    assert bits[:, ::4, 2].all()  # closed hat on every beat of every window
+    with np.load(cache / "train.npz", allow_pickle=False) as npz:
+        assert npz["events"].dtype == np.int16
+
+
+def test_unreadable_and_empty_files_are_counted(tmp_path):
+    data = melody_folder(tmp_path / "songs", songs=24, bars=12)
+    (data / "broken.mid").write_bytes(b"MThd nonsense")
+    write_song(data / "drums_only.mid", {"kit": [(36, 0.0, 0.1, 90)]}, drums=True)
+    cache = pipeline.build(CONFIGS["melody_rnn"], data, tmp_path / "cache", quiet=True)
+    manifest = pipeline.manifest(cache)
+    reasons = Counter(manifest["files"]["skipped"]) + Counter(manifest["stats"])
+    assert reasons["file skipped: no pitched notes"] == 1
+    assert sum(n for k, n in manifest["files"]["skipped"].items() if k.startswith("unreadable")) == 1
+
+
+def test_quantization_agrees_with_note_seq(tmp_path):
+    """note-seq quantizes from seconds through the tempo (it refuses tempo changes, which our
+    tick grid handles); on a one-tempo file both grids must agree."""
+    note_seq = pytest.importorskip("note_seq")
+    meta = [(0.0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(75)))]
+    rng = np.random.default_rng(5)
+    notes = [(int(rng.integers(55, 80)), i * 0.5 + float(rng.choice([0, 0.25])), 0.25, 90) for i in range(40)]
+    path = write_song(tmp_path / "t.mid", {"MELODY": notes}, meta)
+    sequence = note_seq.midi_file_to_note_sequence(str(path))
+    quantized = note_seq.quantize_note_sequence(sequence, 4)
+    theirs = sorted((n.pitch, n.quantized_start_step) for n in quantized.notes)
+    ours = sorted((n.pitch, int(np.floor(n.start * 4 + 0.5))) for t in read_midi_tracks(path).tracks for n in t.notes)
+    assert ours == theirs

@@ -1,0 +1,120 @@
+"""Training end to end on tiny synthetic data: train, TensorBoard, export, serve, resume."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from synthetic_midi import drum_folder, melody_folder
+
+from bridge.bundle import BundleError, load_bundle
+from bridge.clip import Clip, Note
+from bridge.model_store import ModelStore
+from bridge.tools import ToolContext
+
+pytest.importorskip("tensorflow")
+from bridge.train import checkpoint  # noqa: E402
+from bridge.train.export import export  # noqa: E402
+from bridge.train.trainer import train  # noqa: E402
+
+TINY = "units=16,batch_size=8,eval_every=5,checkpoint_every=5,log_every=5,image_every=5,eval_examples=16"
+
+
+def _tags(folder: Path) -> set[str]:
+    import tensorflow as tf
+
+    tags = set()
+    for path in folder.glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            tags |= {v.tag for v in event.summary.value}
+    return tags
+
+
+def test_train_export_and_serve(tmp_path):
+    data = melody_folder(tmp_path / "songs", songs=24, bars=20)
+    run_dir = tmp_path / "run"
+    result = train("melody_rnn", data, run_dir, TINY, steps=10, seed=3, cache_root=tmp_path / "cache", quiet=True)
+    assert result["steps"] == 10 and result["eval"]["loss"] > 0 and "ngram4_loss" in result["baselines"]
+    assert {"loss", "accuracy", "perplexity", "learning_rate", "samples"} <= _tags(run_dir / "tb" / "train")
+    assert {"loss", "accuracy", "perplexity"} <= _tags(run_dir / "tb" / "eval")
+
+    bundle_dir = export(run_dir, tmp_path / "bundles" / "tiny_melody")
+    store = ModelStore.from_dir(tmp_path / "bundles")
+    assert not store.refused
+    model = store.require("continue", "melody")
+    config = json.loads((bundle_dir / "config.json").read_text())
+    assert config["eval"]["loss"] == pytest.approx(result["eval"]["loss"])
+    with np.load(bundle_dir / "eval_slice.npz", allow_pickle=False) as npz:
+        nll, accuracy = model.nll(npz["events"])
+    assert nll == pytest.approx(config["eval"]["slice"]["loss"], abs=1e-4)
+    assert accuracy == pytest.approx(config["eval"]["slice"]["accuracy"], abs=1e-6)
+    card = (bundle_dir / "MODEL_CARD.md").read_text()
+    assert f"{config['eval']['loss']:.4f}" in card and "check that its license" in card
+
+    clip = Clip([Note(60 + i, i, 1.0, 90) for i in range(8)], length=8.0, name="up")
+    outs = model.continue_clip(clip, {"variations": 2, "length": 2, "temperature": 1.0, "seed": 1, "scale_root": None,
+                                      "scale_mode": "major", "include_primer": True}, ToolContext(store))
+    assert [o.length for o in outs] == [16.0, 16.0]
+
+    # A corrupted weights file or an edited config is refused, naming the file.
+    for name, damage in (("weights.npz", lambda p: p.write_bytes(p.read_bytes()[:-20])),
+                         ("config.json", lambda p: p.write_text(p.read_text().replace('"units": 16', '"units": 32')))):
+        broken = tmp_path / f"broken_{name}"
+        shutil.copytree(bundle_dir, broken)
+        damage(broken / name)
+        with pytest.raises(BundleError, match=f"checksum mismatch for {name}"):
+            load_bundle(broken)
+
+    # The same seed trains the same weights.
+    again = tmp_path / "again"
+    train("melody_rnn", data, again, TINY, steps=10, seed=3, cache_root=tmp_path / "cache", quiet=True)
+    first, _, _ = checkpoint.load(run_dir / "checkpoints" / "ckpt-10.npz")
+    second, _, _ = checkpoint.load(again / "checkpoints" / "ckpt-10.npz")
+    assert all((a == b).all() for a, b in zip(first, second))
+
+
+def test_run_with_other_settings_is_refused(tmp_path):
+    data = melody_folder(tmp_path / "songs", songs=24, bars=20)
+    train("melody_rnn", data, tmp_path / "run", TINY, steps=1, seed=0, cache_root=tmp_path / "cache", quiet=True)
+    with pytest.raises(ValueError, match="another hparams"):
+        train("melody_rnn", data, tmp_path / "run", TINY + ",units=8", steps=2, cache_root=tmp_path / "cache", quiet=True)
+    with pytest.raises(ValueError, match="bad hparam 'nonsense=1'"):
+        train("melody_rnn", data, tmp_path / "other", "nonsense=1", cache_root=tmp_path / "cache", quiet=True)
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-c", "import sys; from bridge.cli import main; sys.exit(main())", *args]
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
+    started = time.monotonic()
+    data = drum_folder(tmp_path / "groove", files=12, bars=16)
+    args = ["train", "drums_rnn", "--data", str(data), "--run-dir", str(tmp_path / "run"), "--cache",
+            str(tmp_path / "cache"), "--hparams", "units=16,batch_size=4,checkpoint_every=2,eval_every=1000,log_every=1"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    proc = subprocess.Popen(_cli(*args, "--steps", "100000"), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    ckpts = tmp_path / "run" / "checkpoints"
+    deadline = time.monotonic() + 120
+    try:
+        while checkpoint.latest(ckpts) is None and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    latest = checkpoint.latest(ckpts)
+    assert latest is not None, "no checkpoint was written"
+    weights, _, meta = checkpoint.load(latest)
+    step = meta["step"]
+    done = subprocess.run(_cli(*args, "--steps", str(step + 3)), env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"resumed from step {step} ({latest.name}, weights {checkpoint.fingerprint(weights)})" in done.stdout
+    logged = [int(line.split()[1]) for line in done.stdout.splitlines() if line.startswith("step ")]
+    assert logged == [step + 1, step + 2, step + 3]
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["steps"] == step + 3 and 0 < result["wall_time_s"] < time.monotonic() - started
