@@ -83,8 +83,12 @@ def _changes(pairs: list[tuple[int, object]], tpb: int) -> list[tuple[float, obj
 
 
 def _load(path: str | Path) -> mido.MidiFile:
+    # We write names as UTF-8; other programs often write Latin-1, which any byte string is.
     try:
-        return mido.MidiFile(path, clip=True)
+        try:
+            return mido.MidiFile(path, clip=True, charset="utf-8")
+        except UnicodeDecodeError:
+            return mido.MidiFile(path, clip=True)
     except (OSError, EOFError, ValueError, KeyError, IndexError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
@@ -249,7 +253,7 @@ def write_midi(path: str | Path, clips: list[Clip], sequence: bool = False, chan
     for clip in clips:
         clip.validate()
     channel = DRUM_CHANNEL if drums else channel
-    mid = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
+    mid = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT, charset="utf-8")
     if sequence:
         context, events, tick, previous = [], [], 0, None
         for clip in clips:

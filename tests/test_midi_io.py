@@ -156,3 +156,13 @@ def test_errors_name_the_problem(tmp_path):
         write_midi(tmp_path / "y.mid", [])
     with pytest.raises(ClipError, match="velocity"):
         write_midi(tmp_path / "y.mid", [Clip([Note(60, 0.0, 1.0, velocity=0)])])
+
+
+def test_names_beyond_latin1_round_trip_and_latin1_files_still_read(tmp_path):
+    clip = Clip([Note(60, 0.0, 1.0, 90)], 4.0, name="Lead 𝄞 ü")
+    path = write_midi(tmp_path / "utf8.mid", [clip])
+    assert read_midi(path, track="Lead 𝄞 ü").name == "Lead 𝄞 ü"
+    mid = mido.MidiFile(type=1)
+    mid.tracks.append(_note_track("Bässe", [(40, 0.0, 1.0, 80)]))
+    latin = _save(tmp_path, mid, "latin1.mid")  # mido writes Latin-1 by default
+    assert read_midi(latin, track="Bässe").notes[0].pitch == 40

@@ -201,6 +201,14 @@ def test_failed_atomic_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, mon
     assert os.listdir(tmp_path) == ["weights.npz"]
 
 
+def test_atomic_write_gives_the_mode_a_plain_open_would(tmp_path):
+    target = tmp_path / "config.json"
+    atomic_write(target, b"{}")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
 WRITER = """
 import sys
 from pathlib import Path
