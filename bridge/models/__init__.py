@@ -7,4 +7,5 @@ from __future__ import annotations
 from typing import Any
 
 MODEL_CLASSES: dict[str, Any] = {}
+from bridge.models import groovae  # noqa: E402,F401  (registers "groovae")
 from bridge.models import events_rnn  # noqa: E402,F401  (registers "events_rnn")

@@ -45,7 +45,7 @@ def register(config: ModelConfig) -> ModelConfig:
 _GROOVAE_HPARAMS = {"enc_units": 128, "dec_units": [128, 128], "z_size": 64, "free_bits": 48.0, "beta": 0.2,
                     "dropout": 0.3, "batch_size": 128, "learning_rate": 1e-3, "clip_norm": 1.0,
                     "eval_every": 500, "checkpoint_every": 500, "image_every": 2000,
-                    "early_stop_patience": 6, "max_steps": 12000}
+                    "early_stop_patience": 6, "max_steps": 4500}
 register(ModelConfig("groovae_humanize_2bar", "groovae", "drums", ("groove",), "groove", {},
                      {"mode": "humanize", **_GROOVAE_HPARAMS},
                      "GrooVAE humanize: 2-bar drum hits in, the drummer's timing and velocity out."))

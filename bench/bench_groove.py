@@ -1,0 +1,127 @@
+"""Latency of Groove and Drumify on a 4-bar clip at default settings: NumPy serving vs Keras.
+
+    .venv/bin/python bench/bench_groove.py [--reps 30] [--humanize DIR] [--tap DIR]
+
+NumPy: the whole tool call (clip -> tensors -> 3 overlapping windows -> clips). Keras: the
+same work on the same weights — encoder on the windows, then the autoregressive decoder step
+by step through the layers' LSTM cells in a tf.function — without the clip handling, so the
+ratio favours Keras if anything. Target: NumPy p50 < 15 ms.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bridge.bundle import load_bundle  # noqa: E402
+from bridge.clip import Clip, Note  # noqa: E402
+from bridge.encodings import groove as enc  # noqa: E402
+from bridge.models.groovae import GrooVAE  # noqa: E402
+from bridge.tools import TOOLS, ToolContext  # noqa: E402
+
+
+def four_bar_beat() -> Clip:
+    notes = []
+    for i in range(32):  # 8th-note hats, kick on 1 and 3, snare on 2 and 4
+        notes.append(Note(42, i / 2, 0.25, 90))
+        if i % 4 == 0:
+            notes.append(Note(36 if i % 8 == 0 else 38, i / 2, 0.25, 110))
+    return Clip(tuple(notes), 16.0, name="bench")
+
+
+def timed(fn, reps: int) -> list[float]:
+    fn()  # warm-up (tf.function tracing, caches)
+    out = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) * 1000.0)
+    return out
+
+
+def keras_runner(bundle, performance: np.ndarray):
+    """A Keras GrooVAE with the bundle's weights, decoding the clip's windows as serving does."""
+    import tensorflow as tf
+
+    from bridge.models.configs import ModelConfig
+    from bridge.train.families import groovae as family
+
+    cfg = bundle.config
+    config = ModelConfig(cfg["name"], "groovae", cfg["kind"], tuple(cfg["tools"]), "groove", {}, cfg["hparams"])
+    model = family.build(config)
+    model(family.prepare_batch({"performance": np.zeros((1, enc.WINDOW_STEPS, enc.FEATURES), np.float32)}, config))
+    w = bundle.weights
+    for layer in (model.enc_fw, model.enc_bw, *model.dec):
+        layer.set_weights([w[f"{layer.name}/kernel"], w[f"{layer.name}/recurrent_kernel"], w[f"{layer.name}/bias"]])
+    for layer in (model.mu, model.sigma, model.dec_init, model.out):
+        layer.set_weights([w[f"{layer.name}/kernel"], w[f"{layer.name}/bias"]])
+    starts = enc.windows(len(performance))
+    padded = np.zeros((starts[-1] + enc.WINDOW_STEPS, enc.FEATURES), np.float32)
+    padded[:len(performance)] = performance
+    inputs = tf.constant(enc.encoder_inputs(np.stack([padded[s:s + enc.WINDOW_STEPS] for s in starts]), model.mode))
+    n = enc.NUM_CLASSES
+
+    @tf.function
+    def step(prev, z, states):
+        x = tf.concat([prev, z], axis=-1)
+        new = []
+        for layer, state in zip(model.dec, states):
+            x, state = layer.cell(x, state)
+            new.append(state)
+        y = model.out(x)
+        hits = tf.cast(tf.random.uniform(tf.shape(y[:, :n])) < tf.sigmoid(y[:, :n]), tf.float32)
+        return tf.concat([hits, tf.sigmoid(y[:, n:2 * n]) * hits, tf.tanh(y[:, 2 * n:]) * hits], -1), new
+
+    def run():
+        mu, sigma = model.encode(inputs)
+        for i in range(len(starts)):
+            z = mu[i:i + 1] + sigma[i:i + 1] * tf.random.normal(tf.shape(mu[i:i + 1]))
+            flat, at, states = model.dec_init(z), 0, []
+            for units in model.dec_units:
+                states.append([flat[:, at:at + units], flat[:, at + units:at + 2 * units]])
+                at += 2 * units
+            prev = tf.zeros((1, enc.FEATURES))
+            for _ in range(enc.WINDOW_STEPS):
+                prev, states = step(prev, z, states)
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--reps", type=int, default=30)
+    parser.add_argument("--humanize", type=Path, default=ROOT / "bundles" / "groovae_humanize")
+    parser.add_argument("--tap", type=Path, default=ROOT / "bundles" / "groovae_tap2drum")
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    clip = four_bar_beat()
+    ctx = ToolContext(models=None)
+    print(f"4-bar clip, default parameters, {args.reps} runs; times in ms (p50 / p90)")
+    for tool, path in (("groove", args.humanize), ("drumify", args.tap)):
+        bundle = load_bundle(path)
+        model = GrooVAE.from_bundle(bundle)
+        params = TOOLS[tool].resolve({"seed": 0})
+        numpy_ms = timed(lambda: getattr(model, tool)(clip, params, ctx), args.reps)
+        if tool == "groove":
+            perf = np.zeros((enc.num_steps(clip.length), enc.FEATURES), np.float32)
+            for note in clip.notes:
+                perf[enc.grid_position(note.start)[0], {36: 0, 38: 1, 42: 2}[note.pitch]] = 1.0
+        else:
+            perf = enc.encode([enc.Hit(n.start, 0, n.velocity) for n in clip.notes], enc.num_steps(clip.length))
+        keras_ms = timed(keras_runner(bundle, perf), max(5, args.reps // 3))
+        p50, k50 = statistics.median(numpy_ms), statistics.median(keras_ms)
+        print(f"{tool:8s} numpy {p50:7.2f} / {np.percentile(numpy_ms, 90):7.2f}   keras {k50:8.2f} / "
+              f"{np.percentile(keras_ms, 90):8.2f}   keras/numpy {k50 / p50:5.1f}x   target p50 < 15: "
+              f"{'yes' if p50 < 15 else 'NO'}")
+
+
+if __name__ == "__main__":
+    main()

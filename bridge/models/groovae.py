@@ -1,0 +1,204 @@
+"""GrooVAE served from NumPy: Groove (humanize a drum clip) and Drumify (drums from any rhythm).
+
+The network is trained on 2-bar windows (bridge/train/families/groovae.py). A clip of any
+length is cut into 2-bar windows one bar apart; each window after the first replays its first
+bar from what was already decoded (teacher-forced), so the decoder's state carries across the
+border and bar 3 continues bar 2 instead of restarting. All variations run as one batch, and
+every window of a clip is encoded in one batch.
+
+Temperature scales the posterior noise (z = mu + sigma * eps * T) and the hit logits, so low
+values give the model's likeliest reading of the input. One eps per variation is shared by all
+windows, so a variation keeps one feel for the whole clip.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from bridge.bundle import Bundle
+from bridge.clip import Clip, Note
+from bridge.drums import NUM_CLASSES, DrumMap
+from bridge.encodings import groove as enc
+from bridge.engine.layers import LSTM, StackedLSTM, dense, sigmoid
+from bridge.models import MODEL_CLASSES
+from bridge.tools import ToolError
+
+HALF = enc.WINDOW_STEPS // 2
+# Model offsets are kept inside +-MAX_OFFSET of a step's half-width, so a grooved note read back
+# (rounded to the nearest 16th) lands on the step it came from.
+MAX_OFFSET = 0.98
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, x)
+
+
+class GrooVAE:
+    """Encoder (bidirectional LSTM -> mu, sigma) and autoregressive decoder on [T, 27] tensors."""
+
+    def __init__(self, weights: dict[str, np.ndarray], mode: str, name: str = "groovae") -> None:
+        if mode not in enc.MODES:
+            raise ValueError(f"unknown GrooVAE mode {mode!r}")
+        self.mode, self.name, self.w = mode, name, weights
+        lstm = lambda p: LSTM(weights[f"{p}/kernel"], weights[f"{p}/recurrent_kernel"], weights[f"{p}/bias"])
+        self.enc_fw, self.enc_bw = lstm("enc_fw"), lstm("enc_bw")
+        depth = sum(1 for k in weights if k.startswith("dec_") and k.endswith("/recurrent_kernel"))
+        self.decoder = StackedLSTM([lstm(f"dec_{i}") for i in range(depth)])
+        self.z_size = weights["mu/bias"].shape[0]
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle) -> "GrooVAE":
+        return cls(bundle.weights, bundle.config["hparams"]["mode"], bundle.name)
+
+    def encode(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and std [B, Z] of encoder inputs [B, T, D]."""
+        _, (h_fw, _) = self.enc_fw.run(inputs)
+        _, (h_bw, _) = self.enc_bw.run(inputs, reverse=True)
+        h = np.concatenate([h_fw, h_bw], axis=-1)
+        sigma = _softplus(dense(h, self.w["sigma/kernel"], self.w["sigma/bias"]))
+        return dense(h, self.w["mu/kernel"], self.w["mu/bias"]), sigma
+
+    def initial_state(self, z: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Decoder state from z: tanh(dense(z)) cut into (h, c) per layer, as in training."""
+        flat = np.tanh(dense(z, self.w["dec_init/kernel"], self.w["dec_init/bias"]))
+        states, at = [], 0
+        for layer in self.decoder.layers:
+            u = layer.units
+            states.append((flat[:, at:at + u], flat[:, at + u:at + 2 * u]))
+            at += 2 * u
+        return states
+
+    def decode(self, z: np.ndarray, rng: np.random.Generator, temperature: float = 1.0,
+               prefix: np.ndarray | None = None, known_hits: np.ndarray | None = None,
+               sample_hits: bool = True) -> np.ndarray:
+        """Decode one window [B, 32, 27] from z [B, Z].
+
+        prefix [B, P, 27] is replayed as the first P steps' output. known_hits [B, 32, 9] are
+        always hits; with sample_hits the model may add hits (Bernoulli of logits / T),
+        without it the hits are exactly known_hits. Velocity and offset are the model's.
+        """
+        batch = z.shape[0]
+        states = self.initial_state(z)
+        prev = np.zeros((batch, enc.FEATURES), np.float32)
+        out = np.zeros((batch, enc.WINDOW_STEPS, enc.FEATURES), np.float32)
+        n = NUM_CLASSES
+        for t in range(enc.WINDOW_STEPS):
+            h, states = self.decoder.step(np.concatenate([prev, z], axis=-1), states)
+            if prefix is not None and t < prefix.shape[1]:
+                prev = out[:, t] = prefix[:, t]
+                continue
+            y = dense(h, self.w["out/kernel"], self.w["out/bias"])
+            hits = np.zeros((batch, n), np.float32) if known_hits is None else known_hits[:, t].astype(np.float32)
+            if sample_hits:
+                p = sigmoid(y[:, :n] / max(temperature, 1e-3))
+                hits = np.maximum(hits, (rng.random(p.shape) < p).astype(np.float32))
+            out[:, t, :n] = hits
+            out[:, t, n:2 * n] = sigmoid(y[:, n:2 * n]) * hits
+            out[:, t, 2 * n:] = np.tanh(y[:, 2 * n:]) * hits
+            prev = out[:, t]
+        return out
+
+    def perform(self, performance: np.ndarray, variations: int, temperature: float, rng: np.random.Generator,
+                known_hits: np.ndarray | None = None, sample_hits: bool = True, progress=None) -> np.ndarray:
+        """Decode a whole clip [T, 27] (encoder sees its transform) into [V, T, 27], window by window."""
+        steps = performance.shape[0]
+        starts = enc.windows(steps)
+        padded_len = starts[-1] + enc.WINDOW_STEPS
+        padded = np.zeros((padded_len, enc.FEATURES), np.float32)
+        padded[:steps] = performance
+        known = None
+        if known_hits is not None:
+            known = np.zeros((padded_len, NUM_CLASSES), np.float32)
+            known[:steps] = known_hits
+        inputs = enc.encoder_inputs(np.stack([padded[s:s + enc.WINDOW_STEPS] for s in starts]), self.mode)
+        mu, sigma = self.encode(inputs)
+        eps = rng.standard_normal((variations, self.z_size)).astype(np.float32) * temperature
+        result = np.zeros((variations, padded_len, enc.FEATURES), np.float32)
+        for i, s in enumerate(starts):
+            z = (mu[i] + sigma[i] * eps).astype(np.float32)
+            prefix = result[:, s:s + HALF] if i else None
+            window = None if known is None else np.broadcast_to(known[s:s + enc.WINDOW_STEPS],
+                                                                (variations, enc.WINDOW_STEPS, NUM_CLASSES))
+            result[:, s:s + enc.WINDOW_STEPS] = self.decode(z, rng, temperature, prefix, window, sample_hits)
+            if progress:
+                progress((i + 1) / len(starts), f"window {i + 1}/{len(starts)}")
+        return result[:, :steps]
+
+    def groove(self, clip: Clip, params: dict, ctx) -> list[Clip]:
+        """Re-time and re-voice the drum hits of a clip; everything the map does not know stays put."""
+        if self.mode != "humanize":
+            raise ToolError(f"bundle {self.name} is a {self.mode} model and cannot groove", "bad_input")
+        drum_map = DrumMap.parse(params["drum_map"])
+        amount, n = float(params["amount"]), int(params["variations"])
+        # (step, class) -> indices of the clip's notes that play it; the loudest is what the model saw.
+        cells: dict[tuple[int, int], list[int]] = {}
+        for i, note in enumerate(clip.notes):
+            k = drum_map.classify(note.pitch)
+            if not note.mute and k is not None and note.start < clip.length:
+                cells.setdefault((enc.grid_position(note.start)[0], k), []).append(i)
+        # A note just before the clip end can round to the step after it: that step is decoded too.
+        steps = max([enc.num_steps(clip.length)] + [step + 1 for step, _ in cells])
+        performance = np.zeros((steps, enc.FEATURES), np.float32)
+        for (step, k) in cells:
+            performance[step, k] = 1.0
+        ctx.report(0.0, "grooving")
+        rng = np.random.default_rng(params["seed"])
+        ghost = bool(params["ghost_notes"]) and amount > 0
+        out = self.perform(performance, n, float(params["temperature"]), rng, performance[:, :NUM_CLASSES],
+                           ghost, lambda f, m: ctx.report(0.95 * f, m))
+        ctx.report(1.0, "done")
+        # Notes keep the input's order, so amount 0 gives back the input's notes exactly.
+        return [replace(clip, notes=self._regroove(clip, cells, out[v], amount, drum_map),
+                        name=f"groove {v + 1}/{n} {clip.name}".rstrip()) for v in range(n)]
+
+    @staticmethod
+    def _regroove(clip: Clip, cells: dict[tuple[int, int], list[int]], tensor: np.ndarray, amount: float,
+                  drum_map: DrumMap) -> tuple[Note, ...]:
+        """The clip's notes moved toward the model's timing and velocity by `amount`, plus ghost notes."""
+        hits, velocities, offsets = enc.split(tensor)
+        notes = list(clip.notes)
+        latest = max(clip.length - 1e-3, 0.0)
+        for (step, k), members in cells.items():
+            lead = max(members, key=lambda i: (clip.notes[i].velocity, -i))
+            target_start = float(enc.onset_beats(step, np.clip(offsets[step, k], -MAX_OFFSET, MAX_OFFSET)))
+            shift = amount * (target_start - clip.notes[lead].start)
+            lift = amount * (float(velocities[step, k]) * 127.0 - clip.notes[lead].velocity)
+            for i in members:
+                note = clip.notes[i]
+                start = min(max(0.0, note.start + shift), max(note.start, latest))
+                velocity = int(np.clip(round(note.velocity + lift), 1, 127))
+                notes[i] = replace(note, start=start, velocity=velocity)
+        for step, k in zip(*np.nonzero(hits > 0.5)):
+            if (int(step), int(k)) in cells:
+                continue
+            start = min(max(0.0, float(enc.onset_beats(step, np.clip(offsets[step, k], -MAX_OFFSET, MAX_OFFSET)))), latest)
+            velocity = int(np.clip(round(amount * float(velocities[step, k]) * 127.0), 1, 127))
+            notes.append(Note(drum_map.pitch(int(k)), start, 1.0 / enc.STEPS_PER_QUARTER, velocity))
+        return tuple(notes)
+
+    def drumify(self, clip: Clip, params: dict, ctx) -> list[Clip]:
+        """A drum pattern per variation that follows the onsets of any clip (pitch is ignored)."""
+        if self.mode != "tap":
+            raise ToolError(f"bundle {self.name} is a {self.mode} model and cannot drumify", "bad_input")
+        drum_map = DrumMap.parse(params["drum_map"])
+        n = int(params["variations"])
+        steps = enc.num_steps(clip.length)
+        onsets = [enc.Hit(note.start, 0, note.velocity) for note in clip.audible_notes()]
+        performance = enc.encode(onsets, steps)
+        ctx.report(0.0, "drumifying")
+        rng = np.random.default_rng(params["seed"])
+        out = self.perform(performance, n, float(params["temperature"]), rng,
+                           progress=lambda f, m: ctx.report(0.95 * f, m))
+        step_len = 1.0 / enc.STEPS_PER_QUARTER
+        latest = max(clip.length - 1e-3, 0.0)
+        results = []
+        for v in range(n):
+            notes = [Note(drum_map.pitch(h.drum_class), min(h.start, latest), step_len, h.velocity)
+                     for h in enc.decode(out[v])]
+            results.append(clip.with_notes(notes, name=f"drumify {v + 1}/{n} {clip.name}".rstrip()))
+        ctx.report(1.0, "done")
+        return results
+
+
+MODEL_CLASSES["groovae"] = GrooVAE
