@@ -1,6 +1,7 @@
 """Training end to end on tiny synthetic data: train, TensorBoard, export, serve, resume."""
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -55,6 +56,11 @@ def test_train_export_and_serve(tmp_path):
     assert accuracy == pytest.approx(config["eval"]["slice"]["accuracy"], abs=1e-6)
     card = (bundle_dir / "MODEL_CARD.md").read_text()
     assert f"{config['eval']['loss']:.4f}" in card and "check that its license" in card
+    assert f"| loss (NLL, nats per step) | {config['eval']['loss']:.4f} |" in card and "| perplexity |" in card
+    assert "10 steps (stopped by --steps)" in card and config["training"]["stopped"] == "--steps"
+    # The data folder is shown relative to where training ran, not as this machine's absolute path.
+    shown = config["data"]["path"]
+    assert not os.path.isabs(shown) and (Path.cwd() / shown).resolve() == data.resolve() and f"`{shown}`" in card
 
     clip = Clip([Note(60 + i, i, 1.0, 90) for i in range(8)], length=8.0, name="up")
     outs = model.continue_clip(clip, {"variations": 2, "length": 2, "temperature": 1.0, "seed": 1, "scale_root": None,
@@ -118,3 +124,37 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert logged == [step + 1, step + 2, step + 3]
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["steps"] == step + 3 and 0 < result["wall_time_s"] < time.monotonic() - started
+    # Both invocations are kept, and the result names the one that finished the run.
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert [c.split()[-1] for c in run["commands"]] == ["100000", str(step + 3)]
+    assert result["command"] == run["commands"][-1] and result["stopped"] == "--steps"
+
+
+def test_groovae_run_logs_and_cards_no_perplexity(tmp_path):
+    """A VAE's loss is recon + beta * KL per example: exp(loss) is no perplexity, and its slice
+    line names the metrics it has (hit accuracy), not an "accuracy nan"."""
+    data = drum_folder(tmp_path / "groove", files=12, bars=16)
+    run_dir = tmp_path / "run"
+    result = train("groovae_humanize_2bar", data, run_dir, "enc_units=8,dec_units=8:8,z_size=4,batch_size=4,"
+                   "log_every=1,eval_every=2,image_every=0,eval_examples=8", steps=2, cache_root=tmp_path / "cache",
+                   quiet=True)
+    assert "perplexity" not in result["eval"] and result["stopped"] == "--steps"
+    assert "loss" in _tags(run_dir / "tb" / "train") and "perplexity" not in _tags(run_dir / "tb" / "train")
+    card = (export(run_dir, tmp_path / "bundles" / "tiny_groove") / "MODEL_CARD.md").read_text()
+    assert "| loss (recon + beta * KL above free bits, per example) |" in card
+    assert "perplexity" not in card and "nan" not in card and "NLL" not in card
+    assert re.search(r"exported model scores loss [0-9.]+, hit accuracy [0-9.]+\.", card)
+    assert "2 steps (stopped by --steps)" in card
+
+
+def test_stop_reasons_and_trainer_settings(tmp_path):
+    """result.json says what ended the run; --hparams takes trainer settings, refuses typos."""
+    data = melody_folder(tmp_path / "songs", songs=24, bars=20)
+    # With learning rate 0 the eval loss never improves, so patience 1 stops at the second eval.
+    stopped = train("melody_rnn", data, tmp_path / "early", TINY + ",learning_rate=0.0,eval_every=1,early_stop_patience=1",
+                    steps=50, cache_root=tmp_path / "cache", quiet=True)
+    assert (stopped["stopped"], stopped["steps"]) == ("early_stopping", 2)
+    full = train("melody_rnn", data, tmp_path / "full", TINY + ",max_steps=3", cache_root=tmp_path / "cache", quiet=True)
+    assert (full["stopped"], full["steps"]) == ("max_steps", 3)
+    with pytest.raises(ValueError, match=r"bad hparam 'evals=1'.*eval_examples.*log_every.*units"):
+        train("melody_rnn", data, tmp_path / "other", "evals=1", cache_root=tmp_path / "cache", quiet=True)

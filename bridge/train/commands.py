@@ -56,7 +56,8 @@ def register(subparsers) -> None:
     train.add_argument("config", choices=configs, help="model config to train")
     train.add_argument("--data", type=Path, required=True, help="folder of .mid files (searched recursively)")
     train.add_argument("--run-dir", type=Path, required=True, help="folder for checkpoints, logs and results")
-    train.add_argument("--hparams", default=None, help="overrides, e.g. units=128,batch_size=32 (lists as 256:256)")
+    train.add_argument("--hparams", default=None, help="model hparams or trainer settings, e.g. "
+                       "units=128,batch_size=32,eval_examples=512 (lists as 256:256)")
     train.add_argument("--steps", type=int, default=None, help="training steps (default: the config's max_steps)")
     train.add_argument("--seed", type=int, default=0, help="seed for batches, initial weights and dropout")
     train.add_argument("--threads", type=int, default=1, help="TensorFlow intra/inter-op threads (default 1)")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,11 @@ from bridge.train import checkpoint
 from bridge.train.trainer import configure_tensorflow, load_run
 
 EVAL_SLICE = 32
+STOPS = {  # result.json's stop reason -> how the card says it
+    "max_steps": "reached the config's max_steps",
+    "--steps": "stopped by --steps",
+    "early_stopping": "early stopping: eval loss stopped improving",
+}
 LICENSES = {  # data folder name -> how its license reads on a model card
     "pop909": "POP909 (Wang et al., ISMIR 2020), MIT License",
     "groove": "Groove MIDI Dataset (Gillick et al., ICML 2019), Creative Commons Attribution 4.0 (CC BY 4.0)",
@@ -32,6 +39,47 @@ def _license(source: str) -> str:
                 "your own data: check that its license allows training and sharing a model")
 
 
+def _relative(path: str, base: Path) -> str:
+    """An absolute path as seen from `base`, the folder the command ran in (so a card shows
+    `../shared/data/groove`, not a path that exists on one machine); others as given."""
+    if not os.path.isabs(path):
+        return path
+    try:
+        return os.path.relpath(path, base)
+    except ValueError:  # on another drive (Windows): there is no relative form
+        return path
+
+
+def _portable(command: str, base: Path) -> str:
+    """A recorded command line with its absolute paths (`/x` or `--opt=/x`) made relative."""
+    def token(arg: str) -> str:
+        if arg.startswith("-") and "=" in arg:
+            option, _, value = arg.partition("=")
+            return f"{option}={_relative(value, base)}"
+        return _relative(arg, base)
+
+    return shlex.join(token(arg) for arg in shlex.split(command))
+
+
+def _commands(run: dict, result: dict) -> list[str]:
+    """The invocations that produced result.json, first to last: run.json lists every one, and
+    result.json names the one that finished (a later killed invocation did not produce it)."""
+    history = run.get("commands") or [c for c in [run.get("command")] if c]
+    last = result.get("command")
+    if last in history:
+        return history[:len(history) - history[::-1].index(last)]
+    return [*history, last] if last else history
+
+
+def _stopped(run: dict, result: dict) -> str:
+    """Why training stopped. The earlier trainer wrote "max_steps" even when --steps set the
+    limit; run.json's max_steps (the limit of the last invocation) tells those runs apart."""
+    default = run["hparams"]["max_steps"]
+    if result["stopped"] == "max_steps" and run.get("max_steps", default) != default:
+        return "--steps"
+    return result["stopped"]
+
+
 def export(run_dir: str | Path, output: str | Path, name: str | None = None) -> Path:
     run_dir, output = Path(run_dir), Path(output)
     if not (run_dir / "run.json").is_file():
@@ -42,7 +90,7 @@ def export(run_dir: str | Path, output: str | Path, name: str | None = None) -> 
     run, config = load_run(run_dir)
     result = json.loads((run_dir / "result.json").read_text())
     keras, _ = configure_tensorflow(1, run["seed"])
-    from bridge.train.families import family
+    from bridge.train.families import family, has_perplexity, loss_label
 
     fam = family(config.model_class)
     prepare = getattr(fam, "prepare_batch", lambda batch, config: batch)
@@ -59,44 +107,62 @@ def export(run_dir: str | Path, output: str | Path, name: str | None = None) -> 
     slice_metrics = {k: float(v) for k, v in model.test_step(prepare(sample, config)).items()}
     manifest = pipeline.manifest(run["cache"])
     name = name or output.name
+    base = Path(run.get("cwd") or Path.cwd())  # runs from before run.json kept it were exported where they ran
+    commands = [_portable(c, base) for c in _commands(run, result)]
+    # Runs from before HAS_PERPLEXITY carry exp(loss) for every family; keep it only where it means something.
+    evaluation = {k: v for k, v in result["eval"].items() if k != "perplexity" or has_perplexity(fam)}
     bundle_config = {
         "name": name, "model_class": config.model_class, "kind": config.kind, "tools": list(config.tools),
         "default": True, "help": config.help, "config": config.name, "hparams": config.hparams,
         "converter": config.converter, "converter_args": config.converter_args,
-        "data": {"source": Path(run["data"]).name, "split": manifest["split_rule"], "license": _license(run["data"]),
-                 "files": manifest["splits"], "skipped": manifest["files"]["skipped"]},
-        "training": {"command": run.get("command"), "seed": run["seed"], "steps": result["steps"],
-                     "checkpoint_step": meta["step"], "stopped": result["stopped"], "wall_time_s": result["wall_time_s"]},
-        "eval": {**result["eval"], "examples": result["eval_examples"], "baselines": result.get("baselines", {}),
+        "data": {"source": Path(run["data"]).name, "path": _relative(run["data"], base),
+                 "split": manifest["split_rule"], "license": _license(run["data"]), "files": manifest["splits"], "skipped": manifest["files"]["skipped"]},
+        "training": {"command": commands[-1] if commands else None, "commands": commands, "seed": run["seed"],
+                     "steps": result["steps"], "checkpoint_step": meta["step"], "stopped": _stopped(run, result),
+                     "wall_time_s": result["wall_time_s"], "notes": result.get("notes", [])},
+        "eval": {**evaluation, "examples": result["eval_examples"], "baselines": result.get("baselines", {}),
                  "slice": {"file": "eval_slice.npz", "examples": len(pick), **slice_metrics}},
     }
-    path = save_bundle(output, bundle_config, fam.export_weights(model, config), model_card(bundle_config))
+    card = model_card(bundle_config, loss_label(fam))
+    path = save_bundle(output, bundle_config, fam.export_weights(model, config), card)
     buffer = io.BytesIO()
     np.savez(buffer, **sample)
     atomic_write(path / "eval_slice.npz", buffer.getvalue())
     return path
 
 
-def model_card(cfg: dict) -> str:
+def _command_lines(commands: list[str]) -> list[str]:
+    """One command as is; a resumed run as "trained with A; ...; finished with B"."""
+    if not commands:
+        return ["- command: (called from Python)"]
+    if len(commands) == 1:
+        return [f"- command: `{commands[0]}`"]
+    middle = [f"resumed with `{c}`" for c in commands[1:-1]]
+    return ["- commands: " + "; ".join([f"trained with `{commands[0]}`", *middle, f"finished with `{commands[-1]}`"])]
+
+
+def model_card(cfg: dict, loss_label: str) -> str:
+    """The card for a bundle config; `loss_label` is the family's name for its loss."""
     ev, tr, data = cfg["eval"], cfg["training"], cfg["data"]
-    rows = [("loss (NLL, nats per step)", ev["loss"]), ("perplexity", ev["perplexity"])]
-    rows += [(k.replace("_", " "), v) for k, v in ev.items()
-             if k not in ("loss", "perplexity", "examples", "baselines", "slice")]
+    rows = [(loss_label, ev["loss"])]
+    rows += [(k.replace("_", " "), ev[k]) for k in sorted(ev, key=lambda k: k != "perplexity")  # perplexity next to its loss
+             if k not in ("loss", "examples", "baselines", "slice")]
     lines = [f"# {cfg['name']}", "", cfg.get("help", ""), "",
              f"- model class: `{cfg['model_class']}` (config `{cfg['config']}`), serves: {', '.join(cfg['tools'])} "
              f"({cfg['kind']})",
              f"- hparams: `{json.dumps(cfg['hparams'], sort_keys=True)}`",
              f"- converter: `{cfg['converter']}` `{json.dumps(cfg['converter_args'], sort_keys=True)}`", "",
              "## Data", "",
-             f"- source: {data['source']}; license: {data['license']}",
+             f"- source: {data['source']} (`{data['path']}`); license: {data['license']}",
              f"- split: {data['split']}; " + "; ".join(
                  f"{split}: {counts.get('files', 0)} files, {counts.get('examples', 0)} examples"
                  for split, counts in data["files"].items()),
              f"- skipped: {data['skipped'] or 'none'}", "",
              "## Training", "",
-             f"- command: `{tr['command']}`" if tr["command"] else "- command: (called from Python)",
-             f"- seed {tr['seed']}; {tr['steps']} steps ({tr['stopped']}); exported checkpoint: step "
-             f"{tr['checkpoint_step']} (best eval loss); wall time {tr['wall_time_s'] / 60:.1f} min", "",
+             *_command_lines(tr["commands"]),
+             f"- seed {tr['seed']}; {tr['steps']} steps ({STOPS.get(tr['stopped'], tr['stopped'])}); exported "
+             f"checkpoint: step {tr['checkpoint_step']} (best eval loss); wall time {tr['wall_time_s'] / 60:.1f} min",
+             *(f"- note: {note}" for note in tr["notes"]), "",
              f"## Eval (held-out split, {ev['examples']} examples, teacher-forced)", "",
              "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {v:.4f} |" for k, v in rows]
@@ -110,7 +176,7 @@ def model_card(cfg: dict) -> str:
             lines += ["", f"The model's eval NLL is {abs(change):.1f}% {'lower' if change >= 0 else 'higher'} "
                       "than the 4-gram's."]
     sl = ev["slice"]
+    scores = [("loss", sl["loss"])] + [(k.replace("_", " "), v) for k, v in sl.items() if k.endswith("accuracy")]
     lines += ["", f"`{sl['file']}` ships {sl['examples']} eval examples spread evenly over the eval split; on them "
-              "the exported model scores "
-              f"loss {sl['loss']:.4f}, accuracy {sl.get('accuracy', float('nan')):.4f}.", ""]
+              "the exported model scores " + ", ".join(f"{k} {v:.4f}" for k, v in scores) + ".", ""]
     return "\n".join(lines)

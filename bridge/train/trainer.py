@@ -1,11 +1,15 @@
 """The generic trainer: any config, any family (see bridge.train.families for the contract).
 
 A run folder holds everything about one training run:
-    run.json             config, hparams, seed, data and cache folders, command line
+    run.json             config, hparams, seed, data and cache folders, working folder, the
+                         command line of every invocation (`commands`, first to last)
     checkpoints/         ckpt-<step>.npz (last two) and best.npz (best eval loss so far)
-    tb/train, tb/eval    TensorBoard logs: loss, accuracy, perplexity, KL..., learning rate,
-                         piano-roll images of samples
-    result.json          written when training ends: steps, wall time, eval and baselines
+    tb/train, tb/eval    TensorBoard logs: the family's metrics (loss, accuracy, KL...), learning
+                         rate, perplexity where the family's loss is a per-step NLL, piano-roll
+                         images of samples
+    result.json          written when training ends: steps, why it stopped ("max_steps",
+                         "--steps" or "early_stopping"), the command that finished it, wall
+                         time, eval and baselines
 Running the same command again resumes from the newest checkpoint (model, optimizer, step),
 so a killed run loses at most `checkpoint_every` steps. Batches are a function of (seed,
 step), so a resumed run sees the same data it would have seen without the kill.
@@ -97,12 +101,13 @@ def chunks(arrays: dict[str, np.ndarray], size: int, limit: int | None = None):
 
 class Trainer:
     def __init__(self, config: ModelConfig, run_dir: Path, cache: Path, seed: int, threads: int) -> None:
-        from bridge.train.families import family
+        from bridge.train.families import family, has_perplexity
 
         self.config, self.run_dir, self.cache, self.seed = config, run_dir, cache, seed
         self.hp = config.hparams
         self.keras, self.tf = configure_tensorflow(threads, seed)
         self.family = family(config.model_class)
+        self.perplexity = has_perplexity(self.family)
         self.prepare = getattr(self.family, "prepare_batch", lambda batch, config: batch)
         self.train_arrays = pipeline.load(cache, "train")
         self.eval_arrays = pipeline.load(cache, "eval")
@@ -142,7 +147,8 @@ class Trainer:
                 sums[key] = sums.get(key, 0.0) + float(value) * n
             count += n
         out = {k: v / count for k, v in sums.items()}
-        out["perplexity"] = math.exp(min(out["loss"], 50.0))
+        if self.perplexity:
+            out["perplexity"] = math.exp(min(out["loss"], 50.0))
         return out
 
     def images(self, writer, step: int) -> None:
@@ -154,7 +160,10 @@ class Trainer:
         with writer.as_default():
             self.tf.summary.image("samples", image, step=step, max_outputs=len(rolls))
 
-    def run(self, max_steps: int, log=print) -> dict:
+    def run(self, max_steps: int, log=print, limit: str = "max_steps", command: str | None = None) -> dict:
+        """Train to `max_steps` and finish. `limit` says what set max_steps ("max_steps" or
+        "--steps") and is the stop reason unless early stopping ends the run first; `command`
+        is the invocation that finishes it, both kept in result.json for the model card."""
         tf, hp = self.tf, self.hp
         ckpt_dir = self.run_dir / "checkpoints"
         meta = {"step": 0, "best_eval_loss": None, "best_step": None, "bad_evals": 0, "wall_time_s": 0.0}
@@ -165,7 +174,7 @@ class Trainer:
         writers = {s: tf.summary.create_file_writer(str(self.run_dir / "tb" / s)) for s in ("train", "eval")}
         session_start, step, earlier = time.monotonic(), meta["step"], meta["wall_time_s"]
         sums: dict[str, float] = {}
-        tick, stopped = time.monotonic(), "max_steps"
+        tick, early = time.monotonic(), False
 
         def elapsed() -> float:  # training time over every session of this run
             return earlier + time.monotonic() - session_start
@@ -182,7 +191,8 @@ class Trainer:
                 with writers["train"].as_default():
                     for key, value in means.items():
                         tf.summary.scalar(key, value, step=step)
-                    tf.summary.scalar("perplexity", math.exp(min(means["loss"], 50.0)), step=step)
+                    if self.perplexity:
+                        tf.summary.scalar("perplexity", math.exp(min(means["loss"], 50.0)), step=step)
                     tf.summary.scalar("learning_rate", float(self.optimizer.learning_rate.numpy()), step=step)
                     tf.summary.scalar("steps_per_second", rate, step=step)
                 log(f"step {step}  " + "  ".join(f"{k} {v:.4f}" for k, v in means.items()) + f"  {rate:.2f} steps/s")
@@ -201,25 +211,25 @@ class Trainer:
                 else:
                     meta["bad_evals"] += 1
                 if hp["early_stop_patience"] and meta["bad_evals"] >= hp["early_stop_patience"]:
-                    stopped = "early_stopping"
-            if step % hp["checkpoint_every"] == 0 or step == max_steps or stopped != "max_steps":
+                    early = True
+            if step % hp["checkpoint_every"] == 0 or step == max_steps or early:
                 meta.update(step=step, wall_time_s=elapsed())
                 self.save(f"ckpt-{step}.npz", meta)
                 checkpoint.prune(ckpt_dir)
-            if stopped != "max_steps":
+            if early:
                 log(f"early stopping at step {step}: eval loss has not improved for {meta['bad_evals']} evals")
                 break
         for writer in writers.values():
             writer.flush()
         meta.update(step=step, wall_time_s=elapsed())
-        return self.finish(meta, stopped, log)
+        return self.finish(meta, "early_stopping" if early else limit, log, command)
 
-    def finish(self, meta: dict, stopped: str, log) -> dict:
+    def finish(self, meta: dict, stopped: str, log, command: str | None = None) -> dict:
         """Score the best checkpoint on the whole eval split, and the family's baselines."""
         best = self.run_dir / "checkpoints" / "best.npz"
         if best.is_file():
             self.restore(best)
-        result = {"steps": meta["step"], "best_step": meta["best_step"], "stopped": stopped,
+        result = {"steps": meta["step"], "best_step": meta["best_step"], "stopped": stopped, "command": command,
                   "wall_time_s": round(meta["wall_time_s"], 1), "eval": self.evaluate(None),
                   "eval_examples": len(next(iter(self.eval_arrays.values())))}
         baselines = getattr(self.family, "baselines", None)
@@ -253,14 +263,18 @@ def train(config_name: str, data: str | Path, run_dir: str | Path, hparams: str 
     max_steps = steps if steps is not None else hp["max_steps"]
     run = {"config": config.name, "model_class": config.model_class, "converter": config.converter,
            "converter_args": config.converter_args, "hparams": hp, "seed": seed,
-           "data": str(Path(data).resolve()), "command": command}
+           "data": str(Path(data).resolve()), "cwd": str(Path.cwd())}
+    commands: list[str] = []
     if (run_dir / "run.json").is_file():
         previous = json.loads((run_dir / "run.json").read_text())
         for key in ("config", "converter_args", "hparams", "seed"):
             if previous[key] != run[key]:
                 raise ValueError(f"{run_dir} holds a run with another {key} ({previous[key]!r}); "
                                  "use a new --run-dir or the same settings to resume")
-        run["command"] = previous.get("command") or run["command"]
+        commands = previous.get("commands") or [c for c in [previous.get("command")] if c]
+    if command and command not in commands[-1:]:  # a resume with the same command adds nothing
+        commands.append(command)
+    run["command"], run["commands"] = (commands or [None])[0], commands
     cache = pipeline.build(config, data, cache_root, quiet=quiet)
     run["cache"] = str(cache.resolve())
     run["max_steps"] = max_steps
@@ -270,4 +284,5 @@ def train(config_name: str, data: str | Path, run_dir: str | Path, hparams: str 
     atomic_write(run_dir / "run.json", (json.dumps(run, indent=2) + "\n").encode())
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     trainer = Trainer(config, run_dir, cache, seed, threads)
-    return trainer.run(max_steps, log=(lambda *a: None) if quiet else (lambda msg: print(msg, flush=True)))
+    return trainer.run(max_steps, log=(lambda *a: None) if quiet else (lambda msg: print(msg, flush=True)),
+                       limit="--steps" if steps is not None else "max_steps", command=command)

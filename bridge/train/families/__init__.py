@@ -44,6 +44,13 @@ Family (`bridge/train/families/<model_class>.py`)
     baselines(config, train, eval) -> dict[str, float]              (optional)
         Held-out numbers of a simple model fit on the same train arrays (e.g. an n-gram's
         per-step NLL), reported on the model card beside the model's own eval metrics.
+    LOSS_LABEL: str                                                 (optional)
+        What "loss" is, as the model card's eval table names it, e.g. "loss (NLL, nats per
+        step)" or, for a VAE, "loss (recon + beta * KL, per example)". Without it the card
+        says only "loss (training objective)": a card must not claim units it cannot know.
+    HAS_PERPLEXITY: bool                                            (optional, default False)
+        True only where "loss" is a mean per-step NLL in nats, so that exp(loss) is a
+        perplexity; then, and only then, the trainer logs and the card prints one.
 
 Everything else (data walking, split, cache, checkpoints, resume, TensorBoard, early stopping,
 export, model card) is generic and lives in `bridge.data.pipeline`, `bridge.train.trainer` and
@@ -63,3 +70,13 @@ def family(model_class: str) -> ModuleType:
         if exc.name == f"{__name__}.{model_class}":
             raise ValueError(f"no training family for model class {model_class!r}") from None
         raise
+
+
+def loss_label(module: ModuleType) -> str:
+    """The family's name for its "loss" on a model card (see LOSS_LABEL above)."""
+    return getattr(module, "LOSS_LABEL", "loss (training objective)")
+
+
+def has_perplexity(module: ModuleType) -> bool:
+    """Whether exp(loss) means anything for this family (see HAS_PERPLEXITY above)."""
+    return bool(getattr(module, "HAS_PERPLEXITY", False))

@@ -14,6 +14,9 @@ from bridge.models.configs import ModelConfig
 from bridge.models.events_rnn import EventsRNN, event_features
 from bridge.train import ngram
 
+LOSS_LABEL = "loss (NLL, nats per step)"
+HAS_PERPLEXITY = True  # the loss is a mean next-event cross-entropy, so exp(loss) is a perplexity
+
 
 class EventsRNNNet(keras.Model):
     def __init__(self, num_classes: int, layers: int, units: int, dropout: float, **kwargs) -> None:

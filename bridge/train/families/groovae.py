@@ -20,6 +20,10 @@ from bridge.drums import NUM_CLASSES
 from bridge.encodings import groove as enc
 from bridge.models.configs import ModelConfig
 
+# Per 2-bar example, summed over steps and classes: hit cross-entropy (nats) + velocity and offset
+# squared errors, plus beta * KL above free bits. Not a per-step NLL, so no perplexity.
+LOSS_LABEL = "loss (recon + beta * KL above free bits, per example)"
+
 
 class GrooVAENet(keras.Model):
     def __init__(self, mode: str, enc_units: int, dec_units: list[int], z_size: int, free_bits: float,

@@ -1,0 +1,54 @@
+"""What the model card says about how a run was made: the commands that produced it, why it
+stopped, notes on corrected numbers, and data paths that mean something on another machine."""
+from pathlib import Path
+
+from bridge.train.export import _commands, _portable, _stopped, model_card
+
+FIRST = "magenta-bridge train groovae_humanize_2bar --data /work/shared/data/groove --run-dir runs/g"
+FINISH = FIRST + " --steps 4500"
+
+
+def _config(**training) -> dict:
+    return {"name": "g", "help": "", "model_class": "groovae", "config": "c", "tools": ["groove"], "kind": "drums",
+            "hparams": {}, "converter": "groove", "converter_args": {},
+            "data": {"source": "groove", "path": "../shared/data/groove", "license": "CC BY 4.0", "split": "s",
+                     "files": {}, "skipped": {}},
+            "training": {"commands": [FIRST], "seed": 0, "steps": 4500, "checkpoint_step": 4500,
+                         "stopped": "max_steps", "wall_time_s": 1565.5, "notes": [], **training},
+            "eval": {"loss": 34.7, "hit_accuracy": 0.96, "examples": 10, "baselines": {},
+                     "slice": {"file": "eval_slice.npz", "examples": 2, "loss": 35.0, "kl_bits": 50.0,
+                               "hit_accuracy": 0.95}}}
+
+
+def test_card_names_every_invocation_that_produced_the_result():
+    card = model_card(_config(commands=[FIRST, FINISH], stopped="--steps",
+                              notes=["wall time recomputed from event-file timestamps"]), "loss (recon)")
+    assert f"- commands: trained with `{FIRST}`; finished with `{FINISH}`" in card
+    assert "4500 steps (stopped by --steps)" in card and "wall time 26.1 min" in card
+    assert "- note: wall time recomputed from event-file timestamps" in card
+    assert "| loss (recon) | 34.7000 |" in card and "perplexity" not in card
+    assert "scores loss 35.0000, hit accuracy 0.9500." in card
+    assert f"- command: `{FIRST}`" in model_card(_config(), "loss")
+
+
+def test_command_history_ends_with_the_invocation_that_finished():
+    run = {"commands": ["a", "b", "c"]}
+    assert _commands(run, {"command": "b"}) == ["a", "b"]  # c was killed before it finished
+    assert _commands(run, {"command": "d"}) == ["a", "b", "c", "d"]
+    assert _commands({"command": "a"}, {}) == ["a"]  # a run from before run.json listed commands
+    assert _commands({"command": None}, {"command": None}) == []  # called from Python
+
+
+def test_stop_reason_of_runs_from_the_earlier_trainer():
+    """That trainer wrote "max_steps" even when --steps set the limit; run.json's limit tells."""
+    hparams = {"max_steps": 12000}
+    assert _stopped({"hparams": hparams, "max_steps": 4500}, {"stopped": "max_steps"}) == "--steps"
+    assert _stopped({"hparams": hparams, "max_steps": 12000}, {"stopped": "max_steps"}) == "max_steps"
+    assert _stopped({"hparams": hparams, "max_steps": 4500}, {"stopped": "early_stopping"}) == "early_stopping"
+
+
+def test_absolute_paths_in_commands_become_relative_to_where_they_ran():
+    base = Path("/work/main")
+    assert _portable(FIRST, base) == FIRST.replace("/work/shared/data/groove", "../shared/data/groove")
+    assert _portable("train x --cache=/work/main/cache --hparams 'a=1, b=2'", base) == \
+        "train x --cache=cache --hparams 'a=1, b=2'"
