@@ -9,3 +9,4 @@ from typing import Any
 MODEL_CLASSES: dict[str, Any] = {}
 from bridge.models import groovae  # noqa: E402,F401  (registers "groovae")
 from bridge.models import events_rnn  # noqa: E402,F401  (registers "events_rnn")
+from bridge.models import music_vae  # noqa: E402,F401  (registers "music_vae")

@@ -93,8 +93,8 @@ _POP909 = {"assume_meter": "4/4", "fix_offset": True}
 # Free bits keep the latent carrying the melody: without them the KL term wins early and
 # teacher-forced accuracy stalls near that of a plain language model (~0.6 at 700 steps).
 _music_vae("musicvae_melody_2bar", "melody", 2, {**_POP909, "min_notes": 4},
-           free_bits=48.0, batch_size=64, learning_rate=2e-3, max_steps=8000)
+           free_bits=48.0, batch_size=64, learning_rate=2e-3, max_steps=5500)
 _music_vae("musicvae_melody_4bar", "melody", 4, {**_POP909, "min_notes": 8},
            free_bits=96.0, batch_size=64, learning_rate=2e-3, max_steps=6000)
-_music_vae("musicvae_drums_2bar", "drums", 2, {"min_hits": 8}, free_bits=48.0)
-_music_vae("musicvae_drums_4bar", "drums", 4, {"min_hits": 16}, free_bits=48.0, max_steps=4000)
+_music_vae("musicvae_drums_2bar", "drums", 2, {"min_hits": 8}, free_bits=48.0, max_steps=4500)
+_music_vae("musicvae_drums_4bar", "drums", 4, {"min_hits": 16}, free_bits=96.0, max_steps=3500)

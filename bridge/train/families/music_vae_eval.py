@@ -77,16 +77,18 @@ def roll(events: np.ndarray, hp: VAEHparams) -> np.ndarray:
     return out
 
 
-def card_section(numbers: dict[str, float], examples: int) -> str:
+def card_section(numbers: dict[str, float], examples: int, note: str = "") -> str:
     lines = ["", f"## MusicVAE eval (NumPy serving model, held-out split, {examples} examples)", "",
              "Reconstruction from the posterior mean, per 16th step; prior samples (temperature 1) "
              "against held-out windows as histogram overlap (1 = identical):", "",
              "| metric | value |", "|---|---|"]
     lines += [f"| {k.replace('_', ' ')} | {v:.4f} |" for k, v in numbers.items()]
+    if note:
+        lines += ["", note]
     return "\n".join(lines) + "\n"
 
 
-def annotate_bundle(bundle_dir: str, run_dir: str) -> dict[str, float]:
+def annotate_bundle(bundle_dir: str, run_dir: str, note: str = "") -> dict[str, float]:
     """Add these numbers (whole eval split of the run's cache) to an exported bundle's card and
     config, re-writing its checksums: `magenta-bridge export` does not call `evaluate_extra` yet."""
     import json
@@ -102,11 +104,11 @@ def annotate_bundle(bundle_dir: str, run_dir: str) -> dict[str, float]:
     numbers = metrics(model, events, np.random.default_rng(0))
     config = {**bundle.config, "eval": {**bundle.config.get("eval", {}), "music_vae": numbers}}
     card = (Path(bundle_dir) / "MODEL_CARD.md").read_text().split("\n## MusicVAE eval")[0].rstrip("\n") + "\n"
-    save_bundle(bundle_dir, config, bundle.weights, card + card_section(numbers, len(events)))
+    save_bundle(bundle_dir, config, bundle.weights, card + card_section(numbers, len(events), note))
     return numbers
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m bridge.train.families.music_vae_eval BUNDLE RUN [note...]
     import sys
 
-    print(annotate_bundle(sys.argv[1], sys.argv[2]))
+    print(annotate_bundle(sys.argv[1], sys.argv[2], " ".join(sys.argv[3:])))

@@ -1,0 +1,115 @@
+"""Latency of Generate and Interpolate at Magenta Studio's defaults, NumPy beside Keras.
+
+    .venv/bin/python bench/bench_vae.py [--bundles bundles] [--runs 30]
+
+Cases: generate 8 variations x 4 bars; interpolate two 4-bar clips with 3 and with 16 steps.
+NumPy runs the whole tool (clip in, clips out) exactly as the server does; Keras runs the same
+network math (encode, slerp, sampled decode) as a compiled tf.function on the same weights,
+so the ratio is the serving engine against the training framework, not against Python glue.
+Both use one thread. Prints wall p50/p95 and CPU p50 (ms) for every MusicVAE bundle found;
+ratio = Keras wall p50 / NumPy wall p50 (above 1: NumPy is faster). Target: NumPy p50 < 60 ms.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Small matmuls: extra BLAS threads only contend (the server runs one request at a time).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+from bridge.model_store import DEFAULT_BUNDLES_DIR, ModelStore  # noqa: E402
+from bridge.models import vae_clips  # noqa: E402
+from bridge.models.music_vae import slerp  # noqa: E402
+from bridge.tools import TOOLS, ToolContext  # noqa: E402
+from common import drum_clip, melody_clip, p50_p95  # noqa: E402
+
+
+def timed(fn, runs: int) -> tuple[float, float, float]:
+    """Wall p50 and p95 and CPU-time p50, in ms, after one warm-up call (which traces graphs).
+
+    CPU time is this process's own work: on a box shared with training jobs the wall time
+    also holds the time spent waiting for a core, which says more about the box than the code.
+    """
+    fn()
+    wall, cpu = [], []
+    for _ in range(runs):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        fn()
+        wall.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.process_time() - start_cpu) * 1000)
+    return (*p50_p95(wall), p50_p95(cpu)[0])
+
+
+def keras_cases(loaded, clips, threads: int):
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    from bridge.models.configs import CONFIGS
+    from bridge.train.families import music_vae as family
+
+    config = CONFIGS[loaded.bundle.config["config"]]
+    model = family.build(config)
+    hp = model.hp
+    model({"events": np.zeros((1, hp.steps), np.int32)})
+    family.import_weights(model, loaded.bundle.weights)
+    windows = -(-4 // hp.bars)
+    sample = tf.function(lambda z: family.sample(model, z, 1.0, 0))
+    encode = tf.function(lambda e: model.encode(e)[0])
+    drums = vae_clips.drum_map({"drum_map": TOOLS["interpolate"].resolve({})["drum_map"]}) if hp.kind == "drums" else None
+    events = np.stack([vae_clips.to_events(c, hp, drums) for c in clips]).astype(np.int32)
+
+    def generate():
+        sample(tf.random.normal([8 * windows, hp.z_size]))
+
+    def interpolate(steps: int):
+        mu = encode(events).numpy()
+        z = slerp(np.repeat(mu[:1], steps, 0), np.repeat(mu[1:], steps, 0), np.linspace(0, 1, steps))
+        sample(tf.constant(z))
+    return generate, interpolate
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bundles", type=Path, default=DEFAULT_BUNDLES_DIR)
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    store = ModelStore.from_dir(args.bundles)
+    vaes = [item for item in store.loaded if item.bundle.config["model_class"] == "music_vae"]
+    if not vaes:
+        print(f"no MusicVAE bundles in {args.bundles}")
+        return 1
+    ctx = ToolContext(models=store)
+    print(f"load average at start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}; times in ms")
+    print(f"{'bundle':<22} {'case':<28} {'numpy p50':>9} {'p95':>7} {'cpu':>6} {'keras p50':>9} {'p95':>7} {'cpu':>6} {'ratio':>6}")
+    for item in vaes:
+        kind, name = item.bundle.config["kind"], item.name
+        make = drum_clip if kind == "drums" else melody_clip
+        a, b = make(4, 1), make(4, 2)
+        k_generate, k_interpolate = keras_cases(item, (a, b), args.threads)
+        cases = [
+            ("generate 8 x 4 bars", lambda: TOOLS["generate"]([], {"variations": 8, "bars": 4, "type": kind, "bundle": name}, ctx),
+             k_generate),
+            ("interpolate 4 bars, 3 steps", lambda: TOOLS["interpolate"]([a, b], {"steps": 3, "type": kind, "bundle": name}, ctx),
+             lambda: k_interpolate(3)),
+            ("interpolate 4 bars, 16 steps", lambda: TOOLS["interpolate"]([a, b], {"steps": 16, "type": kind, "bundle": name}, ctx),
+             lambda: k_interpolate(16)),
+        ]
+        for label, ours, theirs in cases:
+            n50, n95, ncpu = timed(ours, args.runs)
+            k50, k95, kcpu = timed(theirs, args.runs)
+            print(f"{name:<22} {label:<28} {n50:>9.1f} {n95:>7.1f} {ncpu:>6.1f} {k50:>9.1f} {k95:>7.1f} {kcpu:>6.1f} "
+                  f"{k50 / n50:>6.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

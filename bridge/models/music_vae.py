@@ -1,0 +1,251 @@
+"""MusicVAE served from NumPy: Generate (sample the prior) and Interpolate (walk between clips).
+
+The network (trained by bridge/train/families/music_vae.py) reads and writes one window of
+`bars` 4/4 bars on a 16th grid: melody events (no-event, note-off, pitches) or 512-way drum
+bitmasks. Longer output chains windows whose latents follow a slerp walk, so consecutive
+windows share most of their latent and 8 bars read as one phrase rather than four unrelated
+2-bar ideas. All variations (and all windows of a chain) decode as one NumPy batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+import numpy as np
+
+from bridge.bundle import Bundle
+from bridge.clip import Clip, Scale
+from bridge.encodings.drums import DrumEncoding
+from bridge.encodings.melody import MelodyEncoding
+from bridge.engine.layers import LSTM, StackedLSTM, dense, sample_categorical, softmax
+from bridge.models import MODEL_CLASSES, vae_clips
+from bridge.tools import ToolContext, ToolError
+
+GENERATE_BARS = (1, 2, 4, 8)
+WALK_STEP = 0.35  # how far each chained window's latent moves toward a fresh prior sample
+MAX_INTERPOLATE_BARS = 8  # Magenta Studio stops at 4; each window beyond the model's costs a batch row
+
+
+@dataclass(frozen=True)
+class VAEHparams:
+    """What serving and training must agree on; every value comes from the config's hparams."""
+
+    kind: str
+    enc_units: int
+    dec_units: tuple[int, ...]
+    z_size: int
+    bars: int
+    steps_per_bar: int = 16
+    min_pitch: int = 48
+    max_pitch: int = 95
+
+    @classmethod
+    def from_config(cls, kind: str, hparams: dict[str, Any]) -> "VAEHparams":
+        return cls(kind, int(hparams["enc_units"]), tuple(int(u) for u in hparams["dec_units"]),
+                   int(hparams["z_size"]), int(hparams["bars"]), int(hparams.get("steps_per_bar", 16)),
+                   int(hparams.get("min_pitch", 48)), int(hparams.get("max_pitch", 95)))
+
+    @property
+    def encoding(self) -> MelodyEncoding | DrumEncoding:
+        return MelodyEncoding(self.min_pitch, self.max_pitch) if self.kind == "melody" else DrumEncoding()
+
+    @property
+    def num_classes(self) -> int:
+        return self.encoding.num_classes
+
+    @property
+    def steps(self) -> int:
+        return self.bars * self.steps_per_bar
+
+
+def input_table(kind: str, num_classes: int) -> np.ndarray:
+    """Row e = what the encoder reads, and the decoder is fed back, for event e.
+
+    Melody: the one-hot event. Drums: the 9 class bits plus a "nothing hit" bit (Magenta's
+    drum roll input), so the decoder input stays 10-wide instead of 512.
+    """
+    events = np.arange(num_classes)
+    if kind == "melody":
+        return np.eye(num_classes, dtype=np.float32)
+    bits = DrumEncoding().bits(events)
+    return np.concatenate([bits, (events == 0).astype(np.float32)[:, None]], axis=-1)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: float | np.ndarray) -> np.ndarray:
+    """Spherical interpolation of rows of a and b; linear where they are (anti)parallel."""
+    t = np.asarray(t, np.float32)[..., None] if np.ndim(t) else np.float32(t)
+    na, nb = np.linalg.norm(a, axis=-1, keepdims=True), np.linalg.norm(b, axis=-1, keepdims=True)
+    cos = np.clip(np.sum(a * b, axis=-1, keepdims=True) / np.maximum(na * nb, 1e-12), -1.0, 1.0)
+    omega = np.arccos(cos)
+    so = np.sin(omega)
+    safe = so > 1e-6
+    wa = np.where(safe, np.sin((1 - t) * omega) / np.where(safe, so, 1.0), 1 - t)
+    wb = np.where(safe, np.sin(t * omega) / np.where(safe, so, 1.0), t)
+    return (wa * a + wb * b).astype(np.float32)
+
+
+class MusicVAE:
+    """Encoder and autoregressive decoder in NumPy, with the two tools on top."""
+
+    def __init__(self, weights: dict[str, np.ndarray], hp: VAEHparams, name: str = "music_vae") -> None:
+        self.hp, self.name, self.w = hp, name, weights
+        lstm = lambda p: LSTM(weights[f"{p}/kernel"], weights[f"{p}/recurrent_kernel"], weights[f"{p}/bias"])
+        self.enc_fw, self.enc_bw = lstm("encoder/fw"), lstm("encoder/bw")
+        self.decoder = StackedLSTM([lstm(f"decoder/lstm_{k}") for k in range(len(hp.dec_units))])
+        self.table = input_table(hp.kind, hp.num_classes)
+        self.event_proj = self.table @ self.decoder.layers[0].kernel[:self.table.shape[1]]
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle) -> "MusicVAE":
+        return cls(bundle.weights, VAEHparams.from_config(bundle.config["kind"], bundle.config["hparams"]), bundle.name)
+
+    def encode(self, events: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and std [B, Z] of int events [B, T]."""
+        x = self.table[events]
+        _, (h_fw, _) = self.enc_fw.run(x)
+        _, (h_bw, _) = self.enc_bw.run(x, reverse=True)
+        h = np.concatenate([h_fw, h_bw], axis=-1)
+        sigma = np.logaddexp(0.0, dense(h, self.w["encoder/sigma/kernel"], self.w["encoder/sigma/bias"]))
+        return dense(h, self.w["encoder/mu/kernel"], self.w["encoder/mu/bias"]), sigma
+
+    def decoder_logits(self, z: np.ndarray, events: np.ndarray) -> np.ndarray:
+        """Teacher-forced logits [B, T, C]: what training optimises, for parity checks and eval."""
+        run = self._decoder(z)
+        out, prev = [], None
+        for t in range(events.shape[1]):
+            out.append(run(prev))
+            prev = events[:, t]
+        return np.stack(out, axis=1)
+
+    def decode(self, z: np.ndarray, rng: np.random.Generator, temperature: float = 1.0,
+               allowed: np.ndarray | None = None,
+               on_step: Callable[[int], None] = lambda t: None) -> np.ndarray:
+        """Events [B, steps] decoded from z [B, Z]; temperature <= 0 takes the argmax.
+
+        `allowed` [C] masks classes out of the softmax (out-of-scale pitches).
+        """
+        run = self._decoder(np.asarray(z, np.float32))
+        events = np.zeros((len(z), self.hp.steps), np.int64)
+        prev = None
+        for t in range(self.hp.steps):
+            on_step(t)
+            logits = run(prev)
+            if allowed is not None:
+                logits = np.where(allowed, logits, -np.inf)
+            if temperature <= 0:
+                events[:, t] = logits.argmax(axis=-1)
+            else:
+                events[:, t] = sample_categorical(softmax(logits, temperature), rng)
+            prev = events[:, t]
+        return events
+
+    def _decoder(self, z: np.ndarray) -> Callable[[np.ndarray | None], np.ndarray]:
+        """A step function: previous events [B] (None at the start) -> logits [B, C].
+
+        The first layer's input is [table row of the previous event, z]; its projection is
+        split into a per-event table (computed once at load) plus z's part (once per call),
+        so a step costs a row look-up instead of a matmul.
+        """
+        flat = np.tanh(dense(z, self.w["decoder/z_to_state/kernel"], self.w["decoder/z_to_state/bias"]))
+        states, at = [], 0
+        for u in self.hp.dec_units:
+            states.append((flat[:, at:at + u], flat[:, at + u:at + 2 * u]))
+            at += 2 * u
+        first, rest = self.decoder.layers[0], self.decoder.layers[1:]
+        z_proj = z @ first.kernel[self.table.shape[1]:] + first.bias
+
+        def step(prev: np.ndarray | None) -> np.ndarray:
+            h, states[0] = first.step_projected(z_proj if prev is None else z_proj + self.event_proj[prev], states[0])
+            for k, layer in enumerate(rest, 1):
+                h, states[k] = layer.step(h, states[k])
+            return dense(h, self.w["decoder/out/kernel"], self.w["decoder/out/bias"])
+        return step
+
+    # --- tools ---------------------------------------------------------------------------------
+
+    def _progress(self, ctx: ToolContext, start: float, span: float, message: str) -> Callable[[int], None]:
+        return lambda t: ctx.report(start + span * t / self.hp.steps, message) if t % 8 == 0 else None
+
+    def generate(self, clips: list[Clip], params: dict[str, Any], ctx: ToolContext) -> list[Clip]:
+        """`variations` clips of `bars` bars from the prior; an input clip only lends its context.
+
+        Bars below the model's window keep the first bars of a window; above it, windows chain
+        along a slerp walk (WALK_STEP). The scale (params, else the input clip's) masks
+        out-of-scale pitches in the softmax; a melody input also lends its register and velocity.
+        """
+        context = clips[0] if clips else Clip()
+        vae_clips.check_meter(context, self.name)
+        bars = params["bars"]
+        if bars not in GENERATE_BARS:
+            raise ToolError(f"bars must be one of {', '.join(map(str, GENERATE_BARS))}, got {bars}", "bad_param")
+        scale = Scale(params["scale_root"], params["scale_mode"]) if params.get("scale_root") is not None else context.scale
+        drum_map = vae_clips.drum_map(params) if self.hp.kind == "drums" else None
+        rng = np.random.default_rng(params.get("seed"))
+        n, windows = params["variations"], max(1, -(-bars // self.hp.bars))
+        ctx.report(0.0, "sampling latents")
+        z = rng.standard_normal((n, windows, self.hp.z_size)).astype(np.float32)
+        for k in range(1, windows):
+            z[:, k] = slerp(z[:, k - 1], z[:, k], WALK_STEP)
+        allowed = None
+        if scale is not None and self.hp.kind == "melody":
+            allowed = self.hp.encoding.pitch_mask(scale.pitch_classes)
+        events = self.decode(z.reshape(n * windows, -1), rng, params["temperature"], allowed,
+                             self._progress(ctx, 0.05, 0.9, "decoding"))
+        events = events.reshape(n, windows * self.hp.steps)[:, :bars * self.hp.steps_per_bar]
+        style = vae_clips.Style.of([context], self.hp.kind)
+        out = []
+        for i in range(n):
+            notes = vae_clips.to_notes(events[i], self.hp, style, drum_map)
+            out.append(Clip(notes, bars * 4.0, context.tempo, context.time_signature, scale, f"generate {i + 1}/{n}"))
+        ctx.report(1.0, "done")
+        return out
+
+    def interpolate(self, a: Clip, b: Clip, params: dict[str, Any], ctx: ToolContext) -> list[Clip]:
+        """Clips on the slerp path between the posterior means of A and B.
+
+        Outputs are as long as the shorter input in whole bars, at most MAX_INTERPOLATE_BARS;
+        both inputs are read from beat 0 over that length, a shorter one looped (as Live plays
+        it), a longer one trimmed. Lengths above the model's window are cut into windows, and
+        window w of every output lies on the path between window w of A and of B.
+        `amount` returns the one clip at that point of the path; `keep_ends` (2 steps or more)
+        returns A and B themselves as first and last clips. Temperature 0 decodes by argmax
+        (reachable from Python; the tool's range starts at 0.1).
+        """
+        for clip in (a, b):
+            vae_clips.check_meter(clip, self.name)
+        drum_map = vae_clips.drum_map(params) if self.hp.kind == "drums" else None
+        rng = np.random.default_rng(params.get("seed"))
+        bars = max(1, min(MAX_INTERPOLATE_BARS, int(np.ceil(round(min(a.bars, b.bars), 6)))))
+        windows = -(-bars // self.hp.bars)
+        ctx.report(0.0, "encoding A and B")
+        events = np.stack([vae_clips.to_events(c, self.hp, drum_map, windows * self.hp.steps) for c in (a, b)])
+        mu, _ = self.encode(events.reshape(2 * windows, self.hp.steps))
+        if params.get("amount") is not None:
+            ts = np.array([params["amount"]], np.float32)
+        else:
+            ts = np.linspace(0.0, 1.0, params["steps"], dtype=np.float32) if params["steps"] > 1 else np.array([0.5], np.float32)
+        steps = len(ts)
+        keep = bool(params.get("keep_ends")) and steps > 1
+        inner = ts[1:-1] if keep else ts
+        decoded = np.zeros((0, windows * self.hp.steps), np.int64)
+        if len(inner):
+            t = np.repeat(inner, windows)
+            z = slerp(np.tile(mu[:windows], (len(inner), 1)), np.tile(mu[windows:], (len(inner), 1)), t)
+            decoded = self.decode(z, rng, params["temperature"], None, self._progress(ctx, 0.1, 0.85, "decoding"))
+            decoded = decoded.reshape(len(inner), windows * self.hp.steps)
+        label = f"[{a.name or 'A'}+{b.name or 'B'}]"
+        styles = vae_clips.Style.of([a], self.hp.kind), vae_clips.Style.of([b], self.hp.kind)
+        out, it = [], iter(decoded)
+        for i, t in enumerate(ts):
+            name = f"interpolate {i + 1}/{steps} {label}"
+            if keep and i in (0, steps - 1):
+                out.append(replace(a if i == 0 else b, name=name))
+                continue
+            style = vae_clips.Style.blend(*styles, float(t))
+            notes = vae_clips.to_notes(next(it)[:bars * self.hp.steps_per_bar], self.hp, style, drum_map)
+            out.append(Clip(notes, bars * 4.0, a.tempo, a.time_signature, a.scale, name))
+        ctx.report(1.0, "done")
+        return out
+
+
+MODEL_CLASSES["music_vae"] = MusicVAE
