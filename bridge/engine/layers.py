@@ -20,13 +20,22 @@ def dense(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None) -> 
 
 
 class LSTM:
-    """One LSTM layer. `step` advances one time step; `run` a whole sequence."""
+    """One LSTM layer. `step` advances one time step; `run` a whole sequence.
+
+    Takes Keras' weights (gates i, f, c, o) and keeps them as (i, f, o, c), so that one
+    sigmoid call covers three gates: sampling runs the cell once per step, and there the
+    number of NumPy calls, not arithmetic, is the cost. `kernel`, `recurrent_kernel` and `bias`
+    are in that internal order; code that projects inputs itself must use them, not the raw
+    bundle arrays.
+    """
 
     def __init__(self, kernel: np.ndarray, recurrent_kernel: np.ndarray, bias: np.ndarray) -> None:
-        self.kernel = np.asarray(kernel, np.float32)
-        self.recurrent_kernel = np.asarray(recurrent_kernel, np.float32)
-        self.bias = np.asarray(bias, np.float32)
-        self.units = self.recurrent_kernel.shape[0]
+        units = np.shape(recurrent_kernel)[0]
+        order = np.r_[0:2 * units, 3 * units:4 * units, 2 * units:3 * units]
+        self.kernel = np.ascontiguousarray(np.asarray(kernel, np.float32)[:, order])
+        self.recurrent_kernel = np.ascontiguousarray(np.asarray(recurrent_kernel, np.float32)[:, order])
+        self.bias = np.asarray(bias, np.float32)[order]
+        self.units = units
 
     def zero_state(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros((batch, self.units), np.float32), np.zeros((batch, self.units), np.float32)
@@ -34,12 +43,9 @@ class LSTM:
     def _cell(self, x_proj: np.ndarray, h: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         z = x_proj + h @ self.recurrent_kernel
         u = self.units
-        i = sigmoid(z[:, :u])
-        f = sigmoid(z[:, u:2 * u])
-        g = np.tanh(z[:, 2 * u:3 * u])
-        o = sigmoid(z[:, 3 * u:])
-        c = f * c + i * g
-        return o * np.tanh(c), c
+        gates = sigmoid(z[:, :3 * u])
+        c = gates[:, u:2 * u] * c + gates[:, :u] * np.tanh(z[:, 3 * u:])
+        return gates[:, 2 * u:] * np.tanh(c), c
 
     def step(self, x: np.ndarray, state: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         return self.step_projected(x @ self.kernel + self.bias, state)
