@@ -11,7 +11,20 @@ from collections import Counter
 from dataclasses import dataclass
 
 from bridge.clip import Note
+from bridge.drums import GM_DRUM_MAP
 from bridge.midi_io import MidiScore
+
+
+def drum_hits(score: MidiScore, stats: Counter) -> tuple[list[Note], list[tuple[int, Note]]]:
+    """A file's unmuted drum-channel notes, and (GM class, note) for those the 9-class map
+    knows; every drum converter reads drums this way, and counts what it skips the same way."""
+    notes = [n for t in score.tracks if t.is_drum for n in t.notes if not n.mute]
+    if not notes:
+        stats["file skipped: no drum-channel notes"] += 1
+    hits = [(c, n) for n in notes if (c := GM_DRUM_MAP.classify(n.pitch)) is not None]
+    if len(hits) < len(notes):
+        stats["notes dropped: pitch not in the 9-class map"] += len(notes) - len(hits)
+    return notes, hits
 
 
 def to_step(beats: float, steps_per_quarter: int) -> int:

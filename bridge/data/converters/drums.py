@@ -6,8 +6,7 @@ from collections import Counter
 import numpy as np
 
 from bridge.data.converters import register
-from bridge.data.grid import segments, to_step, window_starts
-from bridge.drums import GM_DRUM_MAP
+from bridge.data.grid import drum_hits, segments, to_step, window_starts
 from bridge.encodings.drums import DrumEncoding
 from bridge.midi_io import MidiScore
 
@@ -23,18 +22,11 @@ class DrumConverter:
         self.stats: Counter = Counter()
 
     def examples(self, score: MidiScore, meta: dict) -> list[dict[str, np.ndarray]]:
-        notes = [n for t in score.tracks if t.is_drum for n in t.notes]
+        notes, classified = drum_hits(score, self.stats)
         if not notes:
-            self.stats["file skipped: no drum-channel notes"] += 1
             return []
         spq = self.steps_per_quarter
-        hits = []
-        for note in notes:
-            drum_class = GM_DRUM_MAP.classify(note.pitch)
-            if drum_class is None:
-                self.stats["notes dropped: pitch not in the 9-class map"] += 1
-            else:
-                hits.append((drum_class, to_step(note.start, spq)))
+        hits = [(c, to_step(n.start, spq)) for c, n in classified]
         out = []
         for segment in segments(score, notes, spq, self.stats):
             for start in window_starts(segment, self.window, self.hop):

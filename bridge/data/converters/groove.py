@@ -12,8 +12,8 @@ from collections import Counter
 import numpy as np
 
 from bridge.data.converters import register
-from bridge.data.grid import segments, window_starts
-from bridge.drums import GM_DRUM_MAP, NUM_CLASSES
+from bridge.data.grid import drum_hits, segments, window_starts
+from bridge.drums import NUM_CLASSES
 from bridge.encodings import groove as enc
 from bridge.midi_io import MidiScore
 
@@ -35,17 +35,10 @@ class GrooveConverter:
         return bpm
 
     def examples(self, score: MidiScore, meta: dict) -> list[dict[str, np.ndarray]]:
-        notes = [n for t in score.tracks if t.is_drum for n in t.notes if not n.mute]
+        notes, classified = drum_hits(score, self.stats)
         if not notes:
-            self.stats["file skipped: no drum-channel notes"] += 1
             return []
-        hits = []
-        for note in notes:
-            drum_class = GM_DRUM_MAP.classify(note.pitch)
-            if drum_class is None:
-                self.stats["notes dropped: pitch not in the 9-class map"] += 1
-            else:
-                hits.append(enc.Hit(note.start, drum_class, note.velocity))
+        hits = [enc.Hit(n.start, c, n.velocity) for c, n in classified]
         window_beats = enc.WINDOW_STEPS / enc.STEPS_PER_QUARTER
         out = []
         for segment in segments(score, notes, enc.STEPS_PER_QUARTER, self.stats):

@@ -14,8 +14,7 @@ import numpy as np
 
 from bridge.clip import TimeSignature
 from bridge.data.converters import register
-from bridge.data.grid import Segment, segments, to_step, window_starts
-from bridge.drums import GM_DRUM_MAP
+from bridge.data.grid import Segment, drum_hits, segments, to_step, window_starts
 from bridge.encodings.drums import DrumEncoding
 from bridge.encodings.melody import MelodyEncoding
 from bridge.midi_io import MidiScore
@@ -104,13 +103,10 @@ class VAEDrumConverter:
         self.stats: Counter = Counter()
 
     def examples(self, score: MidiScore, meta: dict) -> list[dict[str, np.ndarray]]:
-        notes = [n for t in score.tracks if t.is_drum for n in t.notes]
+        notes, classified = drum_hits(score, self.stats)
         if not notes:
-            self.stats["file skipped: no drum-channel notes"] += 1
             return []
-        hits = [(c, to_step(n.start, STEPS_PER_QUARTER)) for n in notes
-                if (c := GM_DRUM_MAP.classify(n.pitch)) is not None]
-        self.stats["notes dropped: pitch not in the 9-class map"] += len(notes) - len(hits)
+        hits = [(c, to_step(n.start, STEPS_PER_QUARTER)) for c, n in classified]
         out = []
         for segment in _bars(score, notes, self.assume_meter, self.stats):
             for start in window_starts(segment, self.window, BAR):
