@@ -55,7 +55,9 @@ def keras_cases(loaded, clips, threads: int):
     from bridge.models.configs import CONFIGS
     from bridge.train.families import music_vae as family
 
-    config = CONFIGS[loaded.bundle.config["config"]]
+    # The bundle's own hparams, not the registry's: a bundle may be trained with --hparams.
+    base = CONFIGS[loaded.bundle.config["config"]]
+    config = base.with_hparams({k: v for k, v in loaded.bundle.config["hparams"].items() if k in base.hparams})
     model = family.build(config)
     hp = model.hp
     model({"events": np.zeros((1, hp.steps), np.int32)})
