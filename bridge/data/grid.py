@@ -27,6 +27,21 @@ def drum_hits(score: MidiScore, stats: Counter) -> tuple[list[Note], list[tuple[
     return notes, hits
 
 
+def drum_windows(encoding, hits: list[tuple[int, int]], starts, window: int, min_hits: int,
+                 stats: Counter) -> list[dict]:
+    """One {"events"} example per window start with at least `min_hits` hits; hits are
+    (class, step). Shared by the drum converters, which differ only in where windows start."""
+    out = []
+    for start in starts:
+        events = encoding.encode([(c, s - start) for c, s in hits], window)
+        if int(encoding.bits(events).sum()) < min_hits:
+            stats["window skipped: too few hits"] += 1
+            continue
+        out.append({"events": events})
+        stats["examples"] += 1
+    return out
+
+
 def to_step(beats: float, steps_per_quarter: int) -> int:
     return int(math.floor(beats * steps_per_quarter + 0.5))
 

@@ -6,7 +6,7 @@ from collections import Counter
 import numpy as np
 
 from bridge.data.converters import register
-from bridge.data.grid import drum_hits, segments, to_step, window_starts
+from bridge.data.grid import drum_hits, drum_windows, segments, to_step, window_starts
 from bridge.encodings.drums import DrumEncoding
 from bridge.midi_io import MidiScore
 
@@ -27,13 +27,6 @@ class DrumConverter:
             return []
         spq = self.steps_per_quarter
         hits = [(c, to_step(n.start, spq)) for c, n in classified]
-        out = []
-        for segment in segments(score, notes, spq, self.stats):
-            for start in window_starts(segment, self.window, self.hop):
-                events = self.encoding.encode([(c, s - start) for c, s in hits], self.window)
-                if int(self.encoding.bits(events).sum()) < self.min_hits:
-                    self.stats["window skipped: too few hits"] += 1
-                    continue
-                out.append({"events": events})
-                self.stats["examples"] += 1
-        return out
+        starts = (start for segment in segments(score, notes, spq, self.stats)
+                  for start in window_starts(segment, self.window, self.hop))
+        return drum_windows(self.encoding, hits, starts, self.window, self.min_hits, self.stats)

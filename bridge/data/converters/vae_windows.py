@@ -14,7 +14,7 @@ import numpy as np
 
 from bridge.clip import TimeSignature
 from bridge.data.converters import register
-from bridge.data.grid import Segment, drum_hits, segments, to_step, window_starts
+from bridge.data.grid import Segment, drum_hits, drum_windows, segments, to_step, window_starts
 from bridge.encodings.drums import DrumEncoding
 from bridge.encodings.melody import MelodyEncoding
 from bridge.midi_io import MidiScore
@@ -107,13 +107,6 @@ class VAEDrumConverter:
         if not notes:
             return []
         hits = [(c, to_step(n.start, STEPS_PER_QUARTER)) for c, n in classified]
-        out = []
-        for segment in _bars(score, notes, self.assume_meter, self.stats):
-            for start in window_starts(segment, self.window, BAR):
-                events = self.encoding.encode([(c, s - start) for c, s in hits], self.window)
-                if int(self.encoding.bits(events).sum()) < self.min_hits:
-                    self.stats["window skipped: too few hits"] += 1
-                    continue
-                out.append({"events": events})
-                self.stats["examples"] += 1
-        return out
+        starts = (start for segment in _bars(score, notes, self.assume_meter, self.stats)
+                  for start in window_starts(segment, self.window, BAR))
+        return drum_windows(self.encoding, hits, starts, self.window, self.min_hits, self.stats)
