@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from bridge.models.configs import ModelConfig
 from bridge.models.events_rnn import EventsRNN, event_features
 from bridge.train import ngram
+from bridge.train.keras_steps import MetricsModel
 
 LOSS_LABEL = "loss (NLL, nats per step)"
 HAS_PERPLEXITY = True  # the loss is a mean next-event cross-entropy, so exp(loss) is a perplexity
 
 
-class EventsRNNNet(keras.Model):
+class EventsRNNNet(MetricsModel):
     def __init__(self, num_classes: int, layers: int, units: int, dropout: float, **kwargs) -> None:
         super().__init__(**kwargs)
         self.lstms = [keras.layers.LSTM(units, return_sequences=True, name=f"lstm_{i}") for i in range(layers)]
@@ -40,16 +40,6 @@ class EventsRNNNet(keras.Model):
         return {"loss": loss, "accuracy": keras.ops.mean(correct),
                 "event_accuracy": keras.ops.sum(correct * event) / keras.ops.maximum(keras.ops.sum(event), 1.0),
                 "no_event_accuracy": keras.ops.sum(correct * (1 - event)) / keras.ops.maximum(keras.ops.sum(1 - event), 1.0)}
-
-    def train_step(self, batch):
-        with tf.GradientTape() as tape:
-            metrics = self.metrics_of(batch, training=True)
-        grads = tape.gradient(metrics["loss"], self.trainable_variables)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-        return metrics
-
-    def test_step(self, batch):
-        return self.metrics_of(batch, training=False)
 
 
 def build(config: ModelConfig) -> EventsRNNNet:

@@ -14,18 +14,18 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from bridge.drums import NUM_CLASSES
 from bridge.encodings import groove as enc
 from bridge.models.configs import ModelConfig
+from bridge.train.keras_steps import MetricsModel
 
 # Per 2-bar example, summed over steps and classes: hit cross-entropy (nats) + velocity and offset
 # squared errors, plus beta * KL above free bits. Not a per-step NLL, so no perplexity.
 LOSS_LABEL = "loss (recon + beta * KL above free bits, per example)"
 
 
-class GrooVAENet(keras.Model):
+class GrooVAENet(MetricsModel):
     def __init__(self, mode: str, enc_units: int, dec_units: list[int], z_size: int, free_bits: float,
                  beta: float, dropout: float, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -64,7 +64,7 @@ class GrooVAENet(keras.Model):
         z = mu + sigma * keras.random.normal(keras.ops.shape(mu), seed=self.noise) if training else mu
         return self.decode(z, batch["performance"], training), mu, sigma
 
-    def losses_of(self, batch, training):
+    def metrics_of(self, batch, training):
         logits, mu, sigma = self(batch, training=training)
         target = batch["performance"]
         n = NUM_CLASSES
@@ -84,16 +84,6 @@ class GrooVAENet(keras.Model):
                 "hit_loss": keras.ops.mean(hit_loss), "velocity_loss": keras.ops.mean(vel_loss),
                 "offset_loss": keras.ops.mean(off_loss),
                 "hit_accuracy": keras.ops.mean(keras.ops.cast(keras.ops.equal(predicted, hits), "float32"))}
-
-    def train_step(self, batch):
-        with tf.GradientTape() as tape:
-            metrics = self.losses_of(batch, training=True)
-        grads = tape.gradient(metrics["loss"], self.trainable_variables)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-        return metrics
-
-    def test_step(self, batch):
-        return self.losses_of(batch, training=False)
 
 
 def build(config: ModelConfig) -> GrooVAENet:

@@ -19,9 +19,10 @@ import tensorflow as tf
 from bridge.models.configs import ModelConfig
 from bridge.models.music_vae import MusicVAE, VAEHparams, input_table
 from bridge.train.families import music_vae_eval
+from bridge.train.keras_steps import MetricsModel
 
 
-class MusicVAEModel(keras.Model):
+class MusicVAEModel(MetricsModel):
     def __init__(self, hp: VAEHparams, free_bits: float, max_beta: float, beta_rate: float,
                  sampling_rate: float, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -73,7 +74,7 @@ class MusicVAEModel(keras.Model):
         mu, _ = self.encode(events)
         return self.decode(mu, events)
 
-    def _compute(self, batch, training: bool) -> dict[str, tf.Tensor]:
+    def metrics_of(self, batch, training: bool) -> dict[str, tf.Tensor]:
         events = tf.cast(batch["events"], tf.int32)
         mu, sigma = self.encode(events)
         # Uncompiled (export scores the best checkpoint): count as fully annealed.
@@ -94,16 +95,6 @@ class MusicVAEModel(keras.Model):
         hits = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), events), tf.float32)
         return {"loss": recon + beta * kl_cost, "recon": recon, "kl_bits": tf.reduce_mean(kl) / math.log(2.0),
                 "accuracy": tf.reduce_mean(hits), "beta": beta, "p_sample": tf.convert_to_tensor(p_sample)}
-
-    def train_step(self, batch):
-        with tf.GradientTape() as tape:
-            metrics = self._compute(batch, training=True)
-        grads = tape.gradient(metrics["loss"], self.trainable_variables)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-        return metrics
-
-    def test_step(self, batch):
-        return self._compute(batch, training=False)
 
 
 def build(config: ModelConfig) -> MusicVAEModel:
