@@ -1,5 +1,5 @@
 """Speed anchor: magenta.js (@magenta/music 1.23.1 under node, tfjs CPU backend) beside the
-bridge's NumPy serving classes, on the same weights exported with `export-js`.
+bridge's NumPy serving classes, on the same weights exported with `export --format magenta-js`.
 
     .venv/bin/python bench/bench_magentajs.py [--reps 10]
 

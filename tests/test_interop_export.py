@@ -1,4 +1,4 @@
-"""`export-js` without node: the tfjs manifest and shards read back to the weights (quantized
+"""`export --format magenta-js` without node: the tfjs manifest and shards read back to the weights (quantized
 within half a step), and bundles magenta.js cannot run exactly are refused with the reason.
 (tests/test_interop_js.py runs the exported files in magenta.js itself.)"""
 from __future__ import annotations
@@ -71,7 +71,7 @@ def test_groovae_and_unequal_decoder_layers_are_refused(tmp_path):
 
 def test_export_js_command(tmp_path, capsys):
     bundle = events_bundle(tmp_path / "rnn", "drums", 8, 1)
-    assert main(["export-js", str(bundle), "-o", str(tmp_path / "js"), "--quantize", "uint16"]) == 0
+    assert main(["export", "--format", "magenta-js", str(bundle), "-o", str(tmp_path / "js"), "--quantize", "uint16"]) == 0
     spec = json.loads((tmp_path / "js" / "config.json").read_text())
     assert spec["type"] == "MusicRNN" and spec["dataConverter"]["type"] == "DrumsOneHotConverter"
     _, tensors = read_checkpoint(tmp_path / "js")
@@ -80,7 +80,7 @@ def test_export_js_command(tmp_path, capsys):
     lookback = CONFIGS["drums_rnn"]
     save_bundle(tmp_path / "lb", {"name": "lb", "model_class": "events_rnn", "kind": "drums", "tools": ["continue"],
                                   "converter": "drums", "converter_args": {}, "hparams": lookback.hparams}, {}, "card")
-    assert main(["export-js", str(tmp_path / "lb"), "-o", str(tmp_path / "no")]) == 2
+    assert main(["export", "--format", "magenta-js", str(tmp_path / "lb"), "-o", str(tmp_path / "no")]) == 2
     assert "lookback 16" in capsys.readouterr().err and not (tmp_path / "no").exists()
 
 

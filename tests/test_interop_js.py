@@ -1,4 +1,4 @@
-"""`export-js` against the real @magenta/music 1.23.1 under node, over loopback HTTP.
+"""`export --format magenta-js` against the real @magenta/music 1.23.1 under node, over loopback HTTP.
 
 What is compared, on random-weight bundles of every layout that exports:
 - MusicRNN (melody one-hot, drums 512-way with class bits folded in, and uint8-quantized):

@@ -1,4 +1,4 @@
-"""`magenta-bridge import | export-js`: Magenta checkpoints in, magenta.js checkpoints out.
+"""`magenta-bridge import` and `export --format magenta-js`: Magenta checkpoints in, magenta.js checkpoints out.
 
 Importing this module imports neither TensorFlow nor the model code (the CLI loads it on every
 start); the handlers import them when they run.
@@ -28,11 +28,12 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_export_js(args: argparse.Namespace) -> int:
+def export_magenta_js(bundle: Path, output: Path, quantize: str | None) -> int:
+    """`export --format magenta-js` (registered with `export` in bridge.train.commands)."""
     from bridge.interop.magenta_js import ExportRefused, export_js
 
     try:
-        path = export_js(args.bundle, args.output, args.quantize)
+        path = export_js(bundle, output, quantize)
     except ExportRefused as exc:
         return _refused(exc)
     print(f"magenta.js checkpoint written to {path} (serve the folder over HTTP and load it by URL)")
@@ -49,9 +50,3 @@ def register(subparsers) -> None:
                           "generator id, else the checkpoint's file or folder name)")
     imp.set_defaults(func=cmd_import)
 
-    js = subparsers.add_parser("export-js", help="write a bundle as a magenta.js checkpoint folder")
-    js.add_argument("bundle", type=Path, help="bundle folder")
-    js.add_argument("-o", "--output", type=Path, required=True, help="folder for config.json, weights_manifest.json and shards")
-    js.add_argument("--quantize", choices=("uint8", "uint16"), default=None,
-                    help="store weights as 8 or 16-bit affine codes (smaller download, slightly different numbers)")
-    js.set_defaults(func=cmd_export_js)

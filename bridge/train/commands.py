@@ -37,9 +37,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.format == "magenta-js":
+        from bridge.interop.commands import export_magenta_js
+
+        return export_magenta_js(args.source, args.output, args.quantize)
+    if args.quantize:
+        print("magenta-bridge: error: --quantize applies to --format magenta-js only", file=sys.stderr)
+        return 2
     from bridge.train.export import export
 
-    path = export(args.run_dir, args.output, args.name)
+    path = export(args.source, args.output, args.name)
     print(f"bundle written to {path}")
     return 0
 
@@ -64,8 +71,16 @@ def register(subparsers) -> None:
     train.add_argument("--cache", type=Path, default=Path("cache"), help="cache root folder (default ./cache)")
     train.set_defaults(func=cmd_train)
 
-    export = subparsers.add_parser("export", help="write a trained run as a bundle folder")
-    export.add_argument("run_dir", type=Path, help="a finished run folder")
-    export.add_argument("-o", "--output", type=Path, required=True, help="bundle folder to write, e.g. bundles/my_model")
+    export = subparsers.add_parser("export", help="write a trained run as a bundle, or a bundle as a magenta.js checkpoint")
+    export.add_argument("source", type=Path, help="a finished run folder (--format bundle) or a bundle folder "
+                        "(--format magenta-js)")
+    export.add_argument("-o", "--output", type=Path, required=True,
+                        help="folder to write, e.g. bundles/my_model, or web/my_model for magenta.js")
+    export.add_argument("--format", choices=("bundle", "magenta-js"), default="bundle",
+                        help="bundle (default): a run's best checkpoint as a serving bundle; magenta-js: a bundle as "
+                             "config.json + weights_manifest.json + shards that @magenta/music loads by URL")
+    export.add_argument("--quantize", choices=("uint8", "uint16"), default=None,
+                        help="magenta-js only: store weights as 8 or 16-bit affine codes (smaller download, "
+                             "slightly different numbers)")
     export.add_argument("--name", default=None, help="bundle name (default: the output folder's name)")
     export.set_defaults(func=cmd_export)
