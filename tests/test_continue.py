@@ -94,6 +94,13 @@ def test_same_seed_same_notes_and_another_seed_differs():
     assert len({o.notes for o in a}) > 1  # variations differ from each other
 
 
+def test_temperature_zero_always_takes_the_likeliest_event():
+    model = random_model("melody")
+    out = run(model, C_MAJOR, seed=1, variations=3, temperature=0.0)
+    assert out == run(model, C_MAJOR, seed=2, variations=3, temperature=0.0)
+    assert len({o.notes for o in out}) == 1  # no randomness left: every variation is the argmax path
+
+
 def test_without_primer_the_continuation_starts_at_zero():
     outs = run(random_model("melody"), C_MAJOR, seed=5, include_primer=False, length=2, temperature=1.5)
     for out in outs:

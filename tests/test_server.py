@@ -201,7 +201,7 @@ def test_client_ping_status_models(client):
         assert info["tools"][name]["inputs"] == (tool.min_inputs, tool.max_inputs)
         assert [p["name"] for p in info["tools"][name]["params"]] == [p["name"] for p in described["params"]]
     temperature = next(p for p in info["tools"]["continue"]["params"] if p["name"] == "temperature")
-    assert temperature == {"name": "temperature", "type": "float", "min": pytest.approx(0.1), "max": 2.0,
+    assert temperature == {"name": "temperature", "type": "float", "min": 0.0, "max": 2.0,
                            "default": 1.0, "choices": [], "help": TOOLS["continue"].params[2].help}
     mode = next(p for p in info["tools"]["continue"]["params"] if p["name"] == "type")
     assert mode["choices"] == ["melody", "drums"] and mode["min"] == ""
@@ -473,7 +473,7 @@ def test_tool_errors_map_to_codes(start, caplog):
         assert any(r.exc_info and "model exploded" in str(r.exc_info[1]) for r in caplog.records)
         with pytest.raises(BridgeError, match="bad_param: unknown parameter 'colour'"):
             client.run("continue", [CLIP], colour=1)
-        with pytest.raises(BridgeError, match="bad_param: temperature must be 0.1-2"):
+        with pytest.raises(BridgeError, match="bad_param: temperature must be 0-2"):
             client.run("continue", [CLIP], temperature=float("nan"))
         assert client.run("continue", [CLIP], type=0.0, variations=2.6)[0].notes == CLIP.notes  # TouchOSC floats
 

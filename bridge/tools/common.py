@@ -10,7 +10,8 @@ def variations(maximum: int, default: int) -> Param:
     return Param("variations", "int", default, "How many different results to make.", 1, maximum)
 
 
-TEMPERATURE = Param("temperature", "float", 1.0, "Randomness: low repeats the likeliest choices, high surprises.", 0.1, 2.0)
+TEMPERATURE = Param("temperature", "float", 1.0,
+                    "Randomness: 0 always takes the likeliest choice, low repeats it, high surprises.", 0.0, 2.0)
 SEED = Param("seed", "int", None, "Same seed and input give the same result; empty for a new result each time.", 0, 2**31 - 1)
 TYPE = Param("type", "enum", "melody", "Which model family: melody or drums.", choices=("melody", "drums"))
 BUNDLE = Param("bundle", "str", None, "Name of an installed bundle to use instead of the default for this tool and type.")
