@@ -108,3 +108,19 @@ def test_prior_statistics_overlap():
     other = features(quiet, hp)
     assert overlap(same["note_density"], other["note_density"]) < 0.05
     assert overlap(same["pitch_class"], other["pitch_class"]) < 0.2
+
+
+def test_decoder_dropout_acts_in_training_only():
+    pytest.importorskip("tensorflow")
+    from bridge.models.configs import CONFIGS
+    from bridge.train.families import music_vae as family
+
+    config = CONFIGS["musicvae_drums_2bar_hikl"].with_hparams(
+        {"enc_units": 8, "dec_units": [8], "z_size": 4, "dropout": 0.5})
+    model = family.build(config)
+    events = np.random.default_rng(2).integers(0, 512, (2, 32))
+    mu, _ = model.encode(events)
+    held_out = [np.asarray(model.decode(mu, events)) for _ in range(2)]
+    trained = [np.asarray(model.decode(mu, events, training=True)) for _ in range(2)]
+    assert np.array_equal(*held_out) and not np.allclose(*trained)
+    assert not np.allclose(held_out[0], trained[0])

@@ -24,9 +24,9 @@ from bridge.train.keras_steps import MetricsModel
 
 class MusicVAEModel(MetricsModel):
     def __init__(self, hp: VAEHparams, free_bits: float, max_beta: float, beta_rate: float,
-                 sampling_rate: float, **kwargs) -> None:
+                 sampling_rate: float, dropout: float = 0.0, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.hp = hp
+        self.hp, self.dropout = hp, dropout
         self.free_nats = free_bits * math.log(2.0)
         self.max_beta, self.beta_rate, self.sampling_rate = max_beta, beta_rate, sampling_rate
         self.table = tf.constant(input_table(hp.kind, hp.num_classes))
@@ -51,8 +51,13 @@ class MusicVAEModel(MetricsModel):
             offset += 2 * u
         return states
 
-    def decode(self, z: tf.Tensor, targets: tf.Tensor, p_sample: tf.Tensor | float = 0.0) -> tf.Tensor:
-        """Logits [B, T, C]; with probability p_sample a step's next input is the model's own sample."""
+    def decode(self, z: tf.Tensor, targets: tf.Tensor, p_sample: tf.Tensor | float = 0.0,
+               training: bool = False) -> tf.Tensor:
+        """Logits [B, T, C]; with probability p_sample a step's next input is the model's own sample.
+
+        In training, `dropout` drops decoder layer outputs (Magenta's DropoutWrapper on each
+        decoder cell): with few, varied grooves the decoder otherwise memorises the training
+        windows instead of reading the latent."""
         states = self.initial_states(z)
         prev = tf.zeros([tf.shape(z)[0], self.table.shape[1]])
         logits = []
@@ -60,6 +65,8 @@ class MusicVAEModel(MetricsModel):
             x = tf.concat([prev, z], axis=-1)
             for k, cell in enumerate(self.cells):
                 x, states[k] = cell(x, states[k])
+                if training and self.dropout > 0:
+                    x = tf.nn.dropout(x, self.dropout)
             step_logits = self.out(x)
             logits.append(step_logits)
             prev = tf.gather(self.table, targets[:, t])
@@ -86,7 +93,7 @@ class MusicVAEModel(MetricsModel):
             p_sample = 1.0 - k / (k + tf.exp(tf.minimum(step / k, 80.0))) if k > 0 else 0.0
         else:  # held-out numbers from the posterior mean, teacher forced: stable across evals
             z, p_sample = mu, 0.0
-        logits = self.decode(z, events, p_sample)
+        logits = self.decode(z, events, p_sample, training)
         recon = tf.reduce_mean(tf.reduce_sum(
             tf.nn.sparse_softmax_cross_entropy_with_logits(labels=events, logits=logits), axis=1))
         kl = tf.reduce_sum(0.5 * (tf.square(mu) + tf.square(sigma) - 1.0) - tf.math.log(sigma + 1e-8), axis=1)
@@ -100,7 +107,7 @@ class MusicVAEModel(MetricsModel):
 def build(config: ModelConfig) -> MusicVAEModel:
     hp = config.hparams
     return MusicVAEModel(VAEHparams.from_config(config.kind, hp), hp["free_bits"], hp["max_beta"],
-                         hp["beta_rate"], hp["sampling_rate"], name=config.name)
+                         hp["beta_rate"], hp["sampling_rate"], hp.get("dropout", 0.0), name=config.name)
 
 
 def export_weights(model: MusicVAEModel, config: ModelConfig) -> dict[str, np.ndarray]:
