@@ -89,6 +89,12 @@ def test_run_with_other_settings_is_refused(tmp_path):
     train("melody_rnn", data, tmp_path / "run", TINY, steps=1, seed=0, cache_root=tmp_path / "cache", quiet=True)
     with pytest.raises(ValueError, match="another hparams"):
         train("melody_rnn", data, tmp_path / "run", TINY + ",units=8", steps=2, cache_root=tmp_path / "cache", quiet=True)
+    # A run written before an hparam existed resumes: it ran with what is now that hparam's default.
+    run_json = tmp_path / "run" / "run.json"
+    run = json.loads(run_json.read_text())
+    del run["hparams"]["lookback"]
+    run_json.write_text(json.dumps(run))
+    train("melody_rnn", data, tmp_path / "run", TINY, steps=2, seed=0, cache_root=tmp_path / "cache", quiet=True)
     with pytest.raises(ValueError, match="bad hparam 'nonsense=1'"):
         train("melody_rnn", data, tmp_path / "other", "nonsense=1", cache_root=tmp_path / "cache", quiet=True)
 

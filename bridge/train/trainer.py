@@ -267,6 +267,8 @@ def train(config_name: str, data: str | Path, run_dir: str | Path, hparams: str 
     commands: list[str] = []
     if (run_dir / "run.json").is_file():
         previous = json.loads((run_dir / "run.json").read_text())
+        # A run started before an hparam existed ran with what is now its default.
+        previous["hparams"] = {**base.hparams, **previous["hparams"]}
         for key in ("config", "converter_args", "hparams", "seed"):
             if previous[key] != run[key]:
                 raise ValueError(f"{run_dir} holds a run with another {key} ({previous[key]!r}); "
