@@ -122,17 +122,6 @@ def test_groovae_checkpoint_matches_tf(tmp_path, config, mode, tool):
     assert np.abs(_groove_logits(model, z, previous) - logits).max() <= TOL
 
 
-def test_refusal_through_the_cli_names_the_attention_wrapper(tmp_path, capsys):
-    graph = EventsRNNGraph(38, 38, (8,), 4, seed=7)
-    graph.var("rnn/multi_rnn_cell/cell_0/attention_cell_wrapper/attn_w", (1, 1, 8, 8))
-    graph.start()
-    mag = write_mag(tmp_path / "attention_rnn.mag", graph.save(tmp_path / "v1" / "model.ckpt", v1=True), "attention_rnn")
-    assert main(["import", str(mag), "-o", str(tmp_path / "out")]) == 2
-    err = capsys.readouterr().err
-    assert "AttentionCellWrapper" in err and "attention_cell_wrapper/attn_w" in err
-    assert not (tmp_path / "out").exists()
-
-
 # --- refusals, decided from names and shapes alone (no TF needed to build them) ---------------
 
 def _rng_arrays(shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
@@ -164,8 +153,8 @@ def _vae_vars(enc_in: int, out: int, z: int = 4, enc_layers: int = 1, control: i
 
 
 REFUSALS = {
-    "lookback_rnn": (_events_vars(121, 40), "lookback_rnn", "lookback encoding"),
-    "drum_kit without attention": (_events_vars(518, 512), "drum_kit", "*next* step"),
+    "attention wrapper without its cell": (_events_vars(38, 38, extra={
+        "rnn/multi_rnn_cell/cell_0/attention_cell_wrapper/attention/attn_v": (8,)}), "attention_rnn", "lacks rnn/"),
     "unknown encoding": (_events_vars(50, 20), "my_rnn", "input size 50 with 20 classes"),
     "unplaced variable": (_events_vars(38, 38, extra={"rnn/multi_rnn_cell/cell_0/basic_lstm_cell/w_f_diag": (8,)}),
                           "basic_rnn", "could not place 1 variable(s): rnn/multi_rnn_cell/cell_0/basic_lstm_cell/w_f_diag [8]"),

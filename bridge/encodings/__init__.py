@@ -3,6 +3,7 @@
 `melody`: Magenta's monophonic one-hot (no-event, note-off, one class per pitch).
 `drums`: the 9 drum classes of a step as a bitmask, a 512-way class (drum_kit).
 `features`: the lookback + binary-counter model inputs built from either.
+`magenta_events`: note_seq's own lookback and key-melody inputs, for imported Magenta RNNs.
 """
 from __future__ import annotations
 

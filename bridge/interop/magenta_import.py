@@ -5,11 +5,12 @@ where there is one); weights are converted with bridge.interop.lstm_layout. A la
 imported only where our serving class computes exactly what Magenta's graph computed:
 
   MelodyRNN basic_rnn / mono_rnn  -> events_rnn (one-hot melody in, no lookback, no counters)
+  MelodyRNN lookback_rnn / attention_rnn, DrumsRNN drum_kit (with or without attention, the
+    wrapper around the whole stack or the first layer) -> magenta_rnn (note_seq's encoders)
   MusicVAE cat-mel_2bar_*         -> music_vae melody (90 classes, pitches 21-108)
   GrooVAE humanize / tap          -> groovae (encoder rows Magenta always fed zeros are dropped)
 
-Everything else is refused with the reason: Magenta's lookback and key encodings, its
-AttentionCellWrapper, drum_kit's counters, drum MusicVAE's 512-wide decoder feedback,
+Everything else is refused with the reason: drum MusicVAE's 512-wide decoder feedback,
 hierarchical, NADE and control-conditioned models, multi-layer encoders, and any variable the
 layout cannot place (named in the message).
 """
@@ -70,6 +71,10 @@ def model_card(imported: Imported) -> str:
              "(i, f, c, o), TF's run-time forget bias (+1.0) folded into the bias."]
     if cfg["model_class"] == "events_rnn":
         notes.append("Input one-hot and output classes are Magenta's melody encoding (0 no-event, 1 note-off, pitches).")
+    elif cfg["model_class"] == "magenta_rnn":
+        notes.append("Inputs and labels are rebuilt as note_seq built them for this config (next-step counters, "
+                     "lookback and repeat labels, key histograms); attention weights are kept as TF stored them, the "
+                     "1x1 conv kernel attn_w as a matrix. attention_rnn's primer transposition to C is not done.")
     else:
         notes.append("Decoder initial-state columns reordered from TF's (c, h) per layer to (h, c).")
     if cfg["model_class"] == "groovae":

@@ -10,3 +10,4 @@ MODEL_CLASSES: dict[str, Any] = {}
 from bridge.models import groovae  # noqa: E402,F401  (registers "groovae")
 from bridge.models import events_rnn  # noqa: E402,F401  (registers "events_rnn")
 from bridge.models import music_vae  # noqa: E402,F401  (registers "music_vae")
+from bridge.models import magenta_rnn  # noqa: E402,F401  (registers "magenta_rnn")

@@ -75,12 +75,7 @@ class EventsRNN:
 
     def nll(self, events: np.ndarray) -> tuple[float, float]:
         """Mean per-step negative log-likelihood (nats) and accuracy of events [B, T + 1]."""
-        logits = self.logits(events[:, :-1]).astype(np.float64)
-        labels = events[:, 1:].astype(np.int64)
-        shifted = logits - logits.max(-1, keepdims=True)
-        logp = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
-        nll = -np.take_along_axis(logp, labels[..., None], -1).mean()
-        return float(nll), float((logits.argmax(-1) == labels).mean())
+        return score(self.logits(events[:, :-1]), events[:, 1:])
 
     def sample(self, primer: np.ndarray, steps: int, n: int, temperature: float, rng: np.random.Generator,
                mask: np.ndarray | None = None, report=lambda fraction, message: None) -> np.ndarray:
@@ -142,6 +137,15 @@ class EventsRNN:
             out.append(clip.with_notes(notes, length=length, name=f"continue {i + 1}/{n} {clip.name}".rstrip()))
         ctx.report(1.0, "done")
         return out
+
+
+def score(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Mean negative log-likelihood (nats) of int labels under logits [.., C], and accuracy."""
+    logits, labels = np.asarray(logits, np.float64), np.asarray(labels, np.int64)
+    shifted = logits - logits.max(-1, keepdims=True)
+    logp = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+    nll = -np.take_along_axis(logp, labels[..., None], -1).mean()
+    return float(nll), float((logits.argmax(-1) == labels).mean())
 
 
 def _class_velocities(hits) -> list[int]:
