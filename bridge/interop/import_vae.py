@@ -11,6 +11,7 @@ from bridge.interop.variables import Imported, ImportRefused, Variables, named
 VAE_MELODY = (21, 108)  # MusicVAE's OneHotMelodyConverter: the 88 piano keys + 2 = 90 classes
 VAE_MELODY_CLASSES = VAE_MELODY[1] - VAE_MELODY[0] + 3
 GROOVE_DRUMS = 9
+DRUM_CLASSES = 512
 GROOVE_TAP_CHANNEL = 3  # Magenta's tapify writes every onset to the open hi-hat channel
 STEPS_PER_BAR = 16
 
@@ -34,8 +35,8 @@ def music_vae(v: Variables, hint: str, name: str) -> Imported:
         if found:
             raise refuse(f"it has {what} ({found[0]} ...), which our serving classes do not run")
     enc_layers = v.count(_ENC_CELL, "fw")
-    if enc_layers != 1:
-        raise refuse(f"its bidirectional encoder has {enc_layers} layers; our serving classes run exactly one")
+    if not enc_layers:
+        raise refuse("no encoder/cell_0/bidirectional_rnn/fw/multi_rnn_cell/cell_0/lstm_cell variables")
     dec_layers = v.count(_DEC_CELL)
     if not dec_layers or not v.has("decoder/output_projection/kernel"):
         raise refuse("no decoder/multi_rnn_cell/cell_0/lstm_cell or decoder/output_projection variables")
@@ -47,16 +48,17 @@ def music_vae(v: Variables, hint: str, name: str) -> Imported:
         kind = "groove"
     elif enc_in == out == VAE_MELODY_CLASSES:
         kind = "melody"
-    elif out == 512 and enc_in == GROOVE_DRUMS + 1:
-        raise refuse("it is a drums MusicVAE (cat-drums_*): its decoder feeds back the sampled 512-way one-hot, "
-                     "ours feeds back the 10-wide drum roll, and a 512-row kernel cannot be folded into 10 rows")
+    elif out == DRUM_CLASSES and enc_in == GROOVE_DRUMS + 1:
+        kind = "drums"  # DrumsConverter(roll_input=True): 9-class roll + "nothing hit" in, 512-way one-hot out
     else:
         raise refuse(f"encoder input {enc_in} and decoder output {out} match neither the 90-class melody "
                      "converter (pitches 21-108) nor GrooVAE's 27-wide hits/velocities/offsets")
     if dec_in != out + z_size:
         raise refuse(f"each decoder step reads {dec_in} inputs, not output {out} + z {z_size}: it is conditioned "
                      f"on {dec_in - out - z_size} control inputs (chords, key or hits), which our serving classes do not feed")
-    enc = {d: v.lstm(_ENC_CELL.format(0, d)) for d in ("fw", "bw")}
+    enc = [{d: v.lstm(_ENC_CELL.format(k, d)) for d in ("fw", "bw")} for k in range(enc_layers)]
+    if len({cell["fw"][1].shape[0] for cell in enc}) != 1:
+        raise refuse("its encoder layers differ in size, which our music_vae serving class does not run")
     dec = [v.lstm(_DEC_CELL.format(k)) for k in range(dec_layers)]
     dec_units = [recurrent.shape[0] for _, recurrent, _ in dec]
     swap = lstm_layout.swap_state_halves(dec_units)
@@ -66,24 +68,34 @@ def music_vae(v: Variables, hint: str, name: str) -> Imported:
     init = (init_kernel[:, swap], init_bias[swap])
     bars = _bars(hint)
     if kind == "groove":
-        return _groovae(refuse, hint, name, enc, dec, mu, sigma, init, (out_kernel, out_bias), bars)
+        if enc_layers != 1:
+            raise refuse(f"a GrooVAE with {enc_layers} encoder layers; the groovae serving class runs one")
+        return _groovae(refuse, hint, name, enc[0], dec, mu, sigma, init, (out_kernel, out_bias), bars)
     if bars is None:
         raise refuse(f"cannot tell its window length from {hint!r}; pass --config with the Magenta config name, "
                      "e.g. cat-mel_2bar_small")
-    weights = named({"encoder/fw": enc["fw"], "encoder/bw": enc["bw"],
-                      **{f"decoder/lstm_{k}": cell for k, cell in enumerate(dec)}},
-                     {"encoder/mu": mu, "encoder/sigma": sigma, "decoder/z_to_state": init,
-                      "decoder/out": (out_kernel, out_bias)})
-    low, high = VAE_MELODY
+    suffix = lambda k: f"_{k}" if k else ""  # noqa: E731
+    encoder = {f"encoder/{d}{suffix(k)}": layer[d] for k, layer in enumerate(enc) for d in ("fw", "bw")}
+    weights = named({**encoder, **{f"decoder/lstm_{k}": cell for k, cell in enumerate(dec)}},
+                    {"encoder/mu": mu, "encoder/sigma": sigma, "decoder/z_to_state": init,
+                     "decoder/out": (out_kernel, out_bias)})
+    hparams = {"bars": bars, "steps_per_bar": STEPS_PER_BAR, "enc_units": enc_units, "enc_layers": enc_layers,
+               "dec_units": dec_units, "z_size": z_size}
+    if kind == "melody":
+        low, high = VAE_MELODY
+        hparams.update(min_pitch=low, max_pitch=high)
+        what, args = f"melody, pitches {low}-{high}", {"bars": bars, "min_pitch": low, "max_pitch": high}
+    else:
+        hparams["dec_feedback"] = "one_hot"  # the decoder reads back the 512-way one-hot it wrote
+        what, args = "drums, 9 classes", {"bars": bars}
     config = {
-        "name": name, "model_class": "music_vae", "kind": "melody", "tools": ["generate", "interpolate"],
-        "default": False, "config": hint,
-        "help": f"Magenta MusicVAE {hint}, imported: {bars}-bar 4/4 melody, pitches {low}-{high}.",
-        "hparams": {"bars": bars, "steps_per_bar": STEPS_PER_BAR, "min_pitch": low, "max_pitch": high,
-                    "enc_units": enc_units, "dec_units": dec_units, "z_size": z_size},
-        "converter": "vae_melody", "converter_args": {"bars": bars, "min_pitch": low, "max_pitch": high},
+        "name": name, "model_class": "music_vae", "kind": kind, "tools": ["generate", "interpolate"],
+        "default": False, "config": hint, "help": f"Magenta MusicVAE {hint}, imported: {bars}-bar 4/4 {what}.",
+        "hparams": hparams, "converter": f"vae_{kind}", "converter_args": args,
     }
-    return Imported(config, weights, f"MusicVAE flat melody (bi[{enc_units}] -> {dec_units}, z {z_size}, {bars} bars)")
+    layers = f"{enc_layers} x " if enc_layers > 1 else ""
+    return Imported(config, weights, f"MusicVAE flat {kind} ({layers}bi[{enc_units}] -> {dec_units}, z {z_size}, "
+                                     f"{bars} bars)")
 
 
 def _groovae(refuse, hint: str, name: str, enc: dict, dec: list, mu, sigma, init, out, bars: int | None) -> Imported:

@@ -38,12 +38,15 @@ class VAEHparams:
     steps_per_bar: int = 16
     min_pitch: int = 48
     max_pitch: int = 95
+    enc_layers: int = 1             # stacked bidirectional layers (Magenta's 16-bar models use 2)
+    dec_feedback: str = "table"     # "table": the encoder's input row; "one_hot": Magenta's cat-drums
 
     @classmethod
     def from_config(cls, kind: str, hparams: dict[str, Any]) -> "VAEHparams":
         return cls(kind, int(hparams["enc_units"]), tuple(int(u) for u in hparams["dec_units"]),
                    int(hparams["z_size"]), int(hparams["bars"]), int(hparams.get("steps_per_bar", 16)),
-                   int(hparams.get("min_pitch", 48)), int(hparams.get("max_pitch", 95)))
+                   int(hparams.get("min_pitch", 48)), int(hparams.get("max_pitch", 95)),
+                   int(hparams.get("enc_layers", 1)), str(hparams.get("dec_feedback", "table")))
 
     @property
     def encoding(self) -> MelodyEncoding | DrumEncoding:
@@ -90,10 +93,12 @@ class MusicVAE:
     def __init__(self, weights: dict[str, np.ndarray], hp: VAEHparams, name: str = "music_vae") -> None:
         self.hp, self.name, self.w = hp, name, weights
         lstm = lambda p: LSTM(weights[f"{p}/kernel"], weights[f"{p}/recurrent_kernel"], weights[f"{p}/bias"])
-        self.enc_fw, self.enc_bw = lstm("encoder/fw"), lstm("encoder/bw")
+        suffix = lambda layer: f"_{layer}" if layer else ""  # noqa: E731
+        self.encoder = [(lstm(f"encoder/fw{suffix(k)}"), lstm(f"encoder/bw{suffix(k)}")) for k in range(hp.enc_layers)]
         self.decoder = StackedLSTM([lstm(f"decoder/lstm_{k}") for k in range(len(hp.dec_units))])
         self.table = input_table(hp.kind, hp.num_classes)
-        self.event_proj = self.table @ self.decoder.layers[0].kernel[:self.table.shape[1]]
+        self.feedback = self.table if hp.dec_feedback == "table" else np.eye(hp.num_classes, dtype=np.float32)
+        self.event_proj = self.feedback @ self.decoder.layers[0].kernel[:self.feedback.shape[1]]
 
     @classmethod
     def from_bundle(cls, bundle: Bundle) -> "MusicVAE":
@@ -102,8 +107,10 @@ class MusicVAE:
     def encode(self, events: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and std [B, Z] of int events [B, T]."""
         x = self.table[events]
-        _, (h_fw, _) = self.enc_fw.run(x)
-        _, (h_bw, _) = self.enc_bw.run(x, reverse=True)
+        for fw, bw in self.encoder:  # each layer reads both directions' outputs of the one below
+            out_fw, (h_fw, _) = fw.run(x)
+            out_bw, (h_bw, _) = bw.run(x, reverse=True)
+            x = np.concatenate([out_fw, out_bw], axis=-1)
         h = np.concatenate([h_fw, h_bw], axis=-1)
         sigma = np.logaddexp(0.0, dense(h, self.w["encoder/sigma/kernel"], self.w["encoder/sigma/bias"]))
         return dense(h, self.w["encoder/mu/kernel"], self.w["encoder/mu/bias"]), sigma
@@ -152,7 +159,7 @@ class MusicVAE:
             states.append((flat[:, at:at + u], flat[:, at + u:at + 2 * u]))
             at += 2 * u
         first, rest = self.decoder.layers[0], self.decoder.layers[1:]
-        z_proj = z @ first.kernel[self.table.shape[1]:] + first.bias
+        z_proj = z @ first.kernel[self.feedback.shape[1]:] + first.bias
 
         def step(prev: np.ndarray | None) -> np.ndarray:
             h, states[0] = first.step_projected(z_proj if prev is None else z_proj + self.event_proj[prev], states[0])
