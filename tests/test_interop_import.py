@@ -160,8 +160,11 @@ REFUSALS = {
                           "basic_rnn", "could not place 1 variable(s): rnn/multi_rnn_cell/cell_0/basic_lstm_cell/w_f_diag [8]"),
     "groovae with two encoder layers": (_vae_vars(27, 27, enc_layers=2), "groovae_2bar_humanize", "2 encoder layers"),
     "chord conditioning": (_vae_vars(90, 90, control=37), "cat-mel_2bar_med_chords", "37 control inputs"),
-    "hierarchical": (_vae_vars(90, 90, extra={"decoder/hierarchical_level_0/initial_state/kernel": (4, 16)}),
-                     "hierdec-mel_16bar", "hierarchical"),
+    "hierarchical encoder": (_vae_vars(90, 90, extra={
+        "encoder/hierarchical_level_0/cell_0/bidirectional_rnn/fw/multi_rnn_cell/cell_0/lstm_cell/kernel": (98, 32)}),
+        "hier-mel_16bar", "hierarchical (per-bar) encoder"),
+    "conductor without cells": (_vae_vars(90, 90, extra={"decoder/hierarchical_level_0/initial_state/kernel": (4, 16)}),
+                                "hierdec-mel_16bar", "core_decoder/decoder/multi_rnn_cell"),
     "trio": (_vae_vars(90, 90, extra={"core_decoder_0/decoder/output_projection/bias": (90,)}), "flat-trio_16bar",
              "one decoder per track"),
     "melody window unknown": (_vae_vars(90, 90), "model", "pass --config"),

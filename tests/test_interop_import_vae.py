@@ -1,5 +1,5 @@
 """`magenta-bridge import` for Magenta's drums MusicVAE (cat-drums: 10-wide roll in, 512-way
-one-hot out and fed back) and for stacked bidirectional encoders (flat-mel_16bar style):
+one-hot out and fed back), stacked bidirectional encoders and hierarchical decoders (hierdec):
 mu, sigma and teacher-forced logits equal the TF graph's, and the tools run on the bundle."""
 from __future__ import annotations
 
@@ -62,3 +62,22 @@ def test_stacked_encoder_melody_checkpoint_matches_tf(tmp_path):
     model = MusicVAE.from_bundle(bundle)
     rng = np.random.default_rng(12)
     _check(graph, model, rng.integers(0, 90, (3, 64)), 90, rng)
+
+
+@pytest.mark.parametrize("config,classes,enc_in", [("hierdec-mel_4bar", 90, 90), ("hierdec-drums_4bar", 512, 10)])
+def test_hierarchical_checkpoint_matches_tf_and_serves_the_tools(tmp_path, config, classes, enc_in):
+    graph = StackedEncoderVAEGraph(enc_in, classes, 12, 2, (12, 10), 6, 64, seed=13, conductor=(16, 14), segments=4)
+    graph.save(tmp_path / "ckpt" / f"{config}.ckpt", v1=False)
+    assert main(["import", str(tmp_path / "ckpt"), "-o", str(tmp_path / "hier")]) == 0
+    bundle = load_bundle(tmp_path / "hier")
+    hparams = bundle.config["hparams"]
+    assert (hparams["conductor_units"], hparams["segments"], hparams["bars"]) == ([16, 14], 4, 4)
+    assert "hierarchical" in (tmp_path / "hier" / "MODEL_CARD.md").read_text()
+    model = MusicVAE.from_bundle(bundle)
+    rng = np.random.default_rng(14)
+    _check(graph, model, rng.integers(0, classes, (3, 64)), classes, rng)
+    kind = bundle.config["kind"]
+    ctx = ToolContext(_Store(model), lambda f, m: None)
+    out = TOOLS["generate"]([], {"type": kind, "variations": 2, "bars": 2, "seed": 3}, ctx)
+    assert len(out) == 2 and all(c.length == 8.0 for c in out)  # a 4-bar window, trimmed to 2 bars
+    assert len(TOOLS["interpolate"](out, {"type": kind, "steps": 4, "seed": 3}, ctx)) == 4

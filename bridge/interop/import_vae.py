@@ -16,7 +16,6 @@ GROOVE_TAP_CHANNEL = 3  # Magenta's tapify writes every onset to the open hi-hat
 STEPS_PER_BAR = 16
 
 _ENC_CELL = "encoder/cell_{}/bidirectional_rnn/{}/multi_rnn_cell/cell_0/lstm_cell/"
-_DEC_CELL = "decoder/multi_rnn_cell/cell_{}/lstm_cell/"
 
 
 def music_vae(v: Variables, hint: str, name: str) -> Imported:
@@ -25,10 +24,15 @@ def music_vae(v: Variables, hint: str, name: str) -> Imported:
     if split:
         raise refuse(f"its decoder is split into one decoder per track ({split[0]} ...: a trio / multi-track "
                      "model), which our serving classes do not run")
-    hierarchical = v.matching(r"hierarchical_level_|core_decoder")
-    if hierarchical:
-        raise refuse(f"it is hierarchical ({hierarchical[0]} ...): a conductor LSTM and/or per-bar encoder, while "
-                     "our music_vae and groovae serving classes run one flat encoder and decoder")
+    for pattern, why in ((r"^encoder/hierarchical_level_", "a hierarchical (per-bar) encoder"),
+                         (r"^decoder/hierarchical_level_[1-9]", "more than one conductor level")):
+        found = v.matching(pattern)
+        if found:
+            raise refuse(f"it has {why} ({found[0]} ...), while our music_vae serving class runs a stacked "
+                         "bidirectional encoder and at most one conductor")
+    hierarchical = bool(v.matching(r"^decoder/hierarchical_level_0/"))
+    dec = "core_decoder/decoder/" if hierarchical else "decoder/"
+    dec_cell = dec + "multi_rnn_cell/cell_{}/lstm_cell/"
     for pattern, what in (("nade", "a NADE (multi-label) decoder"),
                           ("control_preprocessing", "a control (chord/key) pre-processing LSTM")):
         found = v.matching(pattern)
@@ -37,13 +41,15 @@ def music_vae(v: Variables, hint: str, name: str) -> Imported:
     enc_layers = v.count(_ENC_CELL, "fw")
     if not enc_layers:
         raise refuse("no encoder/cell_0/bidirectional_rnn/fw/multi_rnn_cell/cell_0/lstm_cell variables")
-    dec_layers = v.count(_DEC_CELL)
-    if not dec_layers or not v.has("decoder/output_projection/kernel"):
-        raise refuse("no decoder/multi_rnn_cell/cell_0/lstm_cell or decoder/output_projection variables")
+    dec_layers = v.count(dec_cell)
+    if not dec_layers or not v.has(dec + "output_projection/kernel"):
+        raise refuse(f"no {dec}multi_rnn_cell/cell_0/lstm_cell or {dec}output_projection variables")
     z_size = v.shape("encoder/mu/bias")[0]
     enc_in, enc_units = v.cell_shapes(_ENC_CELL.format(0, "fw"))
-    out = v.shape("decoder/output_projection/bias")[0]
-    dec_in, _ = v.cell_shapes(_DEC_CELL.format(0))
+    out = v.shape(dec + "output_projection/bias")[0]
+    dec_in, _ = v.cell_shapes(dec_cell.format(0))
+    conductor = _conductor(v, refuse, z_size) if hierarchical else None
+    embedding = conductor[0][-1][1].shape[0] if conductor else z_size
     if enc_in == out == 3 * GROOVE_DRUMS:
         kind = "groove"
     elif enc_in == out == VAE_MELODY_CLASSES:
@@ -53,34 +59,36 @@ def music_vae(v: Variables, hint: str, name: str) -> Imported:
     else:
         raise refuse(f"encoder input {enc_in} and decoder output {out} match neither the 90-class melody "
                      "converter (pitches 21-108) nor GrooVAE's 27-wide hits/velocities/offsets")
-    if dec_in != out + z_size:
-        raise refuse(f"each decoder step reads {dec_in} inputs, not output {out} + z {z_size}: it is conditioned "
-                     f"on {dec_in - out - z_size} control inputs (chords, key or hits), which our serving classes do not feed")
+    if dec_in != out + embedding:
+        raise refuse(f"each decoder step reads {dec_in} inputs, not output {out} + z {embedding}: it is conditioned "
+                     f"on {dec_in - out - embedding} control inputs (chords, key or hits), which our serving classes do not feed")
     enc = [{d: v.lstm(_ENC_CELL.format(k, d)) for d in ("fw", "bw")} for k in range(enc_layers)]
     if len({cell["fw"][1].shape[0] for cell in enc}) != 1:
         raise refuse("its encoder layers differ in size, which our music_vae serving class does not run")
-    dec = [v.lstm(_DEC_CELL.format(k)) for k in range(dec_layers)]
-    dec_units = [recurrent.shape[0] for _, recurrent, _ in dec]
-    swap = lstm_layout.swap_state_halves(dec_units)
-    init_kernel, init_bias = v.dense("decoder/z_to_initial_state/")
+    cells = [v.lstm(dec_cell.format(k)) for k in range(dec_layers)]
+    dec_units = [recurrent.shape[0] for _, recurrent, _ in cells]
+    init = _initial_state(v.dense(dec + "z_to_initial_state/"), dec_units)
     mu, sigma = v.dense("encoder/mu/"), v.dense("encoder/sigma/")
-    out_kernel, out_bias = v.dense("decoder/output_projection/")
-    init = (init_kernel[:, swap], init_bias[swap])
+    out_kernel, out_bias = v.dense(dec + "output_projection/")
     bars = _bars(hint)
     if kind == "groove":
-        if enc_layers != 1:
+        if enc_layers != 1 or hierarchical:
             raise refuse(f"a GrooVAE with {enc_layers} encoder layers; the groovae serving class runs one")
-        return _groovae(refuse, hint, name, enc[0], dec, mu, sigma, init, (out_kernel, out_bias), bars)
+        return _groovae(refuse, hint, name, enc[0], cells, mu, sigma, init, (out_kernel, out_bias), bars)
     if bars is None:
         raise refuse(f"cannot tell its window length from {hint!r}; pass --config with the Magenta config name, "
                      "e.g. cat-mel_2bar_small")
     suffix = lambda k: f"_{k}" if k else ""  # noqa: E731
     encoder = {f"encoder/{d}{suffix(k)}": layer[d] for k, layer in enumerate(enc) for d in ("fw", "bw")}
-    weights = named({**encoder, **{f"decoder/lstm_{k}": cell for k, cell in enumerate(dec)}},
-                    {"encoder/mu": mu, "encoder/sigma": sigma, "decoder/z_to_state": init,
-                     "decoder/out": (out_kernel, out_bias)})
+    lstms = {**encoder, **{f"decoder/lstm_{k}": cell for k, cell in enumerate(cells)}}
+    denses = {"encoder/mu": mu, "encoder/sigma": sigma, "decoder/z_to_state": init, "decoder/out": (out_kernel, out_bias)}
     hparams = {"bars": bars, "steps_per_bar": STEPS_PER_BAR, "enc_units": enc_units, "enc_layers": enc_layers,
                "dec_units": dec_units, "z_size": z_size}
+    if conductor:  # Magenta's hierdec configs conduct one embedding per bar
+        lstms.update({f"decoder/conductor_{k}": cell for k, cell in enumerate(conductor[0])})
+        denses["decoder/conductor_init"] = conductor[1]
+        hparams.update(conductor_units=[cell[1].shape[0] for cell in conductor[0]], segments=bars)
+    weights = named(lstms, denses)
     if kind == "melody":
         low, high = VAE_MELODY
         hparams.update(min_pitch=low, max_pitch=high)
@@ -94,8 +102,37 @@ def music_vae(v: Variables, hint: str, name: str) -> Imported:
         "hparams": hparams, "converter": f"vae_{kind}", "converter_args": args,
     }
     layers = f"{enc_layers} x " if enc_layers > 1 else ""
-    return Imported(config, weights, f"MusicVAE flat {kind} ({layers}bi[{enc_units}] -> {dec_units}, z {z_size}, "
-                                     f"{bars} bars)")
+    shape = f"hierarchical {kind} ({layers}bi[{enc_units}] -> conductor {hparams['conductor_units']} -> " if conductor \
+        else f"flat {kind} ({layers}bi[{enc_units}] -> "
+    return Imported(config, weights, f"MusicVAE {shape}{dec_units}, z {z_size}, {bars} bars)")
+
+
+def _initial_state(dense: tuple[np.ndarray, np.ndarray], units: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """tanh(dense(.)) to initial states, columns reordered from TF's (c, h) per layer to our (h, c)."""
+    swap = lstm_layout.swap_state_halves(units)
+    return dense[0][:, swap], dense[1][swap]
+
+
+def _conductor(v: Variables, refuse, z_size: int) -> tuple[list, tuple[np.ndarray, np.ndarray]]:
+    """The conductor's LSTM layers and initial-state projection (decoder/hierarchical_level_0/...).
+
+    Magenta's hierdec configs disable the conductor's autoregression: it reads a constant zero
+    of width 1 at every step. Any other input width means it read back the core decoder's
+    states, which our serving class does not do."""
+    cell = "decoder/hierarchical_level_0/cell_{}/lstm_cell/"
+    layers = v.count(cell)
+    if not layers:
+        raise refuse("it has decoder/hierarchical_level_0 variables but no conductor cell "
+                     "decoder/hierarchical_level_0/cell_0/lstm_cell")
+    inputs, _ = v.cell_shapes(cell.format(0))
+    if inputs != 1:
+        raise refuse(f"its conductor reads {inputs} inputs per step (autoregressive), not Magenta hierdec's constant "
+                     "zero, which our serving class feeds")
+    cells = [v.lstm(cell.format(k)) for k in range(layers)]
+    init = _initial_state(v.dense("decoder/hierarchical_level_0/initial_state/"), [c[1].shape[0] for c in cells])
+    if init[0].shape[0] != z_size:
+        raise refuse(f"its conductor's initial state reads {init[0].shape[0]} values, not z ({z_size})")
+    return cells, init
 
 
 def _groovae(refuse, hint: str, name: str, enc: dict, dec: list, mu, sigma, init, out, bars: int | None) -> Imported:

@@ -7,12 +7,14 @@ imported only where our serving class computes exactly what Magenta's graph comp
   MelodyRNN basic_rnn / mono_rnn  -> events_rnn (one-hot melody in, no lookback, no counters)
   MelodyRNN lookback_rnn / attention_rnn, DrumsRNN drum_kit (with or without attention, the
     wrapper around the whole stack or the first layer) -> magenta_rnn (note_seq's encoders)
-  MusicVAE cat-mel_2bar_*         -> music_vae melody (90 classes, pitches 21-108)
+  MusicVAE cat-mel_*, cat-drums_*, hierdec-mel_* / hierdec-drums_* (stacked bidirectional
+    encoders, a conductor over one embedding per bar) -> music_vae (melody 90 classes,
+    pitches 21-108; drums: 10-wide roll in, 512-way one-hot out and fed back)
   GrooVAE humanize / tap          -> groovae (encoder rows Magenta always fed zeros are dropped)
 
-Everything else is refused with the reason: drum MusicVAE's 512-wide decoder feedback,
-hierarchical, NADE and control-conditioned models, multi-layer encoders, and any variable the
-layout cannot place (named in the message).
+Everything else is refused with the reason: hierarchical (per-bar) encoders, autoregressive or
+multi-level conductors, trio / multi-track, NADE and control-conditioned models, and any
+variable the layout cannot place (named in the message).
 """
 from __future__ import annotations
 
@@ -76,7 +78,7 @@ def model_card(imported: Imported) -> str:
                      "lookback and repeat labels, key histograms); attention weights are kept as TF stored them, the "
                      "1x1 conv kernel attn_w as a matrix. attention_rnn's primer transposition to C is not done.")
     else:
-        notes.append("Decoder initial-state columns reordered from TF's (c, h) per layer to (h, c).")
+        notes.append("Decoder (and conductor) initial-state columns reordered from TF's (c, h) per layer to (h, c).")
     if cfg["model_class"] == "groovae":
         notes.append("Encoder rows for channels Magenta's converter always fed zeros in this mode were dropped. "
                      "Sampling feeds velocities and offsets back masked by the sampled hits (as the training "

@@ -5,6 +5,9 @@ The network (trained by bridge/train/families/music_vae.py) reads and writes one
 bitmasks. Longer output chains windows whose latents follow a slerp walk, so consecutive
 windows share most of their latent and 8 bars read as one phrase rather than four unrelated
 2-bar ideas. All variations (and all windows of a chain) decode as one NumPy batch.
+
+Imported Magenta models add three variants, all off by default: stacked bidirectional
+encoders, a decoder fed back the 512-way one-hot (cat-drums), and hierdec's conductor.
 """
 from __future__ import annotations
 
@@ -40,13 +43,16 @@ class VAEHparams:
     max_pitch: int = 95
     enc_layers: int = 1             # stacked bidirectional layers (Magenta's 16-bar models use 2)
     dec_feedback: str = "table"     # "table": the encoder's input row; "one_hot": Magenta's cat-drums
+    conductor_units: tuple[int, ...] = ()  # hierarchical (hierdec-*): a conductor LSTM over segments
+    segments: int = 0               # conductor steps, each decoded by the core decoder (0 = flat)
 
     @classmethod
     def from_config(cls, kind: str, hparams: dict[str, Any]) -> "VAEHparams":
         return cls(kind, int(hparams["enc_units"]), tuple(int(u) for u in hparams["dec_units"]),
                    int(hparams["z_size"]), int(hparams["bars"]), int(hparams.get("steps_per_bar", 16)),
                    int(hparams.get("min_pitch", 48)), int(hparams.get("max_pitch", 95)),
-                   int(hparams.get("enc_layers", 1)), str(hparams.get("dec_feedback", "table")))
+                   int(hparams.get("enc_layers", 1)), str(hparams.get("dec_feedback", "table")),
+                   tuple(int(u) for u in hparams.get("conductor_units", ())), int(hparams.get("segments", 0)))
 
     @property
     def encoding(self) -> MelodyEncoding | DrumEncoding:
@@ -96,6 +102,7 @@ class MusicVAE:
         suffix = lambda layer: f"_{layer}" if layer else ""  # noqa: E731
         self.encoder = [(lstm(f"encoder/fw{suffix(k)}"), lstm(f"encoder/bw{suffix(k)}")) for k in range(hp.enc_layers)]
         self.decoder = StackedLSTM([lstm(f"decoder/lstm_{k}") for k in range(len(hp.dec_units))])
+        self.conductor = StackedLSTM([lstm(f"decoder/conductor_{k}") for k in range(len(hp.conductor_units))])
         self.table = input_table(hp.kind, hp.num_classes)
         self.feedback = self.table if hp.dec_feedback == "table" else np.eye(hp.num_classes, dtype=np.float32)
         self.event_proj = self.feedback @ self.decoder.layers[0].kernel[:self.feedback.shape[1]]
@@ -147,26 +154,42 @@ class MusicVAE:
         return events
 
     def _decoder(self, z: np.ndarray) -> Callable[[np.ndarray | None], np.ndarray]:
-        """A step function: previous events [B] (None at the start) -> logits [B, C].
+        """A step function, called once per step in order: previous events [B] (None at the
+        start) -> logits [B, C].
 
-        The first layer's input is [table row of the previous event, z]; its projection is
+        The first layer's input is [feedback row of the previous event, z]; its projection is
         split into a per-event table (computed once at load) plus z's part (once per call),
-        so a step costs a row look-up instead of a matmul.
+        so a step costs a row look-up instead of a matmul. A hierarchical model first runs its
+        conductor (zero inputs, as Magenta's hierdec models with autoregression disabled) to
+        one embedding per segment; each segment restarts the core decoder from its embedding,
+        which also takes z's place in the input. The fed-back event runs on across segments.
         """
-        flat = np.tanh(dense(z, self.w["decoder/z_to_state/kernel"], self.w["decoder/z_to_state/bias"]))
-        states, at = [], 0
-        for u in self.hp.dec_units:
-            states.append((flat[:, at:at + u], flat[:, at + u:at + 2 * u]))
-            at += 2 * u
+        embeddings = self._conductor(z) if self.hp.segments else z[:, None]
         first, rest = self.decoder.layers[0], self.decoder.layers[1:]
-        z_proj = z @ first.kernel[self.feedback.shape[1]:] + first.bias
+        segment_steps = self.hp.steps // embeddings.shape[1]
+        states: list = []
+        t, z_proj = 0, None
 
         def step(prev: np.ndarray | None) -> np.ndarray:
+            nonlocal t, z_proj, states
+            if t % segment_steps == 0:
+                embedding = embeddings[:, t // segment_steps]
+                states = _split_state(np.tanh(dense(embedding, self.w["decoder/z_to_state/kernel"],
+                                                    self.w["decoder/z_to_state/bias"])), self.hp.dec_units)
+                z_proj = embedding @ first.kernel[self.feedback.shape[1]:] + first.bias
+            t += 1
             h, states[0] = first.step_projected(z_proj if prev is None else z_proj + self.event_proj[prev], states[0])
             for k, layer in enumerate(rest, 1):
                 h, states[k] = layer.step(h, states[k])
             return dense(h, self.w["decoder/out/kernel"], self.w["decoder/out/bias"])
         return step
+
+    def _conductor(self, z: np.ndarray) -> np.ndarray:
+        """Per-segment embeddings [B, segments, U]: the conductor's last layer h at each step."""
+        init = np.tanh(dense(z, self.w["decoder/conductor_init/kernel"], self.w["decoder/conductor_init/bias"]))
+        states = _split_state(init, self.hp.conductor_units)
+        out, _ = self.conductor.run(np.zeros((len(z), self.hp.segments, 1), np.float32), states)
+        return out
 
     # --- tools ---------------------------------------------------------------------------------
 
@@ -253,6 +276,15 @@ class MusicVAE:
             out.append(Clip(notes, bars * 4.0, a.tempo, a.time_signature, a.scale, name))
         ctx.report(1.0, "done")
         return out
+
+
+def _split_state(flat: np.ndarray, units: tuple[int, ...]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A flat initial state cut into (h, c) per layer (the order the bundle stores)."""
+    states, at = [], 0
+    for u in units:
+        states.append((flat[:, at:at + u], flat[:, at + u:at + 2 * u]))
+        at += 2 * u
+    return states
 
 
 MODEL_CLASSES["music_vae"] = MusicVAE
