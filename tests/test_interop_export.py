@@ -100,3 +100,13 @@ def test_exported_names_are_the_tf_variables_magenta_js_loads(tmp_path):
 def test_export_refuses_unknown_model_class():
     with pytest.raises(ExportRefused, match="no counterpart for model class 'coconet'"):
         js_checkpoint({"name": "c", "model_class": "coconet"}, {})
+
+
+def test_export_refuses_what_magenta_js_cannot_run(tmp_path):
+    """Imported stacked-encoder or hierarchical MusicVAEs have no magenta.js equivalent."""
+    from bridge.interop.magenta_js import ExportRefused, _music_vae
+
+    hparams = {"bars": 2, "enc_units": 4, "dec_units": [4], "z_size": 2}
+    for extra, words in (({"enc_layers": 2}, "2 encoder layers"), ({"conductor_units": [4], "segments": 2}, "a conductor")):
+        with pytest.raises(ExportRefused, match=words):
+            _music_vae({"name": "x", "kind": "melody", "hparams": {**hparams, **extra}}, {})

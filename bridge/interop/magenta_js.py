@@ -103,7 +103,11 @@ def _music_vae(config: dict, weights: dict[str, np.ndarray]) -> tuple[dict, dict
     if len(set(hp.dec_units)) > 1:
         raise ExportRefused(f"bundle {config['name']}: decoder layers of sizes {list(hp.dec_units)}; magenta.js splits "
                             "the initial state tanh(dense(z)) into equal parts, so every decoder layer must be one size")
-    table = input_table(hp.kind, hp.num_classes)
+    if hp.enc_layers != 1 or hp.segments:
+        raise ExportRefused(f"bundle {config['name']}: {hp.enc_layers} encoder layers"
+                            f"{', a conductor' if hp.segments else ''}; magenta.js's MusicVAE runs a one-layer flat "
+                            "encoder, and a conductor only with its per-track hierarchical encoder")
+    table = input_table(hp.kind, hp.num_classes) if hp.dec_feedback == "table" else np.eye(hp.num_classes, dtype=np.float32)
     if hp.kind == "melody":
         converter = {"type": "MelodyConverter",
                      "args": {"minPitch": hp.min_pitch, "maxPitch": hp.max_pitch, "numSteps": hp.steps}}
@@ -115,7 +119,7 @@ def _music_vae(config: dict, weights: dict[str, np.ndarray]) -> tuple[dict, dict
                                 _ENC_CELL.format(direction)))
     for k in range(len(hp.dec_units)):
         kernel = weights[f"decoder/lstm_{k}/kernel"]
-        if k == 0:  # magenta.js feeds back the one-hot of the previous event: fold our table into it
+        if k == 0:  # magenta.js feeds back the one-hot of the previous event: fold our feedback rows into it
             width = table.shape[1]
             kernel = np.concatenate([table @ kernel[:width], kernel[width:]], axis=0)
         tensors.update(_tf_cell(kernel, weights[f"decoder/lstm_{k}/recurrent_kernel"], weights[f"decoder/lstm_{k}/bias"],
