@@ -257,7 +257,7 @@ def test_the_layout_drives_the_bridge_and_live(tmp_path):
             assert surface.value("variations_value", "text") == "variations 4"
             surface.do("press", "generate")
             assert surface.sent[-1] == ("/bridge/generate", ["tosc1", "variations", 4.0, "bars", 1.0,
-                                                             "temperature", 1.05])
+                                                             "temperature", 1.0])  # the slider starts at the default
             assert surface.pump("tosc1") == (P.DONE, ["tosc1", 4])
             assert surface.value("status", "text") == "done: 4 clip(s)" and surface.value("progress", "x") == "1"
             assert "busy, 1 waiting" in surface.values[("bridge", "text")]  # pushed when it was queued
