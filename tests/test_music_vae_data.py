@@ -62,3 +62,15 @@ def test_drum_windows_need_enough_hits(tmp_path):
     sparse = get("vae_drums", bars=2, min_hits=40)
     assert sparse.examples(score(tmp_path, hits, drums=True), {"split": "train", "seed": 0}) == []
     assert sparse.stats["window skipped: too few hits"] == 6
+
+
+def test_drum_train_windows_can_start_on_every_beat(tmp_path):
+    hits = [Note(36 if i % 4 == 0 else 42, i * 0.5, 0.25) for i in range(64)]  # kick on beats 1 and 3
+    midi = score(tmp_path, hits, drums=True)
+    converter = get("vae_drums", bars=2, min_hits=8, train_hop=4)
+    train = converter.examples(midi, {"split": "train", "seed": 0})
+    held_out = converter.examples(midi, {"split": "eval", "seed": 0})
+    assert len(held_out) == 6 and len(train) == 24  # starts 0, 4, ..., 92 steps: every beat
+    assert all(w["events"][0] == 1 for w in held_out)  # eval windows open on the barline's kick
+    assert [int(w["events"][0]) for w in train[:4]] == [1, 1 << 2, 1, 1 << 2]  # kick, hat (beat 2), kick, hat
+    assert np.array_equal(train[4]["events"], held_out[1]["events"])  # beat 4 of 4 steps = bar 2

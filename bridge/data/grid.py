@@ -81,7 +81,9 @@ def _bars_bucket(bars: float) -> str:
     return ">=128"
 
 
-def window_starts(segment: Segment, window: int, hop: int) -> list[int]:
-    """Starts of full windows inside a segment, on barlines, about `hop` steps apart."""
-    hop = segment.bar_steps * max(1, round(hop / segment.bar_steps))
+def window_starts(segment: Segment, window: int, hop: int, align: int | None = None) -> list[int]:
+    """Starts of full windows inside a segment, about `hop` steps apart, on barlines (or on
+    multiples of `align` steps from the segment start, e.g. beats for augmentation)."""
+    align = align or segment.bar_steps
+    hop = align * max(1, round(hop / align))
     return list(range(segment.start_step, segment.end_step - window + 1, hop))

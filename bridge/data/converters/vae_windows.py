@@ -97,8 +97,13 @@ class VAEMelodyConverter:
 
 @register("vae_drums")
 class VAEDrumConverter:
-    def __init__(self, bars: int = 2, min_hits: int = 8, assume_meter: str | None = None) -> None:
+    def __init__(self, bars: int = 2, min_hits: int = 8, assume_meter: str | None = None,
+                 train_hop: int = BAR) -> None:
+        """`train_hop` < 16 adds training windows that start off the barline (4: on every beat),
+        drum grooves being mostly beat-periodic; eval windows always start on barlines, as
+        users' clips do."""
         self.window, self.min_hits, self.assume_meter = bars * BAR, min_hits, assume_meter
+        self.train_hop = train_hop
         self.encoding = DrumEncoding()
         self.stats: Counter = Counter()
 
@@ -107,6 +112,7 @@ class VAEDrumConverter:
         if not notes:
             return []
         hits = [(c, to_step(n.start, STEPS_PER_QUARTER)) for c, n in classified]
+        hop = self.train_hop if meta["split"] == "train" else BAR
         starts = (start for segment in _bars(score, notes, self.assume_meter, self.stats)
-                  for start in window_starts(segment, self.window, BAR))
+                  for start in window_starts(segment, self.window, hop, STEPS_PER_QUARTER))
         return drum_windows(self.encoding, hits, starts, self.window, self.min_hits, self.stats)
