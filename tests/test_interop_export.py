@@ -103,10 +103,12 @@ def test_export_refuses_unknown_model_class():
 
 
 def test_export_refuses_what_magenta_js_cannot_run(tmp_path):
-    """Imported stacked-encoder or hierarchical MusicVAEs have no magenta.js equivalent."""
+    """Imported stacked-encoder or hierarchical MusicVAEs, and our position-reading decoders,
+    have no magenta.js equivalent."""
     from bridge.interop.magenta_js import ExportRefused, _music_vae
 
     hparams = {"bars": 2, "enc_units": 4, "dec_units": [4], "z_size": 2}
-    for extra, words in (({"enc_layers": 2}, "2 encoder layers"), ({"conductor_units": [4], "segments": 2}, "a conductor")):
+    for extra, words in (({"enc_layers": 2}, "2 encoder layers"), ({"conductor_units": [4], "segments": 2}, "a conductor"),
+                         ({"dec_position": True}, "step-counter bits")):
         with pytest.raises(ExportRefused, match=words):
             _music_vae({"name": "x", "kind": "melody", "hparams": {**hparams, **extra}}, {})

@@ -33,13 +33,14 @@ def random_vae(kind: str = "melody", bars: int = 2, seed: int = 0, enc: int = 16
     return MusicVAE(weights, hp, f"random_{kind}_{bars}bar")
 
 
-@pytest.mark.parametrize("name", ["musicvae_melody_2bar", "musicvae_drums_2bar"])
-def test_numpy_encoder_and_decoder_match_keras(name):
+@pytest.mark.parametrize("name,position", [("musicvae_melody_2bar", False), ("musicvae_drums_2bar", False),
+                                           ("musicvae_drums_2bar_hikl", True)])
+def test_numpy_encoder_and_decoder_match_keras(name, position):
     pytest.importorskip("tensorflow")
     from bridge.models.configs import CONFIGS
     from bridge.train.families import music_vae as family
 
-    config = CONFIGS[name].with_hparams({"enc_units": 12, "dec_units": [10, 6], "z_size": 5})
+    config = CONFIGS[name].with_hparams({"enc_units": 12, "dec_units": [10, 6], "z_size": 5, "dec_position": position})
     model = family.build(config)
     rng = np.random.default_rng(1)
     hp = VAEHparams.from_config(config.kind, config.hparams)
@@ -48,6 +49,7 @@ def test_numpy_encoder_and_decoder_match_keras(name):
     # Random, larger-than-init weights so that a wrong gate order or state split cannot hide.
     model.set_weights([rng.normal(0, 0.5, w.shape).astype(np.float32) for w in model.get_weights()])
     ours = MusicVAE(family.export_weights(model, config), hp)
+    assert ours.decoder.layers[0].kernel.shape[0] == ours.feedback.shape[1] + 5 + (5 if position else 0)  # 32 steps: 5 bits
     mu, sigma = (np.asarray(t) for t in model.encode(events))
     our_mu, our_sigma = ours.encode(events)
     assert np.abs(our_mu - mu).max() <= 1e-4 and np.abs(our_sigma - sigma).max() <= 1e-4

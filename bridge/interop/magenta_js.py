@@ -107,6 +107,9 @@ def _music_vae(config: dict, weights: dict[str, np.ndarray]) -> tuple[dict, dict
         raise ExportRefused(f"bundle {config['name']}: {hp.enc_layers} encoder layers"
                             f"{', a conductor' if hp.segments else ''}; magenta.js's MusicVAE runs a one-layer flat "
                             "encoder, and a conductor only with its per-track hierarchical encoder")
+    if hp.dec_position:
+        raise ExportRefused(f"bundle {config['name']}: its decoder reads step-counter bits; magenta.js's MusicVAE "
+                            "decoder reads only the previous event and z")
     table = input_table(hp.kind, hp.num_classes) if hp.dec_feedback == "table" else np.eye(hp.num_classes, dtype=np.float32)
     if hp.kind == "melody":
         converter = {"type": "MelodyConverter",

@@ -30,6 +30,7 @@ class MusicVAEModel(MetricsModel):
         self.free_nats = free_bits * math.log(2.0)
         self.max_beta, self.beta_rate, self.sampling_rate = max_beta, beta_rate, sampling_rate
         self.table = tf.constant(input_table(hp.kind, hp.num_classes))
+        self.position = tf.constant(hp.position_table())
         self.enc_fw = keras.layers.LSTM(hp.enc_units, name="enc_fw")
         self.enc_bw = keras.layers.LSTM(hp.enc_units, go_backwards=True, name="enc_bw")
         self.mu = keras.layers.Dense(hp.z_size, name="mu")
@@ -51,6 +52,10 @@ class MusicVAEModel(MetricsModel):
             offset += 2 * u
         return states
 
+    def step_input(self, t: int, z: tf.Tensor) -> tf.Tensor:
+        """Step t's position input for the batch ([B, 0] when the config has none)."""
+        return tf.tile(self.position[t:t + 1], [tf.shape(z)[0], 1])
+
     def decode(self, z: tf.Tensor, targets: tf.Tensor, p_sample: tf.Tensor | float = 0.0,
                training: bool = False) -> tf.Tensor:
         """Logits [B, T, C]; with probability p_sample a step's next input is the model's own sample.
@@ -62,7 +67,7 @@ class MusicVAEModel(MetricsModel):
         prev = tf.zeros([tf.shape(z)[0], self.table.shape[1]])
         logits = []
         for t in range(targets.shape[1]):
-            x = tf.concat([prev, z], axis=-1)
+            x = tf.concat([prev, z, self.step_input(t, z)], axis=-1)
             for k, cell in enumerate(self.cells):
                 x, states[k] = cell(x, states[k])
                 if training and self.dropout > 0:
@@ -141,7 +146,7 @@ def sample(model: MusicVAEModel, z: tf.Tensor, temperature: float, seed: int) ->
     prev = tf.zeros([tf.shape(z)[0], model.table.shape[1]])
     events = []
     for t in range(model.hp.steps):
-        x = tf.concat([prev, z], axis=-1)
+        x = tf.concat([prev, z, model.step_input(t, z)], axis=-1)
         for k, cell in enumerate(model.cells):
             x, states[k] = cell(x, states[k])
         step = tf.random.stateless_categorical(model.out(x) / temperature, 1, [seed, t])[:, 0]
