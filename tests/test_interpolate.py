@@ -8,6 +8,7 @@ import pytest
 
 from bridge.bundle import load_bundle
 from bridge.clip import Clip, Note, TimeSignature
+from bridge.drums import GM_DRUM_MAP
 from bridge.models import vae_clips
 from bridge.models.music_vae import MusicVAE
 from bridge.tools import TOOLS, ToolContext, ToolError
@@ -18,9 +19,7 @@ BUNDLES = Path(__file__).resolve().parent.parent / "bundles"
 
 
 def interpolate(model, a, b, **given):
-    params = TOOLS["interpolate"].resolve({k: v for k, v in given.items() if k != "temperature"})
-    params["temperature"] = given.get("temperature", params["temperature"])  # 0 = argmax, below the tool's range
-    return model.interpolate(a, b, params, CTX)
+    return model.interpolate(a, b, TOOLS["interpolate"].resolve(given), CTX)
 
 
 def melody(seed: int, bars: int = 2, velocity: int = 100, base: int = 60, name: str = "") -> Clip:
@@ -103,6 +102,40 @@ def test_distance_to_a_grows_along_the_path(bundle):
         target = vae_clips.to_events(a, model.hp, None)
         path = interpolate(model, a, b, steps=steps, temperature=0.0)
         curves.append([int((vae_clips.to_events(c, model.hp, None) != target).sum()) for c in path])
+    mean = np.mean(curves, axis=0)
+    assert mean[-1] > mean[0] + 3
+    assert np.corrcoef(np.arange(steps), mean)[0, 1] > 0.8
+
+
+def groove(seed: int, bars: int = 2) -> Clip:
+    """A random rock/funk-like beat on GM pitches: kicks, backbeat snares, 8th or 16th hats."""
+    rng = np.random.default_rng(seed)
+    hat_every = int(rng.choice([1, 2]))  # 16ths or 8ths, in 16th steps
+    kicks = {0, 8} | {int(s) for s in rng.choice([3, 6, 10, 11, 14], int(rng.integers(0, 3)), replace=False)}
+    notes = []
+    for bar in range(bars):
+        for step in range(16):
+            beat = bar * 4 + step / 4
+            if step % hat_every == 0:
+                notes.append(Note(42 if rng.random() > 0.1 else 46, beat, 0.25, 80))
+            if step in kicks:
+                notes.append(Note(36, beat, 0.25, 100))
+            if step in (4, 12) or rng.random() < 0.05:
+                notes.append(Note(38, beat, 0.25, 100))
+    return Clip(notes, bars * 4.0)
+
+
+@pytest.mark.parametrize("bundle", ["musicvae_drums_2bar_hikl", "musicvae_drums_4bar"])
+def test_drum_distance_to_a_grows_along_the_path(bundle):
+    if not (BUNDLES / bundle).is_dir():
+        pytest.skip(f"bundle {bundle} is not installed")
+    model = MusicVAE.from_bundle(load_bundle(BUNDLES / bundle))
+    steps, drums, curves = 7, GM_DRUM_MAP, []
+    for pair in range(8):
+        a, b = groove(100 + pair, model.hp.bars), groove(200 + pair, model.hp.bars)
+        path = interpolate(model, a, b, type="drums", steps=steps, temperature=0.0)
+        target = vae_clips.to_events(a, model.hp, drums)
+        curves.append([int((vae_clips.to_events(c, model.hp, drums) != target).sum()) for c in path])
     mean = np.mean(curves, axis=0)
     assert mean[-1] > mean[0] + 3
     assert np.corrcoef(np.arange(steps), mean)[0, 1] > 0.8

@@ -260,8 +260,7 @@ class MusicVAE:
         it), a longer one trimmed. Lengths above the model's window are cut into windows, and
         window w of every output lies on the path between window w of A and of B.
         `amount` returns the one clip at that point of the path; `keep_ends` (2 steps or more)
-        returns A and B themselves as first and last clips. Temperature 0 decodes by argmax
-        (reachable from Python; the tool's range starts at 0.1).
+        returns A and B themselves as first and last clips. Temperature 0 decodes by argmax.
         """
         for clip in (a, b):
             vae_clips.check_meter(clip, self.name)
