@@ -83,6 +83,7 @@ def _music_vae(name: str, kind: str, bars: int, data_args: dict[str, Any],
     pitch = {"min_pitch": 48, "max_pitch": 95} if kind == "melody" else {}
     base = {"bars": bars, "steps_per_bar": 16, **pitch, "enc_units": 256, "dec_units": [256], "z_size": 64,
             "free_bits": 0.0, "max_beta": 0.2, "beta_rate": 0.999, "sampling_rate": 800.0, "dropout": 0.0,
+            "dec_position": False,
             "batch_size": 128, "learning_rate": 1e-3, "clip_norm": 1.0, "eval_every": 250,
             "checkpoint_every": 250, "early_stop_patience": 6, "max_steps": 5000}
     return register(ModelConfig(name, "music_vae", kind, tools,
