@@ -7,7 +7,8 @@ windows share most of their latent and 8 bars read as one phrase rather than fou
 2-bar ideas. All variations (and all windows of a chain) decode as one NumPy batch.
 
 Imported Magenta models add three variants, all off by default: stacked bidirectional
-encoders, a decoder fed back the 512-way one-hot (cat-drums), and hierdec's conductor.
+encoders, a decoder fed back the 512-way one-hot (cat-drums), and hierdec's conductor. Our
+own configs may add a fourth, a decoder that also reads the step's position (`dec_position`).
 """
 from __future__ import annotations
 
