@@ -102,7 +102,10 @@ _music_vae("musicvae_drums_2bar", "drums", 2, {"min_hits": 8}, ("generate",), fr
 # Magenta Studio's split: a low-KL model samples well (Generate, above) but reconstructs GMD's
 # varied grooves at ~75%; with 256 free bits the latent carries the groove itself, so
 # Interpolate starts and ends on the user's clips, at the cost of prior samples.
-_music_vae("musicvae_drums_2bar_hikl", "drums", 2, {"min_hits": 8}, ("interpolate",), enc_units=512,
-           dec_units=[512], z_size=256, free_bits=256.0, sampling_rate=3000.0, batch_size=64, learning_rate=2e-3,
-           early_stop_patience=12, max_steps=9000)
+# Trained on windows that start on every beat (4x the data: on barlines only it reached 0.94
+# on training windows but 0.83 on held-out ones), light decoder dropout and the step's position
+# as decoder input (together 1.4-3 points of held-out accuracy above dropout 0.2 alone, at equal steps).
+_music_vae("musicvae_drums_2bar_hikl", "drums", 2, {"min_hits": 8, "train_hop": 4}, ("interpolate",),
+           enc_units=512, dec_units=[512], z_size=256, free_bits=256.0, sampling_rate=0.0, dropout=0.1,
+           dec_position=True, batch_size=64, learning_rate=2e-3, early_stop_patience=12, max_steps=9000)
 _music_vae("musicvae_drums_4bar", "drums", 4, {"min_hits": 16}, free_bits=96.0, max_steps=3500)
