@@ -123,9 +123,10 @@ class MusicVAE:
         self.conductor = StackedLSTM([lstm(f"decoder/conductor_{k}") for k in range(len(hp.conductor_units))])
         self.table = input_table(hp.kind, hp.num_classes)
         self.feedback = self.table if hp.dec_feedback == "table" else np.eye(hp.num_classes, dtype=np.float32)
-        first, width = self.decoder.layers[0].kernel, self.feedback.shape[1]
+        # The first decoder layer's input rows: [feedback row, z (or a conductor embedding), position].
+        first, width, position = self.decoder.layers[0].kernel, self.feedback.shape[1], hp.position_table()
         self.event_proj = self.feedback @ first[:width]
-        position = hp.position_table()  # the input's last columns, after z (or the conductor's embedding)
+        self.embedding_kernel = first[width:first.shape[0] - position.shape[1]]
         self.position_proj = position @ first[first.shape[0] - position.shape[1]:]
 
     @classmethod
@@ -180,10 +181,11 @@ class MusicVAE:
 
         The first layer's input is [feedback row of the previous event, z, position]; its
         projection is split into a per-event and a per-step table (computed once at load) plus
-        z's part (once per call), so a step costs row look-ups instead of a matmul. A hierarchical model first runs its
-        conductor (zero inputs, as Magenta's hierdec models with autoregression disabled) to
-        one embedding per segment; each segment restarts the core decoder from its embedding,
-        which also takes z's place in the input. The fed-back event runs on across segments.
+        z's part (once per call), so a step costs row look-ups instead of a matmul. A
+        hierarchical model first runs its conductor (zero inputs, as Magenta's hierdec models
+        with autoregression disabled) to one embedding per segment; each segment restarts the
+        core decoder from its embedding, which also takes z's place in the input. The fed-back
+        event runs on across segments.
         """
         embeddings = self._conductor(z) if self.hp.segments else z[:, None]
         first, rest = self.decoder.layers[0], self.decoder.layers[1:]
@@ -197,8 +199,7 @@ class MusicVAE:
                 embedding = embeddings[:, t // segment_steps]
                 states = _split_state(np.tanh(dense(embedding, self.w["decoder/z_to_state/kernel"],
                                                     self.w["decoder/z_to_state/bias"])), self.hp.dec_units)
-                width = self.feedback.shape[1]
-                z_proj = embedding @ first.kernel[width:width + embedding.shape[1]] + first.bias
+                z_proj = embedding @ self.embedding_kernel + first.bias
             x_proj = z_proj + self.position_proj[t]
             t += 1
             h, states[0] = first.step_projected(x_proj if prev is None else x_proj + self.event_proj[prev], states[0])
