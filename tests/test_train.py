@@ -164,3 +164,45 @@ def test_stop_reasons_and_trainer_settings(tmp_path):
     assert (full["stopped"], full["steps"]) == ("max_steps", 3)
     with pytest.raises(ValueError, match=r"bad hparam 'evals=1'.*eval_examples.*log_every.*units"):
         train("melody_rnn", data, tmp_path / "other", "evals=1", cache_root=tmp_path / "cache", quiet=True)
+
+
+def _scalars(folder: Path, tag: str) -> dict[int, float]:
+    import tensorflow as tf
+
+    values = {}
+    for path in folder.glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for v in event.summary.value:
+                if v.tag == tag:
+                    values[event.step] = float(tf.make_ndarray(v.tensor))
+    return values
+
+
+def test_learning_rate_decay_and_extended_runs(tmp_path):
+    """The decay follows its step-indexed schedule whether or not the run was resumed on the
+    way, and a finished run goes on when max_steps is raised (how a bundle is annealed)."""
+    from bridge.train.trainer import learning_rate_at
+
+    hp = {"learning_rate": 1e-3, "lr_decay_start": 2, "lr_decay_rate": 0.5, "min_learning_rate": 1e-4}
+    assert [learning_rate_at(hp, s) for s in (0, 1, 2, 3)] == pytest.approx([1e-3, 1e-3, 1e-3, 5.5e-4])
+    assert learning_rate_at(hp, 100) == pytest.approx(1e-4)
+    assert learning_rate_at({**hp, "lr_decay_rate": 1.0}, 100) == 1e-3
+
+    data = melody_folder(tmp_path / "songs", songs=24, bars=20)
+    decay = TINY + ",dropout=0.0,log_every=1,learning_rate=0.001,lr_decay_start=2,lr_decay_rate=0.5,min_learning_rate=0.0001"
+    cache = tmp_path / "cache"
+    train("melody_rnn", data, tmp_path / "straight", decay, steps=5, seed=1, cache_root=cache, quiet=True)
+    train("melody_rnn", data, tmp_path / "resumed", decay + ",max_steps=3", seed=1, cache_root=cache, quiet=True)
+    extended = train("melody_rnn", data, tmp_path / "resumed", decay + ",max_steps=5", seed=1, cache_root=cache,
+                     quiet=True)
+    assert (extended["steps"], extended["stopped"]) == (5, "max_steps")
+    straight, _, _ = checkpoint.load(tmp_path / "straight" / "checkpoints" / "ckpt-5.npz")
+    resumed, _, _ = checkpoint.load(tmp_path / "resumed" / "checkpoints" / "ckpt-5.npz")
+    assert all((a == b).all() for a, b in zip(straight, resumed))
+    # Logged after each step: the rate that step trained with.
+    logged = _scalars(tmp_path / "resumed" / "tb" / "train", "learning_rate")
+    assert [logged[s] for s in range(1, 6)] == pytest.approx([1e-3, 1e-3, 1e-3, 5.5e-4, 3.25e-4], rel=1e-5)
+    # Other settings still may not change under a run.
+    with pytest.raises(ValueError, match="another hparams"):
+        train("melody_rnn", data, tmp_path / "resumed", decay + ",lr_decay_rate=0.9,max_steps=6", seed=1,
+              cache_root=cache, quiet=True)

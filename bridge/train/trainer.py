@@ -34,7 +34,19 @@ from bridge.train import checkpoint
 
 DEFAULTS = {"batch_size": 64, "learning_rate": 1e-3, "clip_norm": 0.0, "max_steps": 1000, "eval_every": 250,
             "checkpoint_every": 250, "image_every": 0, "early_stop_patience": 0, "log_every": 25,
-            "eval_examples": 2048}
+            "eval_examples": 2048, "lr_decay_start": 0, "lr_decay_rate": 1.0, "min_learning_rate": 1e-5}
+# Hparams that only say how long a run goes: a finished run can be extended by raising them.
+EXTENDABLE = ("max_steps",)
+
+
+def learning_rate_at(hp: dict[str, Any], step: int) -> float:
+    """Magenta's MusicVAE decay, (lr - min) * rate**t + min, with t counted from
+    `lr_decay_start`: a run trained at a constant rate can be annealed from a checkpoint, and
+    the same hparams trained from scratch follow the same schedule. Rate 1.0 keeps lr constant."""
+    if hp["lr_decay_rate"] == 1.0 or step < hp["lr_decay_start"]:
+        return hp["learning_rate"]
+    floor = hp["min_learning_rate"]
+    return (hp["learning_rate"] - floor) * hp["lr_decay_rate"] ** (step - hp["lr_decay_start"]) + floor
 
 
 def parse_hparams(text: str | None, defaults: dict[str, Any]) -> dict[str, Any]:
@@ -179,7 +191,11 @@ class Trainer:
         def elapsed() -> float:  # training time over every session of this run
             return earlier + time.monotonic() - session_start
 
+        lr = None  # set from the schedule, not from the checkpoint's optimizer state
         while step < max_steps:
+            wanted = learning_rate_at(hp, step)
+            if wanted != lr:
+                self.optimizer.learning_rate = lr = wanted
             metrics = self.train_fn(self.prepare(self.batches(step), self.config))
             step += 1
             for key, value in metrics.items():
@@ -269,6 +285,8 @@ def train(config_name: str, data: str | Path, run_dir: str | Path, hparams: str 
         previous = json.loads((run_dir / "run.json").read_text())
         # A run started before an hparam existed ran with what is now its default.
         previous["hparams"] = {**base.hparams, **previous["hparams"]}
+        for key in EXTENDABLE:
+            previous["hparams"][key] = hp[key]
         for key in ("config", "converter_args", "hparams", "seed"):
             if previous[key] != run[key]:
                 raise ValueError(f"{run_dir} holds a run with another {key} ({previous[key]!r}); "

@@ -12,7 +12,9 @@ Config (`bridge.models.configs.ModelConfig`)
     batch_size, learning_rate, clip_norm (Adam's per-tensor clipnorm; 0 = off), max_steps
     (default for --steps), log_every, eval_every, eval_examples (eval batches during
     training; the final eval uses the whole split), checkpoint_every, image_every (0 = no
-    images), early_stop_patience (evals without a better eval loss before stopping; 0 = off).
+    images), early_stop_patience (evals without a better eval loss before stopping; 0 = off),
+    lr_decay_start, lr_decay_rate and min_learning_rate (rate 1.0 = constant; see
+    `learning_rate_at`). Raising max_steps is the one change a resumed run accepts.
 
 Converter (`bridge/data/converters/<name>.py`, registered with `@register("<name>")`)
     A class built as `Converter(**converter_args)` with
