@@ -6,7 +6,9 @@ Cases: generate 8 variations x 4 bars; interpolate two 4-bar clips with 3 and wi
 NumPy runs the whole tool (clip in, clips out) exactly as the server does; Keras runs the same
 network math (encode, slerp, sampled decode) as a compiled tf.function on the same weights,
 so the ratio is the serving engine against the training framework, not against Python glue.
-Both use one thread. Prints wall p50/p95 and CPU p50 (ms) for every MusicVAE bundle found;
+Both get the same cores: the NumPy engine takes a second BLAS thread for wide batches
+(bridge/engine/blas.py), so Keras runs with that many threads too (--threads). Prints wall
+p50/p95 and CPU p50 (ms) for every MusicVAE bundle found;
 ratio = Keras wall p50 / NumPy wall p50 (above 1: NumPy is faster). Target: NumPy p50 < 60 ms.
 """
 from __future__ import annotations
@@ -24,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
+from bridge.engine import blas  # noqa: E402
 from bridge.model_store import DEFAULT_BUNDLES_DIR, ModelStore  # noqa: E402
 from bridge.models import vae_clips  # noqa: E402
 from bridge.models.music_vae import slerp  # noqa: E402
@@ -82,7 +85,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundles", type=Path, default=DEFAULT_BUNDLES_DIR)
     parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=blas.budget(), help="Keras threads (default: the engine's budget)")
     args = parser.parse_args()
     store = ModelStore.from_dir(args.bundles)
     vaes = [item for item in store.loaded if item.bundle.config["model_class"] == "music_vae"]

@@ -29,6 +29,7 @@ from pythonosc.osc_packet import OscPacket
 from bridge import live_requests as L
 from bridge import protocol as P
 from bridge.ableton import AbletonOSC
+from bridge.engine import blas
 from bridge.clip import DEFAULT_MAX_NOTES, Clip, ClipError
 from bridge.model_store import DEFAULT_BUNDLES_DIR, ModelStore
 from bridge.params import ParamError
@@ -178,6 +179,7 @@ class BridgeServer:
         self._loop = loop
         self._queue: asyncio.Queue[Job] = asyncio.Queue(self.queue_size)
         self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="bridge-tool")
+        blas.set_workers(self.workers)  # tools running side by side share the cores' BLAS threads
         self._transport, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), local_addr=(self.host, self._port))
         try:
             self._transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)

@@ -14,8 +14,17 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 + 0.5 * np.tanh(0.5 * x)
 
 
+def matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """x [B, K] @ w [K, N], as one vector-matrix product per row when B is 2-4 and w is big:
+    there OpenBLAS's sgemm was 2-3x slower than B products (2 rows through 512x2048: 0.41 ms
+    against 0.15 ms). Interpolation encodes 2 rows and decodes 3 at Magenta Studio's defaults."""
+    if 2 <= len(x) <= 4 and w.size >= 1 << 20:
+        return np.stack([row @ w for row in x])
+    return x @ w
+
+
 def dense(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
-    y = x @ kernel
+    y = matmul(x, kernel)
     return y if bias is None else y + bias
 
 
@@ -41,7 +50,11 @@ class LSTM:
         return np.zeros((batch, self.units), np.float32), np.zeros((batch, self.units), np.float32)
 
     def _cell(self, x_proj: np.ndarray, h: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        z = x_proj + h @ self.recurrent_kernel
+        return self.activate(x_proj + matmul(h, self.recurrent_kernel), c)
+
+    def activate(self, z: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """New (h, c) from the whole pre-activation z = x @ kernel + bias + h @ recurrent_kernel,
+        for callers that compute h @ recurrent_kernel themselves (fused with another matmul)."""
         u = self.units
         gates = sigmoid(z[:, :3 * u])
         c = gates[:, u:2 * u] * c + gates[:, :u] * np.tanh(z[:, 3 * u:])

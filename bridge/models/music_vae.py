@@ -21,7 +21,8 @@ from bridge.bundle import Bundle
 from bridge.clip import Clip, Scale
 from bridge.encodings.drums import DrumEncoding
 from bridge.encodings.melody import MelodyEncoding
-from bridge.engine.layers import LSTM, StackedLSTM, dense, sample_categorical, softmax
+from bridge.engine import blas
+from bridge.engine.layers import LSTM, StackedLSTM, dense, matmul, sample_categorical, softmax
 from bridge.models import MODEL_CLASSES, vae_clips
 from bridge.tools import ToolContext, ToolError
 
@@ -128,6 +129,10 @@ class MusicVAE:
         self.event_proj = self.feedback @ first[:width]
         self.embedding_kernel = first[width:first.shape[0] - position.shape[1]]
         self.position_proj = position @ first[first.shape[0] - position.shape[1]:]
+        # The top layer's h feeds both its own next step and the logits: one matmul for the two.
+        top = self.decoder.layers[-1]
+        self.top_out = np.ascontiguousarray(np.concatenate([top.recurrent_kernel, weights["decoder/out/kernel"]], 1))
+        self.out_bias = np.asarray(weights["decoder/out/bias"], np.float32)
 
     @classmethod
     def from_bundle(cls, bundle: Bundle) -> "MusicVAE":
@@ -136,10 +141,11 @@ class MusicVAE:
     def encode(self, events: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and std [B, Z] of int events [B, T]."""
         x = self.table[events]
-        for fw, bw in self.encoder:  # each layer reads both directions' outputs of the one below
-            out_fw, (h_fw, _) = fw.run(x)
-            out_bw, (h_bw, _) = bw.run(x, reverse=True)
-            x = np.concatenate([out_fw, out_bw], axis=-1)
+        with blas.threads_for(len(events), self.hp.enc_units):
+            for fw, bw in self.encoder:  # each layer reads both directions' outputs of the one below
+                out_fw, (h_fw, _) = fw.run(x)
+                out_bw, (h_bw, _) = bw.run(x, reverse=True)
+                x = np.concatenate([out_fw, out_bw], axis=-1)
         h = np.concatenate([h_fw, h_bw], axis=-1)
         sigma = np.logaddexp(0.0, dense(h, self.w["encoder/sigma/kernel"], self.w["encoder/sigma/bias"]))
         return dense(h, self.w["encoder/mu/kernel"], self.w["encoder/mu/bias"]), sigma
@@ -163,16 +169,17 @@ class MusicVAE:
         run = self._decoder(np.asarray(z, np.float32))
         events = np.zeros((len(z), self.hp.steps), np.int64)
         prev = None
-        for t in range(self.hp.steps):
-            on_step(t)
-            logits = run(prev)
-            if allowed is not None:
-                logits = np.where(allowed, logits, -np.inf)
-            if temperature <= 0:
-                events[:, t] = logits.argmax(axis=-1)
-            else:
-                events[:, t] = sample_categorical(softmax(logits, temperature), rng)
-            prev = events[:, t]
+        with blas.threads_for(len(z), max(self.hp.dec_units)):
+            for t in range(self.hp.steps):
+                on_step(t)
+                logits = run(prev)
+                if allowed is not None:
+                    logits = np.where(allowed, logits, -np.inf)
+                if temperature <= 0:
+                    events[:, t] = logits.argmax(axis=-1)
+                else:
+                    events[:, t] = sample_categorical(softmax(logits, temperature), rng)
+                prev = events[:, t]
         return events
 
     def _decoder(self, z: np.ndarray) -> Callable[[np.ndarray | None], np.ndarray]:
@@ -181,31 +188,39 @@ class MusicVAE:
 
         The first layer's input is [feedback row of the previous event, z, position]; its
         projection is split into a per-event and a per-step table (computed once at load) plus
-        z's part (once per call), so a step costs row look-ups instead of a matmul. A
-        hierarchical model first runs its conductor (zero inputs, as Magenta's hierdec models
-        with autoregression disabled) to one embedding per segment; each segment restarts the
-        core decoder from its embedding, which also takes z's place in the input. The fed-back
-        event runs on across segments.
+        z's part (once per call), so a step costs row look-ups instead of a matmul. The top
+        layer's h is multiplied once by [recurrent kernel | output kernel], giving the logits
+        now and its recurrent term for the next step. A hierarchical model first runs its
+        conductor (zero inputs, as Magenta's hierdec models with autoregression disabled) to one
+        embedding per segment; each segment restarts the core decoder from its embedding, which
+        also takes z's place in the input. The fed-back event runs on across segments.
         """
         embeddings = self._conductor(z) if self.hp.segments else z[:, None]
-        first, rest = self.decoder.layers[0], self.decoder.layers[1:]
+        layers = self.decoder.layers
+        *lower, top = layers
+        gates = 4 * top.units
         segment_steps = self.hp.steps // embeddings.shape[1]
         states: list = []
-        t, z_proj = 0, None
+        t, z_proj, top_rec = 0, None, None
 
         def step(prev: np.ndarray | None) -> np.ndarray:
-            nonlocal t, z_proj, states
+            nonlocal t, z_proj, states, top_rec
             if t % segment_steps == 0:
                 embedding = embeddings[:, t // segment_steps]
                 states = _split_state(np.tanh(dense(embedding, self.w["decoder/z_to_state/kernel"],
                                                     self.w["decoder/z_to_state/bias"])), self.hp.dec_units)
-                z_proj = embedding @ self.embedding_kernel + first.bias
-            x_proj = z_proj + self.position_proj[t]
+                z_proj = embedding @ self.embedding_kernel + layers[0].bias
+                top_rec = matmul(states[-1][0], top.recurrent_kernel)
+            x_proj = z_proj + self.position_proj[t] + (0.0 if prev is None else self.event_proj[prev])
             t += 1
-            h, states[0] = first.step_projected(x_proj if prev is None else x_proj + self.event_proj[prev], states[0])
-            for k, layer in enumerate(rest, 1):
-                h, states[k] = layer.step(h, states[k])
-            return dense(h, self.w["decoder/out/kernel"], self.w["decoder/out/bias"])
+            for k, layer in enumerate(lower):
+                h, states[k] = layer.step_projected(x_proj, states[k])
+                x_proj = dense(h, layers[k + 1].kernel, layers[k + 1].bias)
+            h, c = top.activate(x_proj + top_rec, states[-1][1])
+            states[-1] = (h, c)
+            both = matmul(h, self.top_out)
+            top_rec = both[:, :gates]
+            return both[:, gates:] + self.out_bias
         return step
 
     def _conductor(self, z: np.ndarray) -> np.ndarray:
