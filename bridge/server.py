@@ -29,8 +29,8 @@ from pythonosc.osc_packet import OscPacket
 from bridge import live_requests as L
 from bridge import protocol as P
 from bridge.ableton import AbletonOSC
-from bridge.engine import blas
 from bridge.clip import DEFAULT_MAX_NOTES, Clip, ClipError
+from bridge.engine import blas
 from bridge.model_store import DEFAULT_BUNDLES_DIR, ModelStore
 from bridge.params import ParamError
 from bridge.tools import TOOLS, Tool, ToolContext, ToolError

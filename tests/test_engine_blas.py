@@ -3,7 +3,6 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
-import pytest
 from threadpoolctl import ThreadpoolController
 
 from bridge.bundle import load_bundle

@@ -1,4 +1,4 @@
-"""BLAS threads for the one kind of matmul that gains from them: a wide batched decode.
+"""BLAS threads for the one kind of matmul that gains from them: wide, batched LSTM steps.
 
 The package pins OpenBLAS to one thread (bridge/__init__.py), since step-by-step sampling of
 small batches only pays the threads' hand-off cost. A MusicVAE interpolation decodes 32 rows
@@ -18,7 +18,6 @@ WIDE_UNITS = 512  # an LSTM this wide gains from threads at any batch size
 MIN_ROWS = 16     # a narrower one (down to MIN_UNITS) gains from this many rows
 MIN_UNITS = 256
 MAX_THREADS = 2   # gains measured up to 2 threads (this project's 2-core machine)
-
 
 
 def _cores() -> int:
