@@ -75,7 +75,10 @@ def is_loopback(host: str) -> bool:
 
 
 def message(address: str, *args: Any) -> bytes:
-    """One OSC message with explicit types: bools and ints as `i`, reals as `f`, text as `s`."""
+    """One OSC message with explicit types: bools and ints as `i`, reals as `f`, text as `s`.
+
+    OSC strings end at their first NUL, so a NUL inside text (a clip name from a MIDI file, say)
+    would cut it and shift every argument after it: NULs are dropped from text instead."""
     builder = OscMessageBuilder(address)
     for arg in args:
         if isinstance(arg, (bool, Integral)):
@@ -86,7 +89,7 @@ def message(address: str, *args: Any) -> bytes:
         elif isinstance(arg, Real):
             builder.add_arg(float(arg), OscMessageBuilder.ARG_TYPE_FLOAT)
         elif isinstance(arg, str):
-            builder.add_arg(arg, OscMessageBuilder.ARG_TYPE_STRING)
+            builder.add_arg(arg.replace("\x00", ""), OscMessageBuilder.ARG_TYPE_STRING)
         else:
             raise TypeError(f"cannot send {type(arg).__name__} over OSC; use int, float or str")
     return builder.build().dgram

@@ -1,5 +1,6 @@
 """The wire format on its own: typed messages, clip chunks, datagram sizes and SLIP framing."""
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -72,7 +73,13 @@ def test_random_clips_round_trip(raw_notes, name, tempo, num, den):
     # Values exact in float32, as every time and probability on the wire is.
     notes = [Note(p, s / 64, d / 64, v, m, pr / 4, float(dev), rel) for p, s, d, v, m, pr, dev, rel in raw_notes]
     clip = Clip(notes, 64.0, float(tempo), TimeSignature(num, den), None, P.truncate(name))
-    assert assemble(P.clip_messages(P.RESULT, P.RESULT_NOTES, "x", clip, 0, 1)) == [clip]
+    sent = replace(clip, name=clip.name.replace("\x00", ""))  # OSC text cannot hold NUL
+    assert assemble(P.clip_messages(P.RESULT, P.RESULT_NOTES, "x", clip, 0, 1)) == [sent]
+
+
+def test_nul_in_text_is_dropped_and_shifts_no_argument():
+    packet = P.message("/x", "ab\x00cd", 7, 1.5)
+    assert OscMessage(packet).params == ["abcd", 7, 1.5]
 
 
 @pytest.mark.parametrize("args, fragment", [
