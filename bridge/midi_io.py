@@ -68,6 +68,17 @@ class MidiScore:
     def time_signature(self) -> TimeSignature:
         return self.time_signatures[0].time_signature if self.time_signatures else TimeSignature()
 
+    def beats_at(self, seconds: float) -> float:
+        """The beat a time in seconds falls on, through the tempo map (for side files that
+        count in seconds, such as POP909's beat annotations)."""
+        beat, elapsed, bpm = 0.0, 0.0, DEFAULT_TEMPO
+        for change in self.tempos:
+            span = (change.beat - beat) * 60.0 / bpm
+            if elapsed + span > seconds:
+                break
+            beat, elapsed, bpm = change.beat, elapsed + span, change.bpm
+        return beat + (seconds - elapsed) * bpm / 60.0
+
 
 def _bpm(tempo: int) -> float:
     # A DAW stores 90 bpm as 666667 us; three decimals give back the tempo the user typed.

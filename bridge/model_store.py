@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bridge import meter
 from bridge.bundle import Bundle, BundleError, load_bundle
-from bridge.tools import ModelNotInstalled
+from bridge.clip import TimeSignature
+from bridge.tools import ModelNotInstalled, ToolError
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,16 @@ class Loaded:
     def serves(self, tool: str, kind: str) -> bool:
         cfg = self.bundle.config
         return tool in cfg["tools"] and kind == cfg["kind"]
+
+    @property
+    def meters(self) -> list[str]:
+        """The meters the model was trained in (bundles from before meters were listed: 4/4)."""
+        return list(self.bundle.config.get("meters") or meter.LEGACY_METERS)
+
+    def accepts(self, time_signature: TimeSignature | None) -> bool:
+        if time_signature is None:
+            return True
+        return meter.accepts(self.meters, time_signature, bool(self.bundle.config["hparams"].get("meter")))
 
 
 @dataclass
@@ -59,21 +71,39 @@ class ModelStore:
                 log.warning("refused %s", reason)
         return store
 
-    def require(self, tool: str, kind: str, name: str | None = None) -> Any:
-        """The model for a tool and type (or the named bundle), or ModelNotInstalled."""
+    def require(self, tool: str, kind: str, name: str | None = None, time_signature: TimeSignature | None = None) -> Any:
+        """The model for a tool and type (or the named bundle) that takes the clip's meter.
+
+        Among several, a bundle marked default wins, then the one trained in the fewest meters
+        (a 4/4 specialist before a model of all meters), then by name. ModelNotInstalled when
+        none serves the tool; a `bad_input` ToolError, naming the meters there are models for,
+        when none takes the meter.
+        """
         if name:
             for item in self.loaded:
                 if item.name == name:
                     if tool not in item.bundle.config["tools"]:
                         raise ModelNotInstalled(f"bundle {name} does not serve {tool}")
+                    self._check_meter([item], tool, time_signature)
                     return item.model
             raise ModelNotInstalled(f"no bundle named {name!r} is installed")
         candidates = [item for item in self.loaded if item.serves(tool, kind)]
         if not candidates:
             raise ModelNotInstalled(f"no {kind} model for {tool} is installed; train one or add a bundle to the bundles folder")
-        candidates.sort(key=lambda item: (not item.bundle.config.get("default", False), item.name))
+        candidates = self._check_meter(candidates, tool, time_signature)
+        candidates.sort(key=lambda item: (not item.bundle.config.get("default", False), len(item.meters), item.name))
         return candidates[0].model
+
+    @staticmethod
+    def _check_meter(candidates: list[Loaded], tool: str, time_signature: TimeSignature | None) -> list[Loaded]:
+        fitting = [item for item in candidates if item.accepts(time_signature)]
+        if not fitting:
+            trained = sorted({m for item in candidates for m in item.meters}, key=lambda m: meter.parse(m).beats_per_bar)
+            raise ToolError(f"no installed {tool} model takes {time_signature}: they are trained in "
+                            f"{', '.join(trained)} (and meters with the same bar and beats on their grid, such "
+                            "as 2/2 for 2/4 or 3/2 for 3/4)", "bad_input")
+        return fitting
 
     def describe(self) -> list[dict[str, Any]]:
         return [{"name": i.name, "kind": i.bundle.config["kind"], "tools": list(i.bundle.config["tools"]),
-                 "model_class": i.bundle.config["model_class"]} for i in self.loaded]
+                 "model_class": i.bundle.config["model_class"], "meters": i.meters} for i in self.loaded]

@@ -32,7 +32,7 @@ class Store:
     def __init__(self, model):
         self.model = model
 
-    def require(self, tool, kind, name=None):
+    def require(self, tool, kind, name=None, time_signature=None):
         assert tool == "continue" and kind == self.model.kind
         return self.model
 
@@ -150,14 +150,47 @@ def test_drum_rack_map_reads_and_writes_through_the_same_map():
         assert {n.pitch for n in r_new} <= set(rack.class_to_pitch)
 
 
-def test_drum_velocities_are_per_class_primer_medians():
+def test_drum_hits_keep_the_inputs_own_sounds():
+    """Rim (37) on the backbeat and clap (39) on beat 4 are both "snare" to the model; a ride
+    (59) is "ride": each comes back as the pitch the input played there, never as 38 or 51."""
     model = random_model("drums")
-    clip = _groove(GM_DRUM_MAP.pitch)
-    medians = {0: 100, 1: 80, 2: round(np.median([50 + b for b in range(8)]))}
+    notes = []
+    for bar in range(2):
+        at = 4.0 * bar
+        notes += [Note(36, at, 0.25, 100), Note(37, at + 1, 0.25, 70), Note(39, at + 3, 0.25, 90)]
+        notes += [Note(59, at + k / 2, 0.25, 60) for k in range(8)]
+    clip = Clip(notes, length=8.0, name="kit")
+    snares = set()
+    for out in run(model, clip, seed=3, temperature=1.5, variations=4, length=4):
+        for n in new_notes(out, clip):
+            assert n.pitch in (36, 37, 39, 59) or GM_DRUM_MAP.classify(n.pitch) not in (0, 1, 8)
+            if GM_DRUM_MAP.classify(n.pitch) == 1:
+                snares.add((n.start % 4, n.pitch))
+    assert snares and all(pitch == {1.0: 37, 3.0: 39}.get(beat, pitch) for beat, pitch in snares)
+
+
+def test_drum_velocities_and_timing_come_from_the_primer():
+    """Velocities are drawn from what the primer played on that drum at that step of the bar,
+    and a swung off-beat (played a third of a 16th late) stays swung."""
+    model = random_model("drums")
+    notes = []
+    for beat in range(8):
+        notes += [Note(36 if beat % 2 == 0 else 38, beat, 0.25, 100 if beat % 2 == 0 else 80 + beat),
+                  Note(42, beat + 0.5 + 1 / 12, 0.25, 50 + beat)]  # hats late by a third of a 16th
+    clip = Clip(notes, length=8.0, name="beat")
+    played = {}
+    for note in notes:
+        played.setdefault((GM_DRUM_MAP.classify(note.pitch), round(note.start * 4) % 16), set()).add(note.velocity)
+    by_class = {}
+    for note in notes:
+        by_class.setdefault(GM_DRUM_MAP.classify(note.pitch), set()).add(note.velocity)
     for out in run(model, clip, seed=1, temperature=1.5, variations=2, length=4):
         for n in new_notes(out, clip):
-            drum_class = GM_DRUM_MAP.classify(n.pitch)
-            assert n.velocity == medians.get(drum_class, round(np.median([m.velocity for m in clip.notes])))
+            drum_class, step = GM_DRUM_MAP.classify(n.pitch), round(n.start * 4)
+            pool = played.get((drum_class, step % 16)) or by_class.get(drum_class) or {m.velocity for m in notes}
+            assert n.velocity in pool
+            grid_offset = n.start * 4 - step
+            assert grid_offset == pytest.approx(1 / 3 if step % 4 == 2 else 0.0, abs=1e-6)
 
 
 def test_bad_drum_map_is_a_parameter_error():

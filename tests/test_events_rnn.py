@@ -4,6 +4,7 @@ import pytest
 
 from bridge.encodings.features import EventFeatures
 from bridge.encodings.melody import MelodyEncoding
+from bridge.meter import MeterGrid
 from bridge.models.configs import CONFIGS
 
 keras = pytest.importorskip("keras")
@@ -14,23 +15,45 @@ def _tiny(name: str):
     return CONFIGS[name].with_hparams({"units": 24, "dropout": 0.3})
 
 
-@pytest.mark.parametrize("name,classes", [("melody_rnn", 39), ("drums_rnn", 512)])
-def test_keras_and_numpy_logits_match(name, classes):
+GRIDS = {"4/4": MeterGrid.of("4/4"), "6/8": MeterGrid.of("6/8"), "3/2": MeterGrid.of("3/2")}
+
+
+@pytest.mark.parametrize("name,classes,meter", [("melody_rnn", 39, "6/8"), ("melody_rnn", 39, "3/2"),
+                                                ("drums_rnn", 512, "4/4")])
+def test_keras_and_numpy_logits_match(name, classes, meter):
     config = _tiny(name)
     rng = np.random.default_rng(0)
     events = rng.integers(0, classes, size=(3, 40))
-    batch = family.prepare_batch({"events": events}, config)
+    grid = GRIDS[meter]
+    grids = np.repeat(grid.encode()[None], 3, axis=0) if config.hparams["meter"] else None
+    batch = family.prepare_batch({"events": events, **({"grid": grids} if grids is not None else {})}, config)
     model = family.build(config)
     model(batch)
     model.set_weights([w + rng.normal(0, 0.3, w.shape).astype(np.float32) for w in model.get_weights()])
     keras_logits = np.asarray(model(batch, training=False))
     serving = family.serving_model(model, config)
-    assert np.abs(serving.logits(events[:, :-1]) - keras_logits).max() <= 1e-4
+    assert np.abs(serving.logits(events[:, :-1], grids) - keras_logits).max() <= 1e-4
     # Sampling's step path (table look-ups for the first layer, carried state) must give the
     # same logits as Keras over the whole sequence.
-    _, states = serving.rnn.run(serving.features(events[:, :20]))
+    _, states = serving.rnn.run(serving.features(events[:, :20], grids=grids))
     for t in range(20, 39):
-        assert np.abs(serving.advance(events, t, states) - keras_logits[:, t]).max() <= 1e-4
+        assert np.abs(serving.advance(events, t, states, grid) - keras_logits[:, t]).max() <= 1e-4
+
+
+def test_padded_steps_weigh_nothing_in_the_loss():
+    config = _tiny("melody_rnn")
+    rng = np.random.default_rng(1)
+    events = rng.integers(0, 39, size=(2, 30))
+    grids = np.repeat(GRIDS["6/8"].encode()[None], 2, axis=0)
+    model = family.build(config)
+    short = family.prepare_batch({"events": events, "grid": grids, "length": np.array([30, 12])}, config)
+    model(short)
+    changed = events.copy()
+    changed[1, 12:] = 0  # what lies past a row's length must not change its loss
+    again = family.prepare_batch({"events": changed, "grid": grids, "length": np.array([30, 12])}, config)
+    first, second = model.test_step(short), model.test_step(again)
+    assert float(first["loss"]) == pytest.approx(float(second["loss"]), abs=1e-6)
+    assert short["weights"][1].sum() == 11 and short["weights"][0].sum() == 29
 
 
 def test_features_look_back_one_and_two_bars():

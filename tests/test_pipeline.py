@@ -71,8 +71,11 @@ def test_melody_cache_split_and_transposition(tmp_path):
     cache = pipeline.build(config, data, tmp_path / "cache", quiet=True)
     manifest = pipeline.manifest(cache)
     train, evaluation = pipeline.load(cache, "train"), pipeline.load(cache, "eval")
-    assert train["events"].shape[1:] == (129,) and evaluation["events"].shape[1:] == (129,)
-    assert manifest["splits"]["eval"]["files"] + manifest["splits"]["train"]["files"] == 24
+    assert train["events"].shape[1:] == (97,) and evaluation["events"].shape[1:] == (97,)
+    assert (train["grid"] == [4, 16, 4]).all() and (train["length"] <= 97).all()
+    held_out = manifest["files"]["skipped"].get("held out (test split)", 0)
+    assert held_out == sum(pipeline.split_of(f"{i:03d}/{i:03d}.mid", None) == "test" for i in range(24)) and held_out >= 1
+    assert manifest["splits"]["eval"]["files"] + manifest["splits"]["train"]["files"] + held_out == 24
     assert manifest["splits"]["eval"]["files"] >= 1
     # Eval songs are never in train: split by song path, the same on every build.
     assert set(manifest["eval_files"]) == {f for f in manifest["eval_files"] if pipeline.split_of(f, None) == "eval"}

@@ -59,7 +59,7 @@ def test_train_export_and_serve(tmp_path):
     assert f"| loss (NLL, nats per step) | {config['eval']['loss']:.4f} |" in card and "| perplexity |" in card
     assert "10 steps (stopped by --steps)" in card and config["training"]["stopped"] == "--steps"
     # The data folder is shown relative to where training ran, not as this machine's absolute path.
-    shown = config["data"]["path"]
+    shown = config["data"]["sources"][0]["path"]
     assert not os.path.isabs(shown) and (Path.cwd() / shown).resolve() == data.resolve() and f"`{shown}`" in card
 
     clip = Clip([Note(60 + i, i, 1.0, 90) for i in range(8)], length=8.0, name="up")

@@ -54,19 +54,24 @@ register(ModelConfig("groovae_tap2drum_2bar", "groovae", "drums", ("drumify",), 
                      "GrooVAE tap2drum: one rhythm channel in, a full drum performance out."))
 
 
-# MelodyRNN / DrumsRNN, sized to train in about 30 minutes on one shared CPU thread
+# MelodyRNN / DrumsRNN, sized to train in under an hour on one shared CPU thread
 # (Magenta: [128,128] basic_rnn, [256]x3 drum_kit); dropout is light since training is short.
+# `meter`: lookbacks count bars of each clip's own meter and the inputs say where bars and
+# beats fall (bridge.meter); off, the model hears every clip as 4/4 16ths (Magenta's counters).
 EVENTS_RNN_HPARAMS = {
-    "layers": 2, "units": 128, "dropout": 0.1, "lookback": 16, "counter_bits": 5,
+    "layers": 2, "units": 128, "dropout": 0.1, "lookback": 16, "counter_bits": 5, "meter": False,
     "batch_size": 64, "learning_rate": 2e-3, "clip_norm": 3.0, "max_steps": 6000,
     "eval_every": 500, "checkpoint_every": 250, "image_every": 1000, "early_stop_patience": 4,
 }
+_METER_RNN = {"lookback": 1, "counter_bits": 0, "meter": True}
 
 register(ModelConfig(
     "melody_rnn", "events_rnn", "melody", ("continue",), "melody",
-    {"track": "MELODY", "min_pitch": 48, "max_pitch": 84, "window": 129, "hop": 64, "transpositions": 2},
-    dict(EVENTS_RNN_HPARAMS),
-    "Lookback MelodyRNN: top-line melody events (48-84), events 1 and 2 bars back, step counters.",
+    {"track": "MELODY", "min_pitch": 48, "max_pitch": 84, "window": 97, "hop": 96, "transpositions": 2,
+     "meter": True},
+    {**EVENTS_RNN_HPARAMS, **_METER_RNN, "units": 256, "max_steps": 6000},
+    "Lookback MelodyRNN in the clip's meter: top-line melody events (48-84) on the meter's grid, "
+    "events 1 and 2 bars back, bar and beat positions. Train on folk songs and POP909 together.",
 ))
 register(ModelConfig(
     "drums_rnn", "events_rnn", "drums", ("continue",), "drums",

@@ -4,6 +4,11 @@ The primer is the whole input clip. A melody is conditioned on its top line (pit
 by octaves into the model's range); drums are read through the user's drum map. Every
 variation is sampled in one batch: the primer runs once, its state is copied per variation.
 The input notes come back untouched; the continuation is appended after the clip's end.
+
+A meter-aware model (`meter` hparam) reads the clip on its meter's grid (`bridge.meter`):
+a 3/2 tune on 8ths, a jig on 16ths in 12-step bars, knowing its bars and beats; a legacy
+model hears 4/4 on 16ths. New drum hits take the primer's own sounds, timing and dynamics
+(`bridge.drum_feel`). A variation that adds no notes is sampled again, a few times at most.
 """
 from __future__ import annotations
 
@@ -14,15 +19,18 @@ from typing import Any
 import numpy as np
 
 from bridge.clip import Clip, Note, Scale, quantize
+from bridge.drum_feel import Feel
 from bridge.drums import DrumMap
 from bridge.encodings.drums import DrumEncoding
-from bridge.encodings.features import EventFeatures
+from bridge.encodings.features import LEGACY_GRID, EventFeatures
 from bridge.encodings.melody import MelodyEncoding
 from bridge.engine.layers import LSTM, StackedLSTM, dense, sample_categorical, softmax
+from bridge.meter import MeterGrid
 from bridge.models import MODEL_CLASSES
 from bridge.params import ParamError
 
 DEFAULT_VELOCITY = 100
+RESAMPLE_ROUNDS = 4  # extra rounds for variations that came out empty
 
 
 def event_features(converter: str, converter_args: dict[str, Any], hparams: dict[str, Any]) -> EventFeatures:
@@ -35,7 +43,8 @@ def event_features(converter: str, converter_args: dict[str, Any], hparams: dict
     else:
         raise ValueError(f"events_rnn reads melody or drums events, not {converter!r}")
     lookback = int(hparams["lookback"])
-    return EventFeatures(encoding, (lookback, 2 * lookback) if lookback else (), int(hparams["counter_bits"]))
+    return EventFeatures(encoding, (lookback, 2 * lookback) if lookback else (), int(hparams["counter_bits"]),
+                         bool(hparams.get("meter", False)))
 
 
 class EventsRNN:
@@ -44,7 +53,6 @@ class EventsRNN:
         self.kind = config["kind"]
         self.features = event_features(config["converter"], config["converter_args"], hparams)
         self.encoding = self.features.encoding
-        self.steps_per_quarter = int(config["converter_args"].get("steps_per_quarter", 4))
         names = [f"lstm_{i}/{part}" for i in range(hparams["layers"]) for part in ("kernel", "recurrent_kernel", "bias")]
         missing = [n for n in names + ["output/kernel", "output/bias"] if n not in weights]
         if missing:
@@ -56,10 +64,17 @@ class EventsRNN:
             raise ValueError("weights do not fit the config's encoding (input or output size differs)")
         self.projection = self.features.projection(self.rnn.layers[0].kernel, self.rnn.layers[0].bias)
 
-    def advance(self, history: np.ndarray, t: int, states: list) -> np.ndarray:
+    def grid_for(self, clip: Clip) -> MeterGrid:
+        """The grid the model reads this clip on: its meter's, or 4/4 on 16ths for a legacy model."""
+        return MeterGrid.of(clip.time_signature) if self.features.meter else LEGACY_GRID
+
+    def _grids(self, grid: MeterGrid, batch: int) -> np.ndarray | None:
+        return np.repeat(grid.encode()[None], batch, axis=0) if self.features.meter else None
+
+    def advance(self, history: np.ndarray, t: int, states: list, grid: MeterGrid = LEGACY_GRID) -> np.ndarray:
         """Feed step t of the history; update states in place; return the next logits."""
         first = self.rnn.layers[0]
-        x, states[0] = first.step_projected(self.projection(history, t), states[0])
+        x, states[0] = first.step_projected(self.projection(history, t, grid), states[0])
         for i, layer in enumerate(self.rnn.layers[1:], 1):
             x, states[i] = layer.step(x, states[i])
         return dense(x, self.out_kernel, self.out_bias)
@@ -68,19 +83,23 @@ class EventsRNN:
     def from_bundle(cls, bundle) -> "EventsRNN":
         return cls(bundle.config, bundle.weights)
 
-    def logits(self, events: np.ndarray) -> np.ndarray:
+    def logits(self, events: np.ndarray, grids: np.ndarray | None = None) -> np.ndarray:
         """Teacher-forced logits [B, T, classes]: position t predicts event t + 1."""
-        out, _ = self.rnn.run(self.features(events))
+        out, _ = self.rnn.run(self.features(events, grids=grids))
         return dense(out, self.out_kernel, self.out_bias)
 
-    def nll(self, events: np.ndarray) -> tuple[float, float]:
-        """Mean per-step negative log-likelihood (nats) and accuracy of events [B, T + 1]."""
-        return score(self.logits(events[:, :-1]), events[:, 1:])
+    def nll(self, events: np.ndarray, grids: np.ndarray | None = None,
+            lengths: np.ndarray | None = None) -> tuple[float, float]:
+        """Mean per-step negative log-likelihood (nats) and accuracy of events [B, T + 1]
+        (only the first `lengths` events of each row, where given)."""
+        weights = None if lengths is None else np.arange(1, events.shape[1])[None, :] < np.asarray(lengths)[:, None]
+        return score(self.logits(events[:, :-1], grids), events[:, 1:], weights)
 
     def sample(self, primer: np.ndarray, steps: int, n: int, temperature: float, rng: np.random.Generator,
-               mask: np.ndarray | None = None, report=lambda fraction, message: None) -> np.ndarray:
+               mask: np.ndarray | None = None, report=lambda fraction, message: None,
+               grid: MeterGrid = LEGACY_GRID) -> np.ndarray:
         """n continuations [n, steps] of a primer [P] of events, all in one batch."""
-        out, states = self.rnn.run(self.features(primer[None]))
+        out, states = self.rnn.run(self.features(primer[None], grids=self._grids(grid, 1)))
         logits = np.repeat(dense(out[:, -1], self.out_kernel, self.out_bias), n, axis=0)
         states = [(np.repeat(h, n, axis=0), np.repeat(c, n, axis=0)) for h, c in states]
         history = np.zeros((n, len(primer) + steps), np.int64)
@@ -93,68 +112,82 @@ class EventsRNN:
             t = len(primer) + i
             history[:, t] = sample_categorical(softmax(logits, temperature), rng)
             if i + 1 < steps:
-                logits = self.advance(history, t, states)
+                logits = self.advance(history, t, states, grid)
             if i + 1 in marks:
                 report(0.1 + 0.85 * (i + 1) / steps, "sampling")
         return history[:, len(primer):]
 
+    def sample_notes(self, primer: np.ndarray, steps: int, n: int, temperature: float, rng: np.random.Generator,
+                     mask: np.ndarray | None, report, grid: MeterGrid) -> tuple[np.ndarray, list[int]]:
+        """Like `sample`, but a row that holds no note is sampled again (at most
+        RESAMPLE_ROUNDS more times); returns the rows and the indices still empty."""
+        events = self.sample(primer, steps, n, temperature, rng, mask, report, grid)
+        empty = [i for i, row in enumerate(events) if not self.encoding.decode(row)]
+        for _ in range(RESAMPLE_ROUNDS):
+            if not empty:
+                break
+            again = self.sample(primer, steps, len(empty), temperature, rng, mask, grid=grid)
+            events[empty] = again
+            empty = [i for i in empty if not self.encoding.decode(events[i])]
+        return events, empty
+
     def continue_clip(self, clip: Clip, params: dict[str, Any], ctx) -> list[Clip]:
-        spq = self.steps_per_quarter
+        grid = self.grid_for(clip)
+        spq = grid.steps_per_quarter
         primer_steps = max(1, round(clip.length * spq))
         added = params["length"] * clip.beats_per_bar
         steps = math.ceil(added * spq - 1e-9)
-        grid = quantize(clip, spq)
+        notes = quantize(clip, spq)
+        mask = None
         if self.kind == "drums":
             try:
                 drum_map = DrumMap.parse(params["drum_map"])
             except ValueError as exc:
                 raise ParamError(str(exc)) from None
-            hits = [(drum_map.classify(g.pitch), g) for g in grid]
-            hits = [(c, g) for c, g in hits if c is not None]
+            hits = [(c, g) for g in notes if (c := drum_map.classify(g.pitch)) is not None]
             primer = self.encoding.encode([(c, g.step) for c, g in hits], primer_steps)
-            velocities = _class_velocities(hits)
-            mask = None
+            feel = Feel(hits, grid, drum_map)
         else:
-            primer = self.encoding.encode([(g.pitch, g.step, g.end_step) for g in grid], primer_steps)
-            velocity = round(statistics.median(g.velocity for g in grid)) if grid else DEFAULT_VELOCITY
-            mask = None
+            primer = self.encoding.encode([(g.pitch, g.step, g.end_step) for g in notes], primer_steps)
+            velocity = round(statistics.median(g.velocity for g in notes)) if notes else DEFAULT_VELOCITY
+            if len({g.step for g in notes}) < len(notes):
+                ctx.notice("the melody model follows one line: it heard the top note of each chord "
+                           "(type poly continues chords)")
             if params.get("scale_root") is not None:
                 mask = self.encoding.pitch_mask(Scale(params["scale_root"], params["scale_mode"]).pitch_classes)
         n = params["variations"]
         rng = np.random.default_rng(params.get("seed"))
-        events = self.sample(primer, steps, n, params["temperature"], rng, mask, ctx.report)
+        events, empty = self.sample_notes(primer, steps, n, params["temperature"], rng, mask, ctx.report, grid)
+        for i in empty:
+            ctx.notice(f"variation {i + 1} has no new notes: the model chose silence after this primer "
+                       f"{RESAMPLE_ROUNDS + 1} times")
         keep = params["include_primer"]
         start = clip.length if keep else 0.0
         length = start + added
         out = []
         for i, row in enumerate(events):
             if self.kind == "drums":
-                new = [Note(drum_map.pitch(c), start + s / spq, 1 / spq, velocities[c]) for c, s in self.encoding.decode(row)]
+                new = [feel.note(c, primer_steps + s, start + s / spq, rng) for c, s in self.encoding.decode(row)]
             else:
                 new = [Note(p, start + s / spq, (e - s) / spq, velocity) for p, s, e in self.encoding.decode(row)]
             new = [_trim(note, length) for note in new if note.start < length]
-            notes = (list(clip.notes) if keep else []) + new
-            out.append(clip.with_notes(notes, length=length, name=f"continue {i + 1}/{n} {clip.name}".rstrip()))
+            notes_out = (list(clip.notes) if keep else []) + new
+            out.append(clip.with_notes(notes_out, length=length, name=f"continue {i + 1}/{n} {clip.name}".rstrip()))
         ctx.report(1.0, "done")
         return out
 
 
-def score(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """Mean negative log-likelihood (nats) of int labels under logits [.., C], and accuracy."""
+def score(logits: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> tuple[float, float]:
+    """Mean negative log-likelihood (nats) of int labels under logits [.., C], and accuracy,
+    over the positions where `weights` is true (all by default)."""
     logits, labels = np.asarray(logits, np.float64), np.asarray(labels, np.int64)
     shifted = logits - logits.max(-1, keepdims=True)
     logp = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
-    nll = -np.take_along_axis(logp, labels[..., None], -1).mean()
-    return float(nll), float((logits.argmax(-1) == labels).mean())
-
-
-def _class_velocities(hits) -> list[int]:
-    """Per class: the median primer velocity of that class, else of all hits, else 100."""
-    overall = round(statistics.median(g.velocity for _, g in hits)) if hits else DEFAULT_VELOCITY
-    by_class: dict[int, list[int]] = {}
-    for c, g in hits:
-        by_class.setdefault(c, []).append(g.velocity)
-    return [round(statistics.median(by_class[c])) if c in by_class else overall for c in range(9)]
+    nll = -np.take_along_axis(logp, labels[..., None], -1)[..., 0]
+    correct = logits.argmax(-1) == labels
+    if weights is None:
+        return float(nll.mean()), float(correct.mean())
+    return float(nll[weights].mean()), float(correct[weights].mean())
 
 
 def _trim(note: Note, length: float) -> Note:

@@ -37,12 +37,20 @@ class ToolContext:
     """What a running tool may use besides its inputs: the models, and a way to report progress.
 
     `report` is also the cancellation point: long loops call it, and a cancelled or timed-out
-    request stops there instead of burning the CPU for a reply nobody will read.
+    request stops there instead of burning the CPU for a reply nobody will read. `notice` is
+    for what the user should know about a result that is not an error (the top line of a
+    chord clip was used, a variation stayed empty); the server sends notices with the reply
+    and the CLI prints them.
     """
 
     models: Any  # bridge.model_store.ModelStore; typed loosely to keep this module import-light
     progress: Callable[[float, str], None] = lambda fraction, message: None
     cancelled: Callable[[], bool] = lambda: False
+    notices: list[str] = field(default_factory=list)
+
+    def notice(self, text: str) -> None:
+        if text not in self.notices:
+            self.notices.append(text)
 
     def report(self, fraction: float, message: str = "") -> None:
         if self.cancelled():

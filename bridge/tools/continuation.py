@@ -15,7 +15,7 @@ PARAMS = (
 
 
 def run(clips, params, ctx: ToolContext):
-    model = ctx.models.require("continue", params["type"], params["bundle"])
+    model = ctx.models.require("continue", params["type"], params["bundle"], clips[0].time_signature)
     return model.continue_clip(clips[0], params, ctx)
 
 

@@ -8,7 +8,7 @@ PARAMS = (variations(8, 1), TEMPERATURE, SEED, DRUM_MAP, BUNDLE)
 
 
 def run(clips, params, ctx: ToolContext):
-    model = ctx.models.require("drumify", "drums", params["bundle"])
+    model = ctx.models.require("drumify", "drums", params["bundle"], clips[0].time_signature)
     return model.drumify(clips[0], params, ctx)
 
 

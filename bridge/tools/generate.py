@@ -13,7 +13,8 @@ PARAMS = (
 
 
 def run(clips, params, ctx: ToolContext):
-    model = ctx.models.require("generate", params["type"], params["bundle"])
+    model = ctx.models.require("generate", params["type"], params["bundle"],
+                               clips[0].time_signature if clips else None)
     return model.generate(clips, params, ctx)
 
 

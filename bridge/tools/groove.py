@@ -15,7 +15,7 @@ PARAMS = (
 
 
 def run(clips, params, ctx: ToolContext):
-    model = ctx.models.require("groove", "drums", params["bundle"])
+    model = ctx.models.require("groove", "drums", params["bundle"], clips[0].time_signature)
     return model.groove(clips[0], params, ctx)
 
 

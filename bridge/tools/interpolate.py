@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from bridge.params import Param
-from bridge.tools import Tool, ToolContext
+from bridge.tools import Tool, ToolContext, ToolError
 from bridge.tools.common import BUNDLE, DRUM_MAP, SEED, TEMPERATURE, TYPE
 
 PARAMS = (
@@ -14,7 +14,10 @@ PARAMS = (
 
 
 def run(clips, params, ctx: ToolContext):
-    model = ctx.models.require("interpolate", params["type"], params["bundle"])
+    a, b = (clip.time_signature for clip in clips)
+    if a != b:
+        raise ToolError(f"A is in {a} and B in {b}: interpolate walks between clips of one meter", "bad_input")
+    model = ctx.models.require("interpolate", params["type"], params["bundle"], clips[0].time_signature)
     return model.interpolate(clips[0], clips[1], params, ctx)
 
 

@@ -55,13 +55,15 @@ def register(subparsers) -> None:
     configs = _configs()
     dataset = subparsers.add_parser("dataset", help="turn a MIDI folder into a cached training set")
     dataset.add_argument("config", choices=configs, help="model config whose converter to use")
-    dataset.add_argument("--data", type=Path, required=True, help="folder of .mid files (searched recursively)")
+    dataset.add_argument("--data", type=Path, required=True, action="append",
+                         help="folder of .mid files (searched recursively); repeat to combine folders")
     dataset.add_argument("--cache", type=Path, default=Path("cache"), help="cache root folder (default ./cache)")
     dataset.set_defaults(func=cmd_dataset)
 
     train = subparsers.add_parser("train", help="train a model config on a MIDI folder (resumes a killed run)")
     train.add_argument("config", choices=configs, help="model config to train")
-    train.add_argument("--data", type=Path, required=True, help="folder of .mid files (searched recursively)")
+    train.add_argument("--data", type=Path, required=True, action="append",
+                       help="folder of .mid files (searched recursively); repeat to combine folders")
     train.add_argument("--run-dir", type=Path, required=True, help="folder for checkpoints, logs and results")
     train.add_argument("--hparams", default=None, help="model hparams or trainer settings, e.g. "
                        "units=128,batch_size=32,eval_examples=512 (lists as 256:256)")

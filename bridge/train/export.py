@@ -30,6 +30,9 @@ STOPS = {  # result.json's stop reason -> how the card says it
 LICENSES = {  # data folder name -> how its license reads on a model card
     "pop909": "POP909 (Wang et al., ISMIR 2020), MIT License",
     "groove": "Groove MIDI Dataset (Gillick et al., ICML 2019), Creative Commons Attribution 4.0 (CC BY 4.0)",
+    "folk": "Essen Folksong Collection (Schaffrath et al.) as distributed with the music21 corpus (BSD-3 "
+            "package), for research use",
+    "chorales": "J. S. Bach's four-part chorales as encoded in the music21 corpus (BSD-3 package)",
 }
 
 
@@ -115,8 +118,9 @@ def export(run_dir: str | Path, output: str | Path, name: str | None = None) -> 
         "name": name, "model_class": config.model_class, "kind": config.kind, "tools": list(config.tools),
         "default": True, "help": config.help, "config": config.name, "hparams": config.hparams,
         "converter": config.converter, "converter_args": config.converter_args,
-        "data": {"source": Path(run["data"]).name, "path": _relative(run["data"], base),
-                 "split": manifest["split_rule"], "license": _license(run["data"]), "files": manifest["splits"], "skipped": manifest["files"]["skipped"]},
+        "data": {"sources": [{"source": Path(d).name, "path": _relative(d, base), "license": _license(d)}
+                             for d in pipeline.sources_of(run["data"])],
+                 "split": manifest["split_rule"], "files": manifest["splits"], "skipped": manifest["files"]["skipped"]},
         "training": {"command": commands[-1] if commands else None, "commands": commands, "seed": run["seed"],
                      "steps": result["steps"], "checkpoint_step": meta["step"], "stopped": _stopped(run, result),
                      "wall_time_s": result["wall_time_s"], "notes": result.get("notes", [])},
@@ -153,7 +157,7 @@ def model_card(cfg: dict, loss_label: str) -> str:
              f"- hparams: `{json.dumps(cfg['hparams'], sort_keys=True)}`",
              f"- converter: `{cfg['converter']}` `{json.dumps(cfg['converter_args'], sort_keys=True)}`", "",
              "## Data", "",
-             f"- source: {data['source']} (`{data['path']}`); license: {data['license']}",
+             *(f"- source: {d['source']} (`{d['path']}`); license: {d['license']}" for d in data["sources"]),
              f"- split: {data['split']}; " + "; ".join(
                  f"{split}: {counts.get('files', 0)} files, {counts.get('examples', 0)} examples"
                  for split, counts in data["files"].items()),

@@ -16,8 +16,9 @@ class WittenBell:
         self.order, self.vocab = order, vocab
         self.counts: list[dict[tuple, Counter]] = [defaultdict(Counter) for _ in range(order)]
 
-    def fit(self, sequences: np.ndarray) -> "WittenBell":
-        for row in np.asarray(sequences).tolist():
+    def fit(self, sequences) -> "WittenBell":
+        """Count every n-gram of the rows (an array [N, T] or a list of lists of any lengths)."""
+        for row in _rows(sequences):
             for t, event in enumerate(row):
                 for n in range(min(self.order, t + 1)):
                     self.counts[n][tuple(row[t - n:t])][event] += 1
@@ -36,11 +37,11 @@ class WittenBell:
             p = (seen[event] + types * p) / (total + types)
         return p
 
-    def score(self, sequences: np.ndarray) -> tuple[float, float]:
+    def score(self, sequences) -> tuple[float, float]:
         """Mean NLL (nats) of every event after the first, and how often the likeliest
         event (by the highest-order counts seen) is right."""
         nll, hits, steps = 0.0, 0, 0
-        for row in np.asarray(sequences).tolist():
+        for row in _rows(sequences):
             for t in range(1, len(row)):
                 history = tuple(row[max(0, t - self.order + 1):t])
                 nll -= np.log(self.prob(history, row[t]))
@@ -54,3 +55,7 @@ class WittenBell:
             if seen:
                 return seen.most_common(1)[0][0]
         return 0
+
+
+def _rows(sequences) -> list[list[int]]:
+    return sequences.tolist() if isinstance(sequences, np.ndarray) else [list(row) for row in sequences]

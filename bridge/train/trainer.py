@@ -264,7 +264,7 @@ def load_run(run_dir: Path) -> tuple[dict, ModelConfig]:
                             run["converter_args"], run["hparams"], base.help)
 
 
-def train(config_name: str, data: str | Path, run_dir: str | Path, hparams: str | None = None,
+def train(config_name: str, data: str | Path | list[str | Path], run_dir: str | Path, hparams: str | None = None,
           steps: int | None = None, seed: int = 0, threads: int = 1, cache_root: str | Path = "cache",
           quiet: bool = False, command: str | None = None) -> dict:
     """Train (or resume) a run; return result.json's contents. `command` is recorded for the
@@ -279,7 +279,7 @@ def train(config_name: str, data: str | Path, run_dir: str | Path, hparams: str 
     max_steps = steps if steps is not None else hp["max_steps"]
     run = {"config": config.name, "model_class": config.model_class, "converter": config.converter,
            "converter_args": config.converter_args, "hparams": hp, "seed": seed,
-           "data": str(Path(data).resolve()), "cwd": str(Path.cwd())}
+           "data": [str(p.resolve()) for p in pipeline.sources_of(data)], "cwd": str(Path.cwd())}
     commands: list[str] = []
     if (run_dir / "run.json").is_file():
         previous = json.loads((run_dir / "run.json").read_text())

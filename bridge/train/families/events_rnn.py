@@ -1,14 +1,16 @@
 """MelodyRNN / DrumsRNN in Keras: the training half of model class "events_rnn".
 
 Stacked LSTMs with dropout on each layer's output, a dense layer to the event classes, mean
-sparse softmax cross-entropy over every step (windows are fixed-size, nothing is padded).
-Inputs are built in NumPy by the same `EventFeatures` the serving model uses.
+sparse softmax cross-entropy over every step of each window (meter-aware converters pad a
+short song's window and store its length: padded steps weigh nothing). Inputs are built in
+NumPy by the same `EventFeatures` the serving model uses.
 """
 from __future__ import annotations
 
 import keras
 import numpy as np
 
+from bridge.encodings.features import LEGACY_GRID
 from bridge.models.configs import ModelConfig
 from bridge.models.events_rnn import EventsRNN, event_features
 from bridge.train import ngram
@@ -33,13 +35,15 @@ class EventsRNNNet(MetricsModel):
 
     def metrics_of(self, batch, training: bool) -> dict:
         logits = self(batch, training=training)
-        labels = batch["labels"]
-        loss = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
-        correct = keras.ops.cast(keras.ops.equal(keras.ops.argmax(logits, axis=-1), labels), "float32")
-        event = keras.ops.cast(keras.ops.not_equal(labels, 0), "float32")
-        return {"loss": loss, "accuracy": keras.ops.mean(correct),
+        labels, weight = batch["labels"], batch["weights"]
+        total = keras.ops.maximum(keras.ops.sum(weight), 1.0)
+        nll = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+        correct = keras.ops.cast(keras.ops.equal(keras.ops.argmax(logits, axis=-1), labels), "float32") * weight
+        event = keras.ops.cast(keras.ops.not_equal(labels, 0), "float32") * weight
+        silent = weight - event
+        return {"loss": keras.ops.sum(nll * weight) / total, "accuracy": keras.ops.sum(correct) / total,
                 "event_accuracy": keras.ops.sum(correct * event) / keras.ops.maximum(keras.ops.sum(event), 1.0),
-                "no_event_accuracy": keras.ops.sum(correct * (1 - event)) / keras.ops.maximum(keras.ops.sum(1 - event), 1.0)}
+                "no_event_accuracy": keras.ops.sum(correct * silent) / keras.ops.maximum(keras.ops.sum(silent), 1.0)}
 
 
 def build(config: ModelConfig) -> EventsRNNNet:
@@ -49,10 +53,15 @@ def build(config: ModelConfig) -> EventsRNNNet:
 
 
 def prepare_batch(batch: dict[str, np.ndarray], config: ModelConfig) -> dict[str, np.ndarray]:
-    """Events [B, T + 1] -> inputs for steps 0..T-1 and the next event as each step's label."""
+    """Events [B, T + 1] -> inputs for steps 0..T-1 (on each row's meter grid, where the
+    converter stored one), the next event as each step's label, and 1/0 weights that drop the
+    padding after a row's `length`."""
     events = batch["events"].astype(np.int64)
     features = event_features(config.converter, config.converter_args, config.hparams)
-    return {"inputs": features(events[:, :-1]), "labels": events[:, 1:].astype(np.int32)}
+    lengths = batch.get("length", np.full(len(events), events.shape[1]))
+    weights = (np.arange(1, events.shape[1])[None, :] < np.asarray(lengths)[:, None]).astype(np.float32)
+    return {"inputs": features(events[:, :-1], grids=batch.get("grid")), "labels": events[:, 1:].astype(np.int32),
+            "weights": weights}
 
 
 def export_weights(model: EventsRNNNet, config: ModelConfig) -> dict[str, np.ndarray]:
@@ -77,7 +86,7 @@ def sample_rolls(model: EventsRNNNet, config: ModelConfig, n: int, seed: int) ->
     """n 4-bar samples from silence, as [64 steps, classes] rolls (pitch or drum class)."""
     serving = serving_model(model, config)
     encoding = serving.encoding
-    events = serving.sample(np.zeros(1, np.int64), 64, n, 1.0, np.random.default_rng(seed))
+    events = serving.sample(np.zeros(1, np.int64), 64, n, 1.0, np.random.default_rng(seed), grid=LEGACY_GRID)
     rolls = []
     for row in events:
         if config.converter == "drums":
@@ -93,6 +102,13 @@ def sample_rolls(model: EventsRNNNet, config: ModelConfig, n: int, seed: int) ->
 def baselines(config: ModelConfig, train: dict[str, np.ndarray], eval: dict[str, np.ndarray]) -> dict[str, float]:
     """A Witten-Bell 4-gram on the same train windows, scored on the same eval steps."""
     classes = event_features(config.converter, config.converter_args, config.hparams).encoding.num_classes
-    model = ngram.WittenBell(order=4, vocab=classes).fit(train["events"])
-    nll, accuracy = model.score(eval["events"])
+    model = ngram.WittenBell(order=4, vocab=classes).fit(_unpadded(train))
+    nll, accuracy = model.score(_unpadded(eval))
     return {"ngram4_loss": nll, "ngram4_accuracy": accuracy}
+
+
+def _unpadded(arrays: dict[str, np.ndarray]) -> list[list[int]]:
+    """Each window's events up to its length (the whole window where none is stored)."""
+    events = arrays["events"]
+    lengths = arrays.get("length", np.full(len(events), events.shape[1]))
+    return [row[:length] for row, length in zip(events.tolist(), np.asarray(lengths).tolist())]
