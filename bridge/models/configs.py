@@ -75,9 +75,10 @@ register(ModelConfig(
 ))
 register(ModelConfig(
     "drums_rnn", "events_rnn", "drums", ("continue",), "drums",
-    {"window": 129, "hop": 16},
-    {**EVENTS_RNN_HPARAMS, "counter_bits": 6},
-    "DrumsRNN (drum_kit): 9 classes as a 512-way event, lookback 1 and 2 bars, step counters.",
+    {"window": 97, "hop": 16, "meter": True, "other_meters": True},
+    {**EVENTS_RNN_HPARAMS, **_METER_RNN, "units": 256, "max_steps": 5000},
+    "DrumsRNN (drum_kit) in the clip's meter: 9 classes as a 512-way event on the meter's grid, "
+    "events 1 and 2 bars back, bar and beat positions; GMD's 4/4 grooves also teach 3/4 and 6/8.",
 ))
 
 
