@@ -55,6 +55,6 @@ def drum_clip(bars: int, seed: int = 0, extra: tuple[Note, ...] = ()) -> Clip:
 
 
 def params(**changes) -> dict:
-    base = {"variations": 1, "temperature": 1.0, "amount": 1.0, "ghost_notes": False, "seed": 7,
+    base = {"variations": 1, "temperature": 1.0, "amount": 1.0, "dynamics": 1.0, "ghost_notes": False, "seed": 7,
             "drum_map": DRUM_MAP.default, "bundle": None}
     return {**base, **changes}

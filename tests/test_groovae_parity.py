@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from bridge.encodings import groove as enc
+from bridge.meter import MeterGrid
 from bridge.models.configs import ModelConfig
 from bridge.models.groovae import GrooVAE
 
@@ -10,27 +11,32 @@ keras = pytest.importorskip("keras")
 families = pytest.importorskip("bridge.train.families.groovae")
 
 
-def _config(mode: str) -> ModelConfig:
+def _config(mode: str, meter: bool) -> ModelConfig:
     return ModelConfig("tiny", "groovae", "drums", ("groove",), "groove",
                        hparams={"mode": mode, "enc_units": 12, "dec_units": [10, 8], "z_size": 6,
-                                "free_bits": 1.0, "beta": 0.2, "dropout": 0.0})
+                                "free_bits": 1.0, "beta": 0.2, "dropout": 0.0, "meter": meter,
+                                "window": 48 if meter else enc.WINDOW_STEPS})
 
 
-@pytest.mark.parametrize("mode", ["humanize", "tap"])
-def test_encoder_and_decoder_match_keras(mode):
+@pytest.mark.parametrize("mode,meter", [("humanize", None), ("tap", None), ("humanize", "6/8"), ("tap", "3/4")])
+def test_encoder_and_decoder_match_keras(mode, meter):
+    """A 4/4-only model (2-bar windows) and meter-aware ones (48-step windows on the meter's
+    grid, the decoder reading each step's bar position)."""
     rng = np.random.default_rng(0)
-    config = _config(mode)
-    perf = np.zeros((3, enc.WINDOW_STEPS, enc.FEATURES), np.float32)
-    hits = rng.random((3, enc.WINDOW_STEPS, 9)) < 0.3
+    config = _config(mode, meter is not None)
+    window = config.hparams["window"]
+    perf = np.zeros((3, window, enc.FEATURES), np.float32)
+    hits = rng.random((3, window, 9)) < 0.3
     perf[..., :9] = hits
     perf[..., 9:18] = hits * rng.uniform(0.2, 1.0, hits.shape)
     perf[..., 18:] = hits * rng.uniform(-1.0, 1.0, hits.shape)
-    batch = families.prepare_batch({"performance": perf}, config)
+    grid = MeterGrid.of(meter or "4/4")
+    batch = families.prepare_batch({"performance": perf, "grid": np.repeat(grid.encode()[None], 3, axis=0)}, config)
     model = families.build(config)
     model(batch)
     # Random non-trivial weights, so the check does not pass on near-zero activations.
     model.set_weights([w + rng.normal(0, 0.3, w.shape).astype(np.float32) for w in model.get_weights()])
-    serving = GrooVAE(families.export_weights(model, config), mode)
+    serving = GrooVAE(families.export_weights(model, config), mode, window=window, meter=meter is not None)
 
     mu_k, sigma_k = (np.asarray(t) for t in model.encode(batch["inputs"]))
     mu, sigma = serving.encode(batch["inputs"])
@@ -38,8 +44,8 @@ def test_encoder_and_decoder_match_keras(mode):
 
     # Decode with NumPy (hits near-deterministic at a tiny temperature), then teacher-force Keras
     # on that output: Keras must predict exactly what NumPy wrote at every step.
-    out = serving.decode(mu, np.random.default_rng(1), temperature=1e-3)
-    logits = np.asarray(model.decode(mu, out))
+    out = serving.decode(mu, np.random.default_rng(1), temperature=1e-3, grid=grid)
+    logits = np.asarray(model.decode(mu, out, batch["positions"]))
     decisive = np.abs(logits[..., :9]) > 1e-2
     assert ((logits[..., :9] > 0) == (out[..., :9] > 0.5))[decisive].all()
     played = out[..., :9]

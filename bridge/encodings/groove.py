@@ -1,9 +1,10 @@
-"""GrooVAE's drum tensors: hits, velocities and offsets per 16th step and drum class.
+"""GrooVAE's drum tensors: hits, velocities and offsets per grid step and drum class.
 
 Shared by the training converter and the NumPy serving class, so a performance is encoded
 the same way in both. No TensorFlow here.
 
-Per step t and class k (Magenta's GrooveConverter):
+Steps are 16ths (Magenta's GrooveConverter and our 4/4 models) or, for meter-aware models,
+the meter's grid (`bridge.meter`: `steps_per_quarter` below). Per step t and class k:
   hit[t, k]      1 if class k plays at step t, else 0
   velocity[t, k] MIDI velocity / 127 (0 where no hit)
   offset[t, k]   2 * (grid - onset) / step, in [-1, 1] (0 where no hit)
@@ -27,7 +28,7 @@ import numpy as np
 from bridge.drums import NUM_CLASSES
 
 STEPS_PER_QUARTER = 4
-WINDOW_STEPS = 32  # two 4/4 bars of 16ths
+WINDOW_STEPS = 32  # two 4/4 bars of 16ths: the window of Magenta's and our 4/4-only models
 FEATURES = 3 * NUM_CLASSES  # hits | velocities | offsets
 MODES = {"humanize": NUM_CLASSES, "tap": 3}  # mode -> encoder input width
 
@@ -41,23 +42,23 @@ class Hit:
     velocity: int
 
 
-def grid_position(start: float) -> tuple[int, float]:
-    """(step, offset) of an onset in beats: the nearest 16th step and the signed offset."""
-    pos = start * STEPS_PER_QUARTER
+def grid_position(start: float, steps_per_quarter: int = STEPS_PER_QUARTER) -> tuple[int, float]:
+    """(step, offset) of an onset in beats: the nearest grid step and the signed offset."""
+    pos = start * steps_per_quarter
     step = int(math.floor(pos + 0.5))
     return step, float(np.clip(2.0 * (step - pos), -1.0, 1.0))
 
 
-def num_steps(length_beats: float) -> int:
+def num_steps(length_beats: float, steps_per_quarter: int = STEPS_PER_QUARTER) -> int:
     """Steps covering a clip of this many beats (at least one)."""
-    return max(1, int(math.ceil(length_beats * STEPS_PER_QUARTER - 1e-9)))
+    return max(1, int(math.ceil(length_beats * steps_per_quarter - 1e-9)))
 
 
-def encode(hits: Iterable[Hit], steps: int) -> np.ndarray:
+def encode(hits: Iterable[Hit], steps: int, steps_per_quarter: int = STEPS_PER_QUARTER) -> np.ndarray:
     """A [steps, 27] float32 tensor (hits | velocities | offsets); hits past the end are dropped."""
     out = np.zeros((steps, FEATURES), np.float32)
     for hit in hits:
-        step, offset = grid_position(hit.start)
+        step, offset = grid_position(hit.start, steps_per_quarter)
         if not 0 <= step < steps:
             continue
         k = hit.drum_class
@@ -94,27 +95,28 @@ def encoder_inputs(tensor: np.ndarray, mode: str) -> np.ndarray:
     raise ValueError(f"unknown GrooVAE mode {mode!r}; known: {', '.join(MODES)}")
 
 
-def onset_beats(step: int | np.ndarray, offset: float | np.ndarray) -> float | np.ndarray:
+def onset_beats(step: int | np.ndarray, offset: float | np.ndarray,
+                steps_per_quarter: int = STEPS_PER_QUARTER) -> float | np.ndarray:
     """Inverse of grid_position: the onset in beats of a step and its offset."""
-    return (step - np.asarray(offset) / 2.0) / STEPS_PER_QUARTER
+    return (step - np.asarray(offset) / 2.0) / steps_per_quarter
 
 
-def decode(tensor: np.ndarray) -> list[Hit]:
+def decode(tensor: np.ndarray, steps_per_quarter: int = STEPS_PER_QUARTER) -> list[Hit]:
     """The hits of a [T, 27] tensor (hit where > 0.5), onsets never before beat 0."""
     hits, velocities, offsets = split(tensor)
     out = []
     for step, k in zip(*np.nonzero(hits > 0.5)):
-        start = max(0.0, float(onset_beats(step, offsets[step, k])))
+        start = max(0.0, float(onset_beats(step, offsets[step, k], steps_per_quarter)))
         velocity = int(np.clip(round(float(velocities[step, k]) * 127), 1, 127))
         out.append(Hit(start, int(k), velocity))
     return sorted(out, key=lambda h: (h.start, h.drum_class))
 
 
-def windows(steps: int) -> list[int]:
-    """Start steps of the 2-bar windows that cover `steps`, one bar (16 steps) apart.
+def windows(steps: int, window: int = WINDOW_STEPS, hop: int = WINDOW_STEPS // 2) -> list[int]:
+    """Start steps of the windows that cover `steps`, `hop` steps apart (one 4/4 bar for the
+    2-bar models; whole bars of the clip's meter for meter-aware ones).
 
-    Consecutive windows overlap by one bar; the decoder replays the overlap from the previous
-    window, so a long clip has no seam at a window border.
+    Consecutive windows overlap; the decoder replays the overlap from the previous window, so
+    a long clip has no seam at a window border.
     """
-    hop = WINDOW_STEPS // 2
-    return list(range(0, max(steps - WINDOW_STEPS, 0) + hop, hop)) if steps > WINDOW_STEPS else [0]
+    return list(range(0, max(steps - window, 0) + hop, hop)) if steps > window else [0]

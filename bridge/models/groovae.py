@@ -1,14 +1,20 @@
 """GrooVAE served from NumPy: Groove (humanize a drum clip) and Drumify (drums from any rhythm).
 
-The network is trained on 2-bar windows (bridge/train/families/groovae.py). A clip of any
-length is cut into 2-bar windows one bar apart; each window after the first replays its first
-bar from what was already decoded (teacher-forced), so the decoder's state carries across the
-border and bar 3 continues bar 2 instead of restarting. All variations run as one batch, and
-every window of a clip is encoded in one batch.
+The network is trained on windows of a few bars (bridge/train/families/groovae.py): 2-bar 4/4
+windows on 16ths for Magenta's layout, or, for meter-aware models, windows of whole bars of
+the clip's meter on its grid (`bridge.meter`) whose decoder also reads where each step sits in
+its bar. A clip of any length is cut into windows whole bars apart; each window after the
+first replays its overlap with the previous one from what was already decoded
+(teacher-forced), so the decoder's state carries across the border instead of restarting.
+All variations run as one batch, and every window of a clip is encoded in one batch.
 
 Temperature scales the posterior noise (z = mu + sigma * eps * T) and the hit logits, so low
 values give the model's likeliest reading of the input. One eps per variation is shared by all
 windows, so a variation keeps one feel for the whole clip.
+
+Groove keeps the player's dynamics by default (`dynamics` 1: each drum's velocities keep the
+input's level and take the model's accents around it). New hits (ghost notes, drumify of a
+drum clip) take the input's own sounds (`bridge.drum_feel`).
 """
 from __future__ import annotations
 
@@ -17,14 +23,15 @@ from dataclasses import replace
 import numpy as np
 
 from bridge.bundle import Bundle
-from bridge.clip import Clip, Note
+from bridge.clip import Clip, GridNote, Note
+from bridge.drum_feel import Feel
 from bridge.drums import NUM_CLASSES, DrumMap
 from bridge.encodings import groove as enc
+from bridge.encodings.features import LEGACY_GRID
 from bridge.engine.layers import LSTM, StackedLSTM, dense, sigmoid
+from bridge.meter import MeterGrid
 from bridge.models import MODEL_CLASSES
 from bridge.tools import ToolError
-
-HALF = enc.WINDOW_STEPS // 2
 # Model offsets are kept inside +-MAX_OFFSET of a step's half-width, so a grooved note read back
 # (rounded to the nearest 16th) lands on the step it came from.
 MAX_OFFSET = 0.98
@@ -37,10 +44,12 @@ def _softplus(x: np.ndarray) -> np.ndarray:
 class GrooVAE:
     """Encoder (bidirectional LSTM -> mu, sigma) and autoregressive decoder on [T, 27] tensors."""
 
-    def __init__(self, weights: dict[str, np.ndarray], mode: str, name: str = "groovae") -> None:
+    def __init__(self, weights: dict[str, np.ndarray], mode: str, name: str = "groovae",
+                 window: int = enc.WINDOW_STEPS, meter: bool = False) -> None:
         if mode not in enc.MODES:
             raise ValueError(f"unknown GrooVAE mode {mode!r}")
         self.mode, self.name, self.w = mode, name, weights
+        self.window, self.meter = window, meter
         lstm = lambda p: LSTM(weights[f"{p}/kernel"], weights[f"{p}/recurrent_kernel"], weights[f"{p}/bias"])
         self.enc_fw, self.enc_bw = lstm("enc_fw"), lstm("enc_bw")
         depth = sum(1 for k in weights if k.startswith("dec_") and k.endswith("/recurrent_kernel"))
@@ -49,7 +58,23 @@ class GrooVAE:
 
     @classmethod
     def from_bundle(cls, bundle: Bundle) -> "GrooVAE":
-        return cls(bundle.weights, bundle.config["hparams"]["mode"], bundle.name)
+        hp = bundle.config["hparams"]
+        return cls(bundle.weights, hp["mode"], bundle.name, int(hp.get("window", enc.WINDOW_STEPS)),
+                   bool(hp.get("meter", False)))
+
+    @property
+    def default_grid(self) -> MeterGrid:
+        return LEGACY_GRID
+
+    def grid_for(self, clip: Clip) -> MeterGrid:
+        """The clip's meter on its grid, or 4/4 16ths for a 4/4-only model."""
+        return MeterGrid.of(clip.time_signature) if self.meter else LEGACY_GRID
+
+    def positions(self, grid: MeterGrid, start: int, steps: int) -> np.ndarray:
+        """The decoder's position input for steps start.. of a clip: [steps, P], P = 0 if 4/4-only."""
+        if not self.meter:
+            return np.zeros((steps, 0), np.float32)
+        return grid.features(np.arange(start, start + steps))
 
     def encode(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and std [B, Z] of encoder inputs [B, T, D]."""
@@ -71,20 +96,23 @@ class GrooVAE:
 
     def decode(self, z: np.ndarray, rng: np.random.Generator, temperature: float = 1.0,
                prefix: np.ndarray | None = None, known_hits: np.ndarray | None = None,
-               sample_hits: bool = True) -> np.ndarray:
-        """Decode one window [B, 32, 27] from z [B, Z].
+               sample_hits: bool = True, grid: MeterGrid = LEGACY_GRID, start: int = 0) -> np.ndarray:
+        """Decode one window [B, window, 27] from z [B, Z], the window starting at step `start`
+        of a clip on `grid`.
 
-        prefix [B, P, 27] is replayed as the first P steps' output. known_hits [B, 32, 9] are
-        always hits; with sample_hits the model may add hits (Bernoulli of logits / T),
+        prefix [B, P, 27] is replayed as the first P steps' output. known_hits [B, window, 9]
+        are always hits; with sample_hits the model may add hits (Bernoulli of logits / T),
         without it the hits are exactly known_hits. Velocity and offset are the model's.
         """
         batch = z.shape[0]
         states = self.initial_state(z)
         prev = np.zeros((batch, enc.FEATURES), np.float32)
-        out = np.zeros((batch, enc.WINDOW_STEPS, enc.FEATURES), np.float32)
+        out = np.zeros((batch, self.window, enc.FEATURES), np.float32)
+        positions = self.positions(grid, start, self.window)
         n = NUM_CLASSES
-        for t in range(enc.WINDOW_STEPS):
-            h, states = self.decoder.step(np.concatenate([prev, z], axis=-1), states)
+        for t in range(self.window):
+            position = np.broadcast_to(positions[t], (batch, positions.shape[1]))
+            h, states = self.decoder.step(np.concatenate([prev, z, position], axis=-1), states)
             if prefix is not None and t < prefix.shape[1]:
                 prev = out[:, t] = prefix[:, t]
                 continue
@@ -100,27 +128,30 @@ class GrooVAE:
         return out
 
     def perform(self, performance: np.ndarray, variations: int, temperature: float, rng: np.random.Generator,
-                known_hits: np.ndarray | None = None, sample_hits: bool = True, progress=None) -> np.ndarray:
-        """Decode a whole clip [T, 27] (encoder sees its transform) into [V, T, 27], window by window."""
+                known_hits: np.ndarray | None = None, sample_hits: bool = True, progress=None,
+                grid: MeterGrid = LEGACY_GRID) -> np.ndarray:
+        """Decode a whole clip [T, 27] on `grid` (the encoder sees its transform) into
+        [V, T, 27], window by window; windows start on barlines, about half a window apart."""
         steps = performance.shape[0]
-        starts = enc.windows(steps)
-        padded_len = starts[-1] + enc.WINDOW_STEPS
+        hop = grid.bar_steps * max(1, (self.window // 2) // grid.bar_steps)
+        starts = enc.windows(steps, self.window, hop)
+        padded_len = starts[-1] + self.window
         padded = np.zeros((padded_len, enc.FEATURES), np.float32)
         padded[:steps] = performance
         known = None
         if known_hits is not None:
             known = np.zeros((padded_len, NUM_CLASSES), np.float32)
             known[:steps] = known_hits
-        inputs = enc.encoder_inputs(np.stack([padded[s:s + enc.WINDOW_STEPS] for s in starts]), self.mode)
+        inputs = enc.encoder_inputs(np.stack([padded[s:s + self.window] for s in starts]), self.mode)
         mu, sigma = self.encode(inputs)
         eps = rng.standard_normal((variations, self.z_size)).astype(np.float32) * temperature
         result = np.zeros((variations, padded_len, enc.FEATURES), np.float32)
         for i, s in enumerate(starts):
             z = (mu[i] + sigma[i] * eps).astype(np.float32)
-            prefix = result[:, s:s + HALF] if i else None
-            window = None if known is None else np.broadcast_to(known[s:s + enc.WINDOW_STEPS],
-                                                                (variations, enc.WINDOW_STEPS, NUM_CLASSES))
-            result[:, s:s + enc.WINDOW_STEPS] = self.decode(z, rng, temperature, prefix, window, sample_hits)
+            prefix = result[:, s:starts[i - 1] + self.window] if i else None
+            window = None if known is None else np.broadcast_to(known[s:s + self.window],
+                                                                (variations, self.window, NUM_CLASSES))
+            result[:, s:s + self.window] = self.decode(z, rng, temperature, prefix, window, sample_hits, grid, s)
             if progress:
                 progress((i + 1) / len(starts), f"window {i + 1}/{len(starts)}")
         return result[:, :steps]
@@ -129,16 +160,18 @@ class GrooVAE:
         """Re-time and re-voice the drum hits of a clip; everything the map does not know stays put."""
         if self.mode != "humanize":
             raise ToolError(f"bundle {self.name} is a {self.mode} model and cannot groove", "bad_input")
-        drum_map = DrumMap.parse(params["drum_map"])
+        drum_map = _drum_map(params)
+        grid = self.grid_for(clip)
+        spq = grid.steps_per_quarter
         amount, n = float(params["amount"]), int(params["variations"])
         # (step, class) -> indices of the clip's notes that play it; the loudest is what the model saw.
         cells: dict[tuple[int, int], list[int]] = {}
         for i, note in enumerate(clip.notes):
             k = drum_map.classify(note.pitch)
             if not note.mute and k is not None and note.start < clip.length:
-                cells.setdefault((enc.grid_position(note.start)[0], k), []).append(i)
+                cells.setdefault((enc.grid_position(note.start, spq)[0], k), []).append(i)
         # A note just before the clip end can round to the step after it: that step is decoded too.
-        steps = max([enc.num_steps(clip.length)] + [step + 1 for step, _ in cells])
+        steps = max([enc.num_steps(clip.length, spq)] + [step + 1 for step, _ in cells])
         performance = np.zeros((steps, enc.FEATURES), np.float32)
         for (step, k) in cells:
             performance[step, k] = 1.0
@@ -146,24 +179,35 @@ class GrooVAE:
         rng = np.random.default_rng(params["seed"])
         ghost = bool(params["ghost_notes"]) and amount > 0
         out = self.perform(performance, n, float(params["temperature"]), rng, performance[:, :NUM_CLASSES],
-                           ghost, lambda f, m: ctx.report(0.95 * f, m))
+                           ghost, lambda f, m: ctx.report(0.95 * f, m), grid)
+        feel = Feel(_grid_hits(clip, drum_map, spq), grid, drum_map)
         ctx.report(1.0, "done")
         # Notes keep the input's order, so amount 0 gives back the input's notes exactly.
-        return [replace(clip, notes=self._regroove(clip, cells, out[v], amount, drum_map),
+        return [replace(clip, notes=self._regroove(clip, cells, out[v], amount, float(params["dynamics"]), feel),
                         name=f"groove {v + 1}/{n} {clip.name}".rstrip()) for v in range(n)]
 
     @staticmethod
     def _regroove(clip: Clip, cells: dict[tuple[int, int], list[int]], tensor: np.ndarray, amount: float,
-                  drum_map: DrumMap) -> tuple[Note, ...]:
-        """The clip's notes moved toward the model's timing and velocity by `amount`, plus ghost notes."""
+                  dynamics: float, feel: Feel) -> tuple[Note, ...]:
+        """The clip's notes moved toward the model's timing and velocity by `amount`, plus ghost
+        notes in the input's own sounds. With `dynamics` 1 each drum's velocities keep the
+        input's mean level (the model's accents move around it); with 0 the model's level."""
         hits, velocities, offsets = enc.split(tensor)
+        spq = feel.grid.steps_per_quarter
         notes = list(clip.notes)
         latest = max(clip.length - 1e-3, 0.0)
+        leads = {cell: max(members, key=lambda i: (clip.notes[i].velocity, -i)) for cell, members in cells.items()}
+        level = {}  # class -> (input mean, model mean) velocity over the input's hits
+        for k in {k for _, k in cells}:
+            played = [(clip.notes[i].velocity, float(velocities[step, k]) * 127.0)
+                      for (step, kk), i in leads.items() if kk == k]
+            level[k] = (np.mean([a for a, _ in played]), np.mean([b for _, b in played]))
         for (step, k), members in cells.items():
-            lead = max(members, key=lambda i: (clip.notes[i].velocity, -i))
-            target_start = float(enc.onset_beats(step, np.clip(offsets[step, k], -MAX_OFFSET, MAX_OFFSET)))
+            lead = leads[step, k]
+            target_start = float(enc.onset_beats(step, np.clip(offsets[step, k], -MAX_OFFSET, MAX_OFFSET), spq))
+            target_velocity = float(velocities[step, k]) * 127.0 - dynamics * (level[k][1] - level[k][0])
             shift = amount * (target_start - clip.notes[lead].start)
-            lift = amount * (float(velocities[step, k]) * 127.0 - clip.notes[lead].velocity)
+            lift = amount * (target_velocity - clip.notes[lead].velocity)
             for i in members:
                 note = clip.notes[i]
                 start = min(max(0.0, note.start + shift), max(note.start, latest))
@@ -172,33 +216,61 @@ class GrooVAE:
         for step, k in zip(*np.nonzero(hits > 0.5)):
             if (int(step), int(k)) in cells:
                 continue
-            start = min(max(0.0, float(enc.onset_beats(step, np.clip(offsets[step, k], -MAX_OFFSET, MAX_OFFSET)))), latest)
+            start = float(enc.onset_beats(step, np.clip(offsets[step, k], -MAX_OFFSET, MAX_OFFSET), spq))
             velocity = int(np.clip(round(amount * float(velocities[step, k]) * 127.0), 1, 127))
-            notes.append(Note(drum_map.pitch(int(k)), start, 1.0 / enc.STEPS_PER_QUARTER, velocity))
+            notes.append(Note(feel.pitch(int(k), int(step)), min(max(0.0, start), latest), 1.0 / spq, velocity))
         return tuple(notes)
 
     def drumify(self, clip: Clip, params: dict, ctx) -> list[Clip]:
-        """A drum pattern per variation that follows the onsets of any clip (pitch is ignored)."""
+        """A drum pattern per variation that follows the onsets of any clip (pitch is ignored).
+
+        A drum clip's own sounds are kept: when it looks like drums (at least 80% of its notes
+        are drums of the map and they are short, a median of a 16th or less, as drum hits are
+        and bass lines in the same register are not), each class is written with the pitch
+        the input used for it."""
         if self.mode != "tap":
             raise ToolError(f"bundle {self.name} is a {self.mode} model and cannot drumify", "bad_input")
-        drum_map = DrumMap.parse(params["drum_map"])
+        drum_map = _drum_map(params)
+        grid = self.grid_for(clip)
+        spq = grid.steps_per_quarter
         n = int(params["variations"])
-        steps = enc.num_steps(clip.length)
-        onsets = [enc.Hit(note.start, 0, note.velocity) for note in clip.audible_notes()]
-        performance = enc.encode(onsets, steps)
+        steps = enc.num_steps(clip.length, spq)
+        audible = clip.audible_notes()
+        performance = enc.encode([enc.Hit(note.start, 0, note.velocity) for note in audible], steps, spq)
         ctx.report(0.0, "drumifying")
         rng = np.random.default_rng(params["seed"])
         out = self.perform(performance, n, float(params["temperature"]), rng,
-                           progress=lambda f, m: ctx.report(0.95 * f, m))
-        step_len = 1.0 / enc.STEPS_PER_QUARTER
+                           progress=lambda f, m: ctx.report(0.95 * f, m), grid=grid)
+        drums = _grid_hits(clip, drum_map, spq)
+        looks_like_drums = (len(drums) >= 0.8 * max(len(audible), 1)
+                            and np.median([note.duration for note in audible] or [1.0]) <= 0.25)
+        feel = Feel(drums if looks_like_drums else [], grid, drum_map)
         latest = max(clip.length - 1e-3, 0.0)
         results = []
         for v in range(n):
-            notes = [Note(drum_map.pitch(h.drum_class), min(h.start, latest), step_len, h.velocity)
-                     for h in enc.decode(out[v])]
+            notes = [Note(feel.pitch(h.drum_class, enc.grid_position(h.start, spq)[0]), min(h.start, latest),
+                          1.0 / spq, h.velocity) for h in enc.decode(out[v], spq)]
             results.append(clip.with_notes(notes, name=f"drumify {v + 1}/{n} {clip.name}".rstrip()))
         ctx.report(1.0, "done")
         return results
+
+
+def _drum_map(params: dict) -> DrumMap:
+    try:
+        return DrumMap.parse(params["drum_map"])
+    except ValueError as exc:
+        raise ToolError(str(exc), "bad_param") from None
+
+
+def _grid_hits(clip: Clip, drum_map: DrumMap, spq: int) -> list[tuple[int, GridNote]]:
+    """(class, grid note) of the clip's audible drum hits on a grid of `spq` steps a beat."""
+    out = []
+    for note in clip.audible_notes():
+        k = drum_map.classify(note.pitch)
+        if k is not None:
+            step, offset = enc.grid_position(note.start, spq)
+            out.append((k, GridNote(note.pitch, step, step + 1, note.velocity, -offset / 2.0, note)))
+    return out
 
 
 MODEL_CLASSES["groovae"] = GrooVAE

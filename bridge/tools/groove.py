@@ -9,6 +9,8 @@ PARAMS = (
     variations(8, 1),
     TEMPERATURE,
     Param("amount", "float", 1.0, "Blend: 0 keeps the input's feel, 1 takes the model's.", 0.0, 1.0),
+    Param("dynamics", "float", 1.0, "1 keeps each drum's velocity level as you played it (the model adds "
+          "accents around it); 0 takes the model's levels.", 0.0, 1.0),
     Param("ghost_notes", "bool", False, "Let the model add hits that were not in the input."),
     SEED, DRUM_MAP, BUNDLE,
 )

@@ -2,7 +2,8 @@
 
 Encoder: bidirectional LSTM over the encoder inputs (hits only for humanize, one tap channel
 for tap2drum) -> mu, sigma = softplus. Decoder: initial state tanh(dense(z)); each step reads
-the previous step's true output (teacher forcing) and z; a dense layer gives 9 hit logits,
+the previous step's true output (teacher forcing) and z (and, for meter-aware configs, where
+the step sits in its bar: bridge.meter's position columns); a dense layer gives 9 hit logits,
 9 velocity logits (sigmoid) and 9 offset logits (tanh). Loss per window, summed over steps and
 classes: hit sigmoid cross-entropy + velocity MSE + offset MSE (the last two on the true hits
 only), plus beta * max(KL - free bits, 0) as in Magenta's MusicVAE, so the first free_bits of
@@ -17,6 +18,7 @@ import numpy as np
 
 from bridge.drums import NUM_CLASSES
 from bridge.encodings import groove as enc
+from bridge.meter import meter_features
 from bridge.models.configs import ModelConfig
 from bridge.train.keras_steps import MetricsModel
 
@@ -47,11 +49,12 @@ class GrooVAENet(MetricsModel):
         h = keras.ops.concatenate([h_fw, h_bw], axis=-1)
         return self.mu(h), keras.ops.softplus(self.sigma(h))
 
-    def decode(self, z, targets, training=False):
-        """Output logits [B, T, 27] for the true previous steps (teacher forcing)."""
+    def decode(self, z, targets, positions, training=False):
+        """Output logits [B, T, 27] for the true previous steps (teacher forcing); positions
+        [B, T, P] (P = 0 for 4/4-only configs)."""
         steps = keras.ops.shape(targets)[1]
         prev = keras.ops.pad(targets[:, :-1], [[0, 0], [1, 0], [0, 0]])
-        x = keras.ops.concatenate([prev, keras.ops.repeat(z[:, None], steps, axis=1)], axis=-1)
+        x = keras.ops.concatenate([prev, keras.ops.repeat(z[:, None], steps, axis=1), positions], axis=-1)
         flat, at = self.dec_init(z), 0
         for layer, units in zip(self.dec, self.dec_units):
             x = self.drop(layer(x, initial_state=[flat[:, at:at + units], flat[:, at + units:at + 2 * units]]),
@@ -62,7 +65,7 @@ class GrooVAENet(MetricsModel):
     def call(self, batch, training=False):
         mu, sigma = self.encode(batch["inputs"])
         z = mu + sigma * keras.random.normal(keras.ops.shape(mu), seed=self.noise) if training else mu
-        return self.decode(z, batch["performance"], training), mu, sigma
+        return self.decode(z, batch["performance"], batch["positions"], training), mu, sigma
 
     def metrics_of(self, batch, training):
         logits, mu, sigma = self(batch, training=training)
@@ -93,8 +96,13 @@ def build(config: ModelConfig) -> GrooVAENet:
 
 
 def prepare_batch(batch: dict[str, np.ndarray], config: ModelConfig) -> dict[str, np.ndarray]:
-    """Add the encoder inputs for this config's mode; the cache holds only the performance."""
-    return {**batch, "inputs": enc.encoder_inputs(batch["performance"], config.hparams["mode"])}
+    """Add the encoder inputs for this config's mode and the decoder's step positions (none
+    for 4/4-only configs); the cache holds only the performance and its meter grid."""
+    performance = batch["performance"]
+    steps = np.arange(performance.shape[1])
+    positions = (meter_features(batch["grid"], steps) if config.hparams.get("meter")
+                 else np.zeros(performance.shape[:2] + (0,), np.float32))
+    return {**batch, "inputs": enc.encoder_inputs(performance, config.hparams["mode"]), "positions": positions}
 
 
 def export_weights(model: GrooVAENet, config: ModelConfig) -> dict[str, np.ndarray]:
@@ -110,10 +118,10 @@ def export_weights(model: GrooVAENet, config: ModelConfig) -> dict[str, np.ndarr
 
 
 def sample_rolls(model: GrooVAENet, config: ModelConfig, n: int, seed: int) -> list[np.ndarray]:
-    """n hit rolls [32, 9] decoded from the prior by the NumPy serving model (what users hear)."""
+    """n hit rolls [window, 9] decoded from the prior by the NumPy serving model (what users hear)."""
     from bridge.models.groovae import GrooVAE
 
-    serving = GrooVAE(export_weights(model, config), config.hparams["mode"])
+    serving = GrooVAE(export_weights(model, config), config.hparams)
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((n, serving.z_size)).astype(np.float32)
-    return list(serving.decode(z, rng)[..., :NUM_CLASSES])
+    return list(serving.decode(z, rng, grid=serving.default_grid)[..., :NUM_CLASSES])
