@@ -98,7 +98,8 @@ class ModelStore:
     def _check_meter(candidates: list[Loaded], tool: str, time_signature: TimeSignature | None) -> list[Loaded]:
         fitting = [item for item in candidates if item.accepts(time_signature)]
         if not fitting:
-            trained = sorted({m for item in candidates for m in item.meters}, key=lambda m: meter.parse(m).beats_per_bar)
+            trained = sorted({m for item in candidates for m in item.meters},
+                             key=lambda m: (meter.parse(m).denominator, meter.parse(m).numerator))
             raise ToolError(f"no installed {tool} model takes {time_signature}: they are trained in "
                             f"{', '.join(trained)} (and meters with the same bar and beats on their grid, such "
                             "as 2/2 for 2/4 or 3/2 for 3/4)", "bad_input")

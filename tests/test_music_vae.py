@@ -34,9 +34,12 @@ def random_vae(kind: str = "melody", bars: int = 2, seed: int = 0, enc: int = 16
 
 
 @pytest.mark.parametrize("name,position", [("musicvae_melody_2bar", False), ("musicvae_drums_2bar", False),
-                                           ("musicvae_drums_2bar_hikl", True)])
+                                           ("musicvae_drums_2bar_hikl", True), ("musicvae_melody_meter", False)])
 def test_numpy_encoder_and_decoder_match_keras(name, position):
+    """Flat 4/4 models, one with the step counter, and a meter-aware one whose windows are in
+    6/8 and 3/4 (bar positions differ per window)."""
     pytest.importorskip("tensorflow")
+    from bridge.meter import FEATURES, MeterGrid
     from bridge.models.configs import CONFIGS
     from bridge.train.families import music_vae as family
 
@@ -45,19 +48,24 @@ def test_numpy_encoder_and_decoder_match_keras(name, position):
     rng = np.random.default_rng(1)
     hp = VAEHparams.from_config(config.kind, config.hparams)
     events = rng.integers(0, hp.num_classes, (3, hp.steps))
-    model({"events": events})
+    grids = [MeterGrid.of(m) for m in ("6/8", "3/4", "6/8")]
+    batch = family.prepare_batch({"events": events, "grid": np.stack([g.encode() for g in grids])}, config)
+    model(batch)
     # Random, larger-than-init weights so that a wrong gate order or state split cannot hide.
     model.set_weights([rng.normal(0, 0.5, w.shape).astype(np.float32) for w in model.get_weights()])
     ours = MusicVAE(family.export_weights(model, config), hp)
-    assert ours.decoder.layers[0].kernel.shape[0] == ours.feedback.shape[1] + 5 + (5 if position else 0)  # 32 steps: 5 bits
+    extra_inputs = FEATURES if hp.meter else 5 if position else 0  # 32 steps: 5 counter bits
+    assert ours.decoder.layers[0].kernel.shape[0] == ours.feedback.shape[1] + 5 + extra_inputs
     mu, sigma = (np.asarray(t) for t in model.encode(events))
     our_mu, our_sigma = ours.encode(events)
     assert np.abs(our_mu - mu).max() <= 1e-4 and np.abs(our_sigma - sigma).max() <= 1e-4
-    logits = np.asarray(model.decode(mu, events))
-    assert np.abs(ours.decoder_logits(our_mu, events) - logits).max() <= 1e-4
+    logits = np.asarray(model.decode(mu, events, batch["positions"]))
+    for row, grid in enumerate(grids):
+        ours_row = ours.decoder_logits(our_mu[row:row + 1], events[row:row + 1], grid)
+        assert np.abs(ours_row - logits[row:row + 1]).max() <= 1e-4
     # The model card's NumPy numbers agree with the trainer's Keras eval.
-    extra = family.evaluate_extra(model, config, [{"events": events}])
-    assert extra["recon_accuracy_teacher_forced"] == pytest.approx(float(model.test_step({"events": events})["accuracy"]))
+    extra = family.evaluate_extra(model, config, [batch])
+    assert extra["recon_accuracy_teacher_forced"] == pytest.approx(float(model.test_step(batch)["accuracy"]))
 
 
 def test_slerp_keeps_ends_and_norm():
@@ -121,8 +129,9 @@ def test_decoder_dropout_acts_in_training_only():
         {"enc_units": 8, "dec_units": [8], "z_size": 4, "dropout": 0.5})
     model = family.build(config)
     events = np.random.default_rng(2).integers(0, 512, (2, 32))
+    positions = family.prepare_batch({"events": events}, config)["positions"]
     mu, _ = model.encode(events)
-    held_out = [np.asarray(model.decode(mu, events)) for _ in range(2)]
-    trained = [np.asarray(model.decode(mu, events, training=True)) for _ in range(2)]
+    held_out = [np.asarray(model.decode(mu, events, positions)) for _ in range(2)]
+    trained = [np.asarray(model.decode(mu, events, positions, training=True)) for _ in range(2)]
     assert np.array_equal(*held_out) and not np.allclose(*trained)
     assert not np.allclose(held_out[0], trained[0])

@@ -123,3 +123,17 @@ _music_vae("musicvae_drums_2bar_hikl", "drums", 2, {"min_hits": 8, "train_hop": 
            dec_position=True, batch_size=64, learning_rate=2e-3, early_stop_patience=12,
            lr_decay_start=9500, lr_decay_rate=0.998, max_steps=11500)
 _music_vae("musicvae_drums_4bar", "drums", 4, {"min_hits": 16}, free_bits=96.0, max_steps=3500)
+# Melody in any meter for Generate and Interpolate: windows of 48 steps on each meter's grid
+# (4 bars of 3/4 or 6/8, 6 of 2/4, 8 of 3/8, 3 of 4/4), the decoder reading bar and beat
+# positions. Trained on the Essen folk songs (their meters are many; POP909's 4/4 is served by
+# the 4/4 bundles above, which the model store prefers for 4/4 clips).
+register(ModelConfig(
+    "musicvae_melody_meter", "music_vae", "melody", ("generate", "interpolate"), "vae_melody",
+    {"min_pitch": 48, "max_pitch": 95, "min_notes": 4, "meter": True, "window": 48},
+    {"bars": 4, "steps_per_bar": 12, "min_pitch": 48, "max_pitch": 95, "meter": True, "window": 48,
+     "enc_units": 256, "dec_units": [256], "z_size": 128, "free_bits": 48.0, "max_beta": 0.2, "beta_rate": 0.999,
+     "sampling_rate": 800.0, "dropout": 0.0, "dec_position": False, "batch_size": 64, "learning_rate": 2e-3,
+     "clip_norm": 1.0, "eval_every": 250, "checkpoint_every": 250, "early_stop_patience": 8, "max_steps": 6000},
+    "MusicVAE melody in the clip's meter: 48-step windows of whole bars on the meter's grid, bi-LSTM "
+    "encoder, LSTM decoder reading bar and beat positions.",
+))

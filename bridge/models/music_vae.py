@@ -1,8 +1,10 @@
 """MusicVAE served from NumPy: Generate (sample the prior) and Interpolate (walk between clips).
 
 The network (trained by bridge/train/families/music_vae.py) reads and writes one window of
-`bars` 4/4 bars on a 16th grid: melody events (no-event, note-off, pitches) or 512-way drum
-bitmasks. Longer output chains windows whose latents follow a slerp walk, so consecutive
+`bars` 4/4 bars on a 16th grid, or, for a meter-aware model (`meter`), `window` steps of whole
+bars on the clip's meter grid (`bridge.meter`: 48 steps are 3 bars of 4/4, 4 of 3/4 or 6/8, 6 of
+2/4), its decoder reading where each step sits in the bar: melody events (no-event,
+note-off, pitches) or 512-way drum bitmasks. Longer output chains windows whose latents follow a slerp walk, so consecutive
 windows share most of their latent and 8 bars read as one phrase rather than four unrelated
 2-bar ideas. All variations (and all windows of a chain) decode as one NumPy batch.
 
@@ -23,8 +25,12 @@ from bridge.encodings.drums import DrumEncoding
 from bridge.encodings.melody import MelodyEncoding
 from bridge.engine import blas
 from bridge.engine.layers import LSTM, StackedLSTM, dense, matmul, sample_categorical, softmax
+from bridge.meter import FEATURES as METER_FEATURES
+from bridge.meter import MeterGrid
 from bridge.models import MODEL_CLASSES, vae_clips
 from bridge.tools import ToolContext, ToolError
+
+FOUR_FOUR = MeterGrid.of("4/4")
 
 GENERATE_BARS = (1, 2, 4, 8)
 WALK_STEP = 0.35  # how far each chained window's latent moves toward a fresh prior sample
@@ -48,6 +54,8 @@ class VAEHparams:
     conductor_units: tuple[int, ...] = ()  # hierarchical (hierdec-*): a conductor LSTM over segments
     segments: int = 0               # conductor steps, each decoded by the core decoder (0 = flat)
     dec_position: bool = False      # decoder also reads the step's position (counter bits; ours only)
+    meter: bool = False             # windows of `window` steps on the clip's meter grid, bar positions read
+    window: int = 0                 # steps per window when `meter`
 
     @classmethod
     def from_config(cls, kind: str, hparams: dict[str, Any]) -> "VAEHparams":
@@ -56,7 +64,8 @@ class VAEHparams:
                    int(hparams.get("min_pitch", 48)), int(hparams.get("max_pitch", 95)),
                    int(hparams.get("enc_layers", 1)), str(hparams.get("dec_feedback", "table")),
                    tuple(int(u) for u in hparams.get("conductor_units", ())), int(hparams.get("segments", 0)),
-                   bool(hparams.get("dec_position", False)))
+                   bool(hparams.get("dec_position", False)), bool(hparams.get("meter", False)),
+                   int(hparams.get("window", 0)))
 
     @property
     def encoding(self) -> MelodyEncoding | DrumEncoding:
@@ -68,11 +77,24 @@ class VAEHparams:
 
     @property
     def steps(self) -> int:
-        return self.bars * self.steps_per_bar
+        return self.window if self.meter else self.bars * self.steps_per_bar
+
+    @property
+    def position_width(self) -> int:
+        return METER_FEATURES if self.meter else self.position_table().shape[1]
 
     def position_table(self) -> np.ndarray:
-        """Row t = the decoder's position input at step t: [steps, 0] when off."""
+        """Row t = the step counter input at step t (`dec_position`): [steps, 0] when off."""
         return position_bits(self.steps) if self.dec_position else np.zeros((self.steps, 0), np.float32)
+
+    def positions(self, grid: MeterGrid) -> np.ndarray:
+        """Row t = the decoder's position input at step t of a window on `grid` (bar positions
+        for a meter-aware model, else the step counter or nothing)."""
+        return grid.features(np.arange(self.steps)) if self.meter else self.position_table()
+
+    def grid_for(self, meter) -> MeterGrid:
+        """The grid a clip in `meter` is read on: its own (meter-aware) or 4/4 16ths."""
+        return MeterGrid.of(meter) if self.meter else FOUR_FOUR
 
 
 def input_table(kind: str, num_classes: int) -> np.ndarray:
@@ -125,10 +147,11 @@ class MusicVAE:
         self.table = input_table(hp.kind, hp.num_classes)
         self.feedback = self.table if hp.dec_feedback == "table" else np.eye(hp.num_classes, dtype=np.float32)
         # The first decoder layer's input rows: [feedback row, z (or a conductor embedding), position].
-        first, width, position = self.decoder.layers[0].kernel, self.feedback.shape[1], hp.position_table()
+        first, width, position = self.decoder.layers[0].kernel, self.feedback.shape[1], hp.position_width
         self.event_proj = self.feedback @ first[:width]
-        self.embedding_kernel = first[width:first.shape[0] - position.shape[1]]
-        self.position_proj = position @ first[first.shape[0] - position.shape[1]:]
+        self.embedding_kernel = first[width:first.shape[0] - position]
+        self.position_kernel = first[first.shape[0] - position:]
+        self._position_proj: dict[MeterGrid, np.ndarray] = {}
         # The top layer's h feeds both its own next step and the logits: one matmul for the two.
         top = self.decoder.layers[-1]
         self.top_out = np.ascontiguousarray(np.concatenate([top.recurrent_kernel, weights["decoder/out/kernel"]], 1))
@@ -150,9 +173,15 @@ class MusicVAE:
         sigma = np.logaddexp(0.0, dense(h, self.w["encoder/sigma/kernel"], self.w["encoder/sigma/bias"]))
         return dense(h, self.w["encoder/mu/kernel"], self.w["encoder/mu/bias"]), sigma
 
-    def decoder_logits(self, z: np.ndarray, events: np.ndarray) -> np.ndarray:
+    def position_proj(self, grid: MeterGrid) -> np.ndarray:
+        """The position rows' share of the first layer's projection, per step of a window on `grid`."""
+        if grid not in self._position_proj:
+            self._position_proj[grid] = self.hp.positions(grid) @ self.position_kernel
+        return self._position_proj[grid]
+
+    def decoder_logits(self, z: np.ndarray, events: np.ndarray, grid: MeterGrid = FOUR_FOUR) -> np.ndarray:
         """Teacher-forced logits [B, T, C]: what training optimises, for parity checks and eval."""
-        run = self._decoder(z)
+        run = self._decoder(z, grid)
         out, prev = [], None
         for t in range(events.shape[1]):
             out.append(run(prev))
@@ -161,12 +190,12 @@ class MusicVAE:
 
     def decode(self, z: np.ndarray, rng: np.random.Generator, temperature: float = 1.0,
                allowed: np.ndarray | None = None,
-               on_step: Callable[[int], None] = lambda t: None) -> np.ndarray:
+               on_step: Callable[[int], None] = lambda t: None, grid: MeterGrid = FOUR_FOUR) -> np.ndarray:
         """Events [B, steps] decoded from z [B, Z]; temperature <= 0 takes the argmax.
 
         `allowed` [C] masks classes out of the softmax (out-of-scale pitches).
         """
-        run = self._decoder(np.asarray(z, np.float32))
+        run = self._decoder(np.asarray(z, np.float32), grid)
         events = np.zeros((len(z), self.hp.steps), np.int64)
         prev = None
         with blas.threads_for(len(z), max(self.hp.dec_units)):
@@ -182,7 +211,7 @@ class MusicVAE:
                 prev = events[:, t]
         return events
 
-    def _decoder(self, z: np.ndarray) -> Callable[[np.ndarray | None], np.ndarray]:
+    def _decoder(self, z: np.ndarray, grid: MeterGrid = FOUR_FOUR) -> Callable[[np.ndarray | None], np.ndarray]:
         """A step function, called once per step in order: previous events [B] (None at the
         start) -> logits [B, C].
 
@@ -202,6 +231,7 @@ class MusicVAE:
         segment_steps = self.hp.steps // embeddings.shape[1]
         states: list = []
         t, z_proj, top_rec = 0, None, None
+        position_proj = self.position_proj(grid)
 
         def step(prev: np.ndarray | None) -> np.ndarray:
             nonlocal t, z_proj, states, top_rec
@@ -211,7 +241,7 @@ class MusicVAE:
                                                     self.w["decoder/z_to_state/bias"])), self.hp.dec_units)
                 z_proj = embedding @ self.embedding_kernel + layers[0].bias
                 top_rec = matmul(states[-1][0], top.recurrent_kernel)
-            x_proj = z_proj + self.position_proj[t] + (0.0 if prev is None else self.event_proj[prev])
+            x_proj = z_proj + position_proj[t] + (0.0 if prev is None else self.event_proj[prev])
             t += 1
             for k, layer in enumerate(lower):
                 h, states[k] = layer.step_projected(x_proj, states[k])
@@ -243,14 +273,14 @@ class MusicVAE:
         out-of-scale pitches in the softmax; a melody input also lends its register and velocity.
         """
         context = clips[0] if clips else Clip()
-        vae_clips.check_meter(context, self.name)
+        grid = self.hp.grid_for(context.time_signature)
         bars = params["bars"]
         if bars not in GENERATE_BARS:
             raise ToolError(f"bars must be one of {', '.join(map(str, GENERATE_BARS))}, got {bars}", "bad_param")
         scale = Scale(params["scale_root"], params["scale_mode"]) if params.get("scale_root") is not None else context.scale
         drum_map = vae_clips.drum_map(params) if self.hp.kind == "drums" else None
         rng = np.random.default_rng(params.get("seed"))
-        n, windows = params["variations"], max(1, -(-bars // self.hp.bars))
+        n, windows = params["variations"], max(1, -(-bars * grid.bar_steps // self.hp.steps))
         ctx.report(0.0, "sampling latents")
         z = rng.standard_normal((n, windows, self.hp.z_size)).astype(np.float32)
         for k in range(1, windows):
@@ -259,13 +289,14 @@ class MusicVAE:
         if scale is not None and self.hp.kind == "melody":
             allowed = self.hp.encoding.pitch_mask(scale.pitch_classes)
         events = self.decode(z.reshape(n * windows, -1), rng, params["temperature"], allowed,
-                             self._progress(ctx, 0.05, 0.9, "decoding"))
-        events = events.reshape(n, windows * self.hp.steps)[:, :bars * self.hp.steps_per_bar]
+                             self._progress(ctx, 0.05, 0.9, "decoding"), grid)
+        events = events.reshape(n, windows * self.hp.steps)[:, :bars * grid.bar_steps]
         style = vae_clips.Style.of([context], self.hp.kind)
         out = []
         for i in range(n):
-            notes = vae_clips.to_notes(events[i], self.hp, style, drum_map)
-            out.append(Clip(notes, bars * 4.0, context.tempo, context.time_signature, scale, f"generate {i + 1}/{n}"))
+            notes = vae_clips.to_notes(events[i], self.hp, style, drum_map, grid)
+            out.append(Clip(notes, bars * context.beats_per_bar, context.tempo, context.time_signature, scale,
+                            f"generate {i + 1}/{n}"))
         ctx.report(1.0, "done")
         return out
 
@@ -279,14 +310,13 @@ class MusicVAE:
         `amount` returns the one clip at that point of the path; `keep_ends` (2 steps or more)
         returns A and B themselves as first and last clips. Temperature 0 decodes by argmax.
         """
-        for clip in (a, b):
-            vae_clips.check_meter(clip, self.name)
+        grid = self.hp.grid_for(a.time_signature)
         drum_map = vae_clips.drum_map(params) if self.hp.kind == "drums" else None
         rng = np.random.default_rng(params.get("seed"))
         bars = max(1, min(MAX_INTERPOLATE_BARS, int(np.ceil(round(min(a.bars, b.bars), 6)))))
-        windows = -(-bars // self.hp.bars)
+        windows = -(-bars * grid.bar_steps // self.hp.steps)
         ctx.report(0.0, "encoding A and B")
-        events = np.stack([vae_clips.to_events(c, self.hp, drum_map, windows * self.hp.steps) for c in (a, b)])
+        events = np.stack([vae_clips.to_events(c, self.hp, drum_map, windows * self.hp.steps, grid) for c in (a, b)])
         mu, _ = self.encode(events.reshape(2 * windows, self.hp.steps))
         if params.get("amount") is not None:
             ts = np.array([params["amount"]], np.float32)
@@ -299,7 +329,7 @@ class MusicVAE:
         if len(inner):
             t = np.repeat(inner, windows)
             z = slerp(np.tile(mu[:windows], (len(inner), 1)), np.tile(mu[windows:], (len(inner), 1)), t)
-            decoded = self.decode(z, rng, params["temperature"], None, self._progress(ctx, 0.1, 0.85, "decoding"))
+            decoded = self.decode(z, rng, params["temperature"], None, self._progress(ctx, 0.1, 0.85, "decoding"), grid)
             decoded = decoded.reshape(len(inner), windows * self.hp.steps)
         label = f"[{a.name or 'A'}+{b.name or 'B'}]"
         styles = vae_clips.Style.of([a], self.hp.kind), vae_clips.Style.of([b], self.hp.kind)
@@ -310,8 +340,8 @@ class MusicVAE:
                 out.append(replace(a if i == 0 else b, name=name))
                 continue
             style = vae_clips.Style.blend(*styles, float(t))
-            notes = vae_clips.to_notes(next(it)[:bars * self.hp.steps_per_bar], self.hp, style, drum_map)
-            out.append(Clip(notes, bars * 4.0, a.tempo, a.time_signature, a.scale, name))
+            notes = vae_clips.to_notes(next(it)[:bars * grid.bar_steps], self.hp, style, drum_map, grid)
+            out.append(Clip(notes, bars * a.beats_per_bar, a.tempo, a.time_signature, a.scale, name))
         ctx.report(1.0, "done")
         return out
 

@@ -13,16 +13,12 @@ import numpy as np
 
 from bridge.clip import Clip, Note, quantize
 from bridge.drums import DrumMap
+from bridge.meter import MeterGrid
 from bridge.tools import ToolError
 
+FOUR_FOUR = MeterGrid.of("4/4")
+
 DEFAULT_VELOCITY = 100
-
-
-def check_meter(clip: Clip, model: str) -> None:
-    """The models are trained on 4/4 windows only; other meters would misplace every bar."""
-    if (clip.time_signature.numerator, clip.time_signature.denominator) != (4, 4):
-        raise ToolError(f"model {model} is trained on 4/4 only; this clip is in {clip.time_signature}. "
-                        "Use a 4/4 clip, or a model trained in that meter.", "bad_input")
 
 
 def drum_map(params: dict[str, Any]) -> DrumMap:
@@ -62,10 +58,12 @@ def _looped(items: list[tuple[int, ...]], period: int, steps: int) -> list[tuple
     return out
 
 
-def to_events(clip: Clip, hp, drums: DrumMap | None, steps: int | None = None) -> np.ndarray:
-    """Events [steps] (default: one model window) for a clip read from beat 0, looped or trimmed."""
+def to_events(clip: Clip, hp, drums: DrumMap | None, steps: int | None = None,
+              grid: MeterGrid | None = None) -> np.ndarray:
+    """Events [steps] (default: one model window) for a clip read from beat 0 on `grid`
+    (default 4/4 16ths), looped or trimmed."""
     steps = steps or hp.steps
-    per_quarter = hp.steps_per_bar // 4
+    per_quarter = (grid or FOUR_FOUR).steps_per_quarter
     period = max(1, int(round(clip.length * per_quarter)))
     grid = quantize(clip, per_quarter)
     if drums is None:
@@ -75,13 +73,14 @@ def to_events(clip: Clip, hp, drums: DrumMap | None, steps: int | None = None) -
     return hp.encoding.encode(_looped(hits, period, steps), steps).astype(np.int64)
 
 
-def to_notes(events: np.ndarray, hp, style: Style, drums: DrumMap | None) -> list[Note]:
-    """Notes of decoded events, window by window (a note never spans two windows).
+def to_notes(events: np.ndarray, hp, style: Style, drums: DrumMap | None, grid: MeterGrid | None = None) -> list[Note]:
+    """Notes of decoded events on `grid` (default 4/4 16ths), window by window (a note never
+    spans two windows).
 
     Melody moves by whole octaves toward the style's mean pitch; every note takes the
-    style's velocity; drums go out through the user's drum map, one 16th long.
+    style's velocity; drums go out through the user's drum map, one step long.
     """
-    step = 4.0 / hp.steps_per_bar
+    step = 1.0 / (grid or FOUR_FOUR).steps_per_quarter
     velocity = int(np.clip(round(style.velocity), 1, 127))
     if drums is not None:
         return [Note(drums.pitch(c), s * step, step, velocity) for c, s in hp.encoding.decode(events)]

@@ -1,6 +1,9 @@
 """MusicVAE windows: every 2- or 4-bar 4/4 window (one bar apart) as melody or drum events.
 
-Windows start on barlines of 16-step bars; other meters are skipped. POP909 writes a
+Windows start on barlines of 16-step bars; other meters are skipped. Meter-aware melody
+configs (`meter=True`) instead cut each meter segment, on its own grid (`bridge.meter`), into
+windows of `window` steps (whole bars: 48 steps are 3 bars of 4/4, 4 of 3/4 or 6/8) and store
+the grid with each window; meters whose bar does not divide the window are skipped. POP909 writes a
 placeholder meter (1/4 or 2/4) and plays on a grid offset from the file's beats by a constant
 fraction of a 16th, so `assume_meter` replaces the file's meter and `fix_offset` moves every
 note by the circular mean of the onsets' positions inside a 16th before quantizing. Its bar
@@ -14,7 +17,7 @@ import numpy as np
 
 from bridge.clip import TimeSignature
 from bridge.data.converters import register
-from bridge.data.grid import Segment, drum_hits, drum_windows, segments, to_step, window_starts
+from bridge.data.grid import Segment, drum_hits, drum_windows, meter_segments, segments, to_step, window_starts
 from bridge.encodings.drums import DrumEncoding
 from bridge.encodings.melody import MelodyEncoding
 from bridge.midi_io import MidiScore
@@ -48,8 +51,9 @@ def _bars(score: MidiScore, notes: list, assume_meter: str | None, stats: Counte
 class VAEMelodyConverter:
     def __init__(self, bars: int = 2, track: str = "MELODY", min_pitch: int = 48, max_pitch: int = 95,
                  min_notes: int = 4, max_transpose: int = 5, assume_meter: str | None = None,
-                 fix_offset: bool = False) -> None:
-        self.window, self.track = bars * BAR, track
+                 fix_offset: bool = False, meter: bool = False, window: int = 0) -> None:
+        self.meter = meter
+        self.window, self.track = (window if meter else bars * BAR), track
         self.encoding = MelodyEncoding(min_pitch, max_pitch)
         self.min_notes, self.max_transpose = min_notes, max_transpose
         self.assume_meter, self.fix_offset = assume_meter, fix_offset
@@ -61,6 +65,8 @@ class VAEMelodyConverter:
             self.stats[f"file skipped: no {self.track} track"] += 1
             return []
         notes = list(tracks[0].notes)
+        if self.meter:
+            return self._meter_examples(score, notes, meta)
         shift = _grid_offset([n.start for n in notes]) if self.fix_offset else 0.0
         grid = [(n.pitch, to_step(n.start - shift, STEPS_PER_QUARTER),
                  max(to_step(n.start - shift, STEPS_PER_QUARTER) + 1, to_step(n.end - shift, STEPS_PER_QUARTER)))
@@ -69,16 +75,41 @@ class VAEMelodyConverter:
         out = []
         for segment in _bars(score, notes, self.assume_meter, self.stats):
             for start in window_starts(segment, self.window, BAR):
-                window = [(p, s - start, e - start) for p, s, e in grid if start <= s < start + self.window]
-                if len(window) < self.min_notes:
-                    self.stats["window skipped: too few notes"] += 1
-                    continue
-                transpose = self._transpose([p for p, _, _ in window], meta["split"] == "train", rng)
-                if transpose is None:
-                    self.stats["window skipped: pitch range wider than the model's"] += 1
-                    continue
-                out.append({"events": self.encoding.encode([(p + transpose, s, e) for p, s, e in window], self.window)})
-                self.stats["examples"] += 1
+                example = self._example(grid, start, meta, rng)
+                out += [example] if example else []
+        return out
+
+    def _example(self, grid: list[tuple[int, int, int]], start: int, meta: dict, rng: np.random.Generator,
+                 extra: dict | None = None) -> dict[str, np.ndarray] | None:
+        window = [(p, s - start, e - start) for p, s, e in grid if start <= s < start + self.window]
+        if len(window) < self.min_notes:
+            self.stats["window skipped: too few notes"] += 1
+            return None
+        transpose = self._transpose([p for p, _, _ in window], meta["split"] == "train", rng)
+        if transpose is None:
+            self.stats["window skipped: pitch range wider than the model's"] += 1
+            return None
+        self.stats["examples"] += 1
+        return {"events": self.encoding.encode([(p + transpose, s, e) for p, s, e in window], self.window),
+                **(extra or {})}
+
+    def _meter_examples(self, score: MidiScore, notes: list, meta: dict) -> list[dict[str, np.ndarray]]:
+        rng = np.random.default_rng(meta["seed"])
+        out = []
+        for segment in meter_segments(score, notes, self.stats, meta.get("file")):
+            bar = segment.grid.bar_steps
+            if self.window % bar:
+                self.stats[f"segment skipped: {segment.meter} bars do not fill {self.window} steps"] += 1
+                continue
+            grid = [(n.pitch, segment.steps(n.start), max(segment.steps(n.start) + 1, segment.steps(n.end)))
+                    for n in notes if segment.start - 1e-6 <= n.start - segment.shift < segment.end]
+            total = max((e for _, _, e in grid), default=0)
+            hop = bar * max(1, round(BAR / bar))
+            for start in range(0, total - self.window + 1, hop):
+                example = self._example(grid, start, meta, rng, {"grid": segment.grid.encode()})
+                if example:
+                    out.append(example)
+                    self.stats[f"windows in {segment.meter}"] += 1
         return out
 
     def _transpose(self, pitches: list[int], augment: bool, rng: np.random.Generator) -> int | None:

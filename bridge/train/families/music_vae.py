@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from bridge.meter import MeterGrid, meter_features
 from bridge.models.configs import ModelConfig
 from bridge.models.music_vae import MusicVAE, VAEHparams, input_table
 from bridge.train.families import music_vae_eval
@@ -30,7 +31,6 @@ class MusicVAEModel(MetricsModel):
         self.free_nats = free_bits * math.log(2.0)
         self.max_beta, self.beta_rate, self.sampling_rate = max_beta, beta_rate, sampling_rate
         self.table = tf.constant(input_table(hp.kind, hp.num_classes))
-        self.position = tf.constant(hp.position_table())
         self.enc_fw = keras.layers.LSTM(hp.enc_units, name="enc_fw")
         self.enc_bw = keras.layers.LSTM(hp.enc_units, go_backwards=True, name="enc_bw")
         self.mu = keras.layers.Dense(hp.z_size, name="mu")
@@ -52,13 +52,10 @@ class MusicVAEModel(MetricsModel):
             offset += 2 * u
         return states
 
-    def step_input(self, t: int, z: tf.Tensor) -> tf.Tensor:
-        """Step t's position input for the batch ([B, 0] when the config has none)."""
-        return tf.tile(self.position[t:t + 1], [tf.shape(z)[0], 1])
-
-    def decode(self, z: tf.Tensor, targets: tf.Tensor, p_sample: tf.Tensor | float = 0.0,
+    def decode(self, z: tf.Tensor, targets: tf.Tensor, positions: tf.Tensor, p_sample: tf.Tensor | float = 0.0,
                training: bool = False) -> tf.Tensor:
         """Logits [B, T, C]; with probability p_sample a step's next input is the model's own sample.
+        `positions` [B, T, P] is each step's position input (P = 0 when the config has none).
 
         In training, `dropout` drops decoder layer outputs (Magenta's DropoutWrapper on each
         decoder cell): with few, varied grooves the decoder otherwise memorises the training
@@ -67,7 +64,7 @@ class MusicVAEModel(MetricsModel):
         prev = tf.zeros([tf.shape(z)[0], self.table.shape[1]])
         logits = []
         for t in range(targets.shape[1]):
-            x = tf.concat([prev, z, self.step_input(t, z)], axis=-1)
+            x = tf.concat([prev, z, positions[:, t]], axis=-1)
             for k, cell in enumerate(self.cells):
                 x, states[k] = cell(x, states[k])
                 if training and self.dropout > 0:
@@ -84,7 +81,7 @@ class MusicVAEModel(MetricsModel):
     def call(self, batch, training: bool = False):
         events = tf.cast(batch["events"], tf.int32)
         mu, _ = self.encode(events)
-        return self.decode(mu, events)
+        return self.decode(mu, events, batch["positions"])
 
     def metrics_of(self, batch, training: bool) -> dict[str, tf.Tensor]:
         events = tf.cast(batch["events"], tf.int32)
@@ -98,7 +95,7 @@ class MusicVAEModel(MetricsModel):
             p_sample = 1.0 - k / (k + tf.exp(tf.minimum(step / k, 80.0))) if k > 0 else 0.0
         else:  # held-out numbers from the posterior mean, teacher forced: stable across evals
             z, p_sample = mu, 0.0
-        logits = self.decode(z, events, p_sample, training)
+        logits = self.decode(z, events, batch["positions"], p_sample, training)
         recon = tf.reduce_mean(tf.reduce_sum(
             tf.nn.sparse_softmax_cross_entropy_with_logits(labels=events, logits=logits), axis=1))
         kl = tf.reduce_sum(0.5 * (tf.square(mu) + tf.square(sigma) - 1.0) - tf.math.log(sigma + 1e-8), axis=1)
@@ -107,6 +104,18 @@ class MusicVAEModel(MetricsModel):
         hits = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), events), tf.float32)
         return {"loss": recon + beta * kl_cost, "recon": recon, "kl_bits": tf.reduce_mean(kl) / math.log(2.0),
                 "accuracy": tf.reduce_mean(hits), "beta": beta, "p_sample": tf.convert_to_tensor(p_sample)}
+
+
+def prepare_batch(batch: dict[str, np.ndarray], config: ModelConfig) -> dict[str, np.ndarray]:
+    """The decoder's position input per example: meter columns on each window's grid
+    (meter-aware configs), the step counter (`dec_position`), or nothing."""
+    hp = VAEHparams.from_config(config.kind, config.hparams)
+    events = batch["events"]
+    if hp.meter:
+        positions = meter_features(batch["grid"], np.arange(events.shape[1]))
+    else:
+        positions = np.broadcast_to(hp.position_table(), (len(events),) + hp.position_table().shape)
+    return {**batch, "positions": np.ascontiguousarray(positions, np.float32)}
 
 
 def build(config: ModelConfig) -> MusicVAEModel:
@@ -140,13 +149,16 @@ def import_weights(model: MusicVAEModel, weights: dict[str, np.ndarray]) -> None
         layer.set_weights([weights[f"{prefix}/kernel"], weights[f"{prefix}/bias"]])
 
 
-def sample(model: MusicVAEModel, z: tf.Tensor, temperature: float, seed: int) -> tf.Tensor:
-    """Events [B, T] decoded from z in Keras, step by step (the bench's reference path)."""
+def sample(model: MusicVAEModel, z: tf.Tensor, temperature: float, seed: int,
+           grid: MeterGrid | None = None) -> tf.Tensor:
+    """Events [B, T] decoded from z in Keras, step by step (the bench's reference path); a
+    meter-aware model decodes on `grid` (default 4/4)."""
     states = model.initial_states(z)
     prev = tf.zeros([tf.shape(z)[0], model.table.shape[1]])
+    positions = model.hp.positions(grid or MeterGrid.of("4/4"))
     events = []
     for t in range(model.hp.steps):
-        x = tf.concat([prev, z, model.step_input(t, z)], axis=-1)
+        x = tf.concat([prev, z, tf.tile(positions[t:t + 1], [tf.shape(z)[0], 1])], axis=-1)
         for k, cell in enumerate(model.cells):
             x, states[k] = cell(x, states[k])
         step = tf.random.stateless_categorical(model.out(x) / temperature, 1, [seed, t])[:, 0]
@@ -166,5 +178,6 @@ def evaluate_extra(model: MusicVAEModel, config: ModelConfig, eval_batches) -> d
     """Held-out numbers for the model card, computed by the NumPy serving model itself."""
     batches = [eval_batches] if isinstance(eval_batches, dict) else list(eval_batches)
     events = np.concatenate([np.asarray(b["events"]) for b in batches]).astype(np.int64)
+    grids = np.concatenate([np.asarray(b["grid"]) for b in batches]) if "grid" in batches[0] else None
     serving = MusicVAE(export_weights(model, config), model.hp)
-    return music_vae_eval.metrics(serving, events, np.random.default_rng(0))
+    return music_vae_eval.metrics(serving, events, np.random.default_rng(0), grids)

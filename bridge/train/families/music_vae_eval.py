@@ -12,7 +12,8 @@ import math
 
 import numpy as np
 
-from bridge.models.music_vae import MusicVAE, VAEHparams
+from bridge.meter import MeterGrid
+from bridge.models.music_vae import FOUR_FOUR, MusicVAE, VAEHparams
 
 PRIOR_SAMPLES = 1024
 
@@ -52,17 +53,30 @@ def overlap(p: np.ndarray, q: np.ndarray) -> float:
     return float(np.minimum(p, q).sum())
 
 
-def metrics(model: MusicVAE, events: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
+def metrics(model: MusicVAE, events: np.ndarray, rng: np.random.Generator,
+            grids: np.ndarray | None = None) -> dict[str, float]:
+    """The card's numbers over windows [N, T]; `grids` [N, 3] are their meter grids (a
+    meter-aware model decodes each group of windows on its own grid, prior samples in
+    proportion to the groups)."""
+    grids = np.repeat(FOUR_FOUR.encode()[None], len(events), axis=0) if grids is None else np.asarray(grids)
+    keys, group = np.unique(grids, axis=0, return_inverse=True)
+    teacher, free = np.zeros_like(events), np.zeros_like(events)
     mu, sigma = model.encode(events)
-    teacher = model.decoder_logits(mu, events).argmax(-1)
-    free = model.decode(mu, rng, temperature=0.0)
+    priors = []
+    budget = min(len(events), PRIOR_SAMPLES)
+    for g, key in enumerate(keys):
+        rows = np.flatnonzero(group.ravel() == g)
+        grid = MeterGrid.decode(key)
+        teacher[rows] = model.decoder_logits(mu[rows], events[rows], grid).argmax(-1)
+        free[rows] = model.decode(mu[rows], rng, temperature=0.0, grid=grid)
+        n = max(1, round(budget * len(rows) / len(events)))
+        priors.append(model.decode(rng.standard_normal((n, model.hp.z_size)).astype(np.float32), rng,
+                                   temperature=1.0, grid=grid))
     kl = np.sum(0.5 * (mu ** 2 + sigma ** 2 - 1.0) - np.log(sigma + 1e-8), axis=1)
     out = {"recon_accuracy_teacher_forced": float((teacher == events).mean()),
            "recon_accuracy_argmax": float((free == events).mean()),
            "kl_bits_per_example": float(kl.mean() / math.log(2.0))}
-    n = min(len(events), PRIOR_SAMPLES)
-    prior = model.decode(rng.standard_normal((n, model.hp.z_size)).astype(np.float32), rng, temperature=1.0)
-    real, fake = features(events, model.hp), features(prior, model.hp)
+    real, fake = features(events, model.hp), features(np.concatenate(priors), model.hp)
     out.update({f"prior_overlap_{k}": overlap(real[k], fake[k]) for k in real})
     return out
 
@@ -99,9 +113,10 @@ def annotate_bundle(bundle_dir: str, run_dir: str, note: str = "") -> dict[str, 
 
     bundle = load_bundle(bundle_dir)
     run = json.loads((Path(run_dir) / "run.json").read_text())
-    events = pipeline.load(run["cache"], "eval")["events"].astype(np.int64)
+    arrays = pipeline.load(run["cache"], "eval")
+    events = arrays["events"].astype(np.int64)
     model = MusicVAE.from_bundle(bundle)
-    numbers = metrics(model, events, np.random.default_rng(0))
+    numbers = metrics(model, events, np.random.default_rng(0), arrays.get("grid"))
     config = {**bundle.config, "eval": {**bundle.config.get("eval", {}), "music_vae": numbers}}
     card = (Path(bundle_dir) / "MODEL_CARD.md").read_text().split("\n## MusicVAE eval")[0].rstrip("\n") + "\n"
     save_bundle(bundle_dir, config, bundle.weights, card + card_section(numbers, len(events), note))
