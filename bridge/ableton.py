@@ -1,9 +1,11 @@
 """Write result clips into Ableton Live, and read clips from it, through AbletonOSC.
 
 AbletonOSC (github.com/ideoforms/AbletonOSC) is a Live remote script taking OSC on UDP 11000.
-The bridge needs AbletonOSC from 18 Nov 2023 or later (`REQUIRED`): replies that echo the track
-and slot came in Dec 2022, `/live/error` in Jan 2023, and on 18 Nov 2023 the clip start marker
-and the four-argument `/live/clip/get/notes` in its final order (pitch first). Its code
+The bridge needs AbletonOSC from 18 Nov 2023 or later (`REQUIRED`). In its history: replies that
+echo the track and slot came on 17 Dec 2022 (commit 71dfa85), `/live/error` on 7 Jan 2023
+(e4cea70), an answer for a clip without notes on 11 Feb 2023 (017177d), and on 18 Nov 2023 the
+clip start marker (01c76d6) and the four-argument `/live/clip/get/notes` in its final order,
+pitch first (39e3934; 8463c07, half an hour earlier, had time first). Its code
 (abletonosc/osc_server.py, manager.py, handler.py, clip.py) shapes this module:
 
 - It reads its socket once per ~100 ms tick (`Manager.tick`) and handles every queued message in
@@ -32,11 +34,12 @@ and the four-argument `/live/clip/get/notes` in its final order (pitch first). I
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import math
+import socket
 import struct
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any, AsyncIterator, Sequence
 
@@ -58,6 +61,7 @@ MIN_PAGE_BEATS = 1 / 64  # a refused page is halved in time down to this, then i
 MARGIN = 1 / 64  # pages overlap: Live compares starts as doubles, page bounds travel as float32
 MAX_PAGES = 4096  # page queries in one read, splits included
 PAGES_PER_BATCH = 16  # at most 16 replies of up to 9 KB in flight
+RECEIVE_BUFFER = 1 << 20
 BATCH_BYTES = 32 * 1024  # datagrams sent before waiting for AbletonOSC to catch up
 FENCE = "/live/song/get/is_playing"  # any song getter echoes extra arguments after its value
 CLIP_PROPERTIES = ("is_midi_clip", "length", "name", "looping", "loop_start", "start_marker")
@@ -214,13 +218,15 @@ class AbletonOSC:
             except OSError as exc:
                 raise AbletonError(f"cannot listen for AbletonOSC replies on udp port {self.reply_port}: "
                                    f"{exc.strerror or exc}") from None
+            with contextlib.suppress(OSError):  # room for a batch of note pages, whatever the OS default
+                self._transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
 
     async def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
 
-    @asynccontextmanager
+    @contextlib.asynccontextmanager
     async def _operation(self) -> AsyncIterator[None]:
         await self._open()
         if self._lock is None:
