@@ -274,15 +274,19 @@ def lua_spec(controls: list[dict], reply_port: int) -> str:
     return "return {\n" + ",\n".join(rows) + "\n}\n"
 
 
+def bound() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
 class Surface:
     """The layout running in lua5.1, wired as TouchOSC is: connection 1 sends to the bridge from
     some port of its own and receives on REPLY_PORT; connection 2 sends to AbletonOSC."""
 
     def __init__(self, tmp_path: Path, bridge_port: int, ableton_port: int) -> None:
-        self.receive = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.receive.bind(("127.0.0.1", 0))
+        self.receive, self.send = bound(), bound()
         self.port = self.receive.getsockname()[1]
-        self.reopen()
         self.targets = {"1": bridge_port, "2": ableton_port}
         (tmp_path / "harness.lua").write_text(HARNESS)
         (tmp_path / "layout.lua").write_text(lua_spec(read_layout(), self.port))
@@ -295,10 +299,8 @@ class Surface:
 
     def reopen(self) -> None:
         """Send from a new port, as TouchOSC may after a network change: replies must not depend on it."""
-        if hasattr(self, "send"):
-            self.send.close()
-        self.send = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.send.bind(("127.0.0.1", 0))
+        self.send.close()
+        self.send = bound()
 
     def _read(self) -> None:
         while (line := self.lua.stdout.readline().rstrip("\n")) != "OK":
@@ -354,8 +356,8 @@ def test_the_stand_in_offers_only_touchoscs_lua(tmp_path):
     results = {}
     for call in ("table.unpack({1})", "math.clamp(2, 0, 1)", "unpack({1})", "assert(true)", "loadstring('x = 1')",
                  "setmetatable({}, {})", "io.write('x')"):
-        script = lua_value(f"function init() {call} end")
-        (tmp_path / "layout.lua").write_text(f"return {{{{properties = {{name = 'root'}}, values = {{}}, script = {script}}}}}")
+        root = "{properties = {name = 'root'}, values = {}, script = " + lua_value(f"function init() {call} end") + "}"
+        (tmp_path / "layout.lua").write_text("return {" + root + "}")
         done = subprocess.run([LUA, str(tmp_path / "harness.lua"), str(tmp_path / "layout.lua")], input="",
                               capture_output=True, text=True, timeout=10)
         results[call] = done.returncode == 0
