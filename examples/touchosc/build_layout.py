@@ -2,12 +2,14 @@
 
     python examples/touchosc/build_layout.py [OUT.tosc]
 
-A .tosc file is zlib-compressed XML: a tree of nodes (controls) with properties, values and
-Lua scripts. TouchOSC buttons cannot easily send a request id or key/value pairs, so the
-layout's root script builds every request (`/bridge/<tool> <id> key value ...`) from the
-controls, and shows the bridge's status, progress and errors. The fader ranges and each tool's
-parameter ranges are written from `bridge.tools.TOOLS`, so rebuilding after a tool change keeps
-the layout in step; tests/test_touchosc.py checks the committed file is up to date.
+A .tosc file is zlib-compressed XML: a tree of nodes (controls) with typed properties, values
+and Lua scripts; a property left out takes TouchOSC's default (py2tosc's docs/guide/format.md
+describes the format as TouchOSC writes it). TouchOSC buttons cannot easily send a request id or
+key/value pairs, so the layout's root script builds every request (`/bridge/<tool> <id> key
+value ...`) from the controls, and shows the bridge's status, progress and errors. The fader
+ranges and each tool's parameter ranges are written from `bridge.tools.TOOLS`, so rebuilding
+after a tool change keeps the layout in step; tests/test_touchosc.py checks the committed file
+is up to date.
 """
 from __future__ import annotations
 
@@ -65,12 +67,11 @@ class Node:
     def __init__(self, kind: str, name: str, frame: tuple[int, int, int, int], color: int = 0x404040,
                  script: str | None = None, **extra: tuple[str, object]) -> None:
         self.kind, self.name = kind, name
-        self.properties: list[tuple[str, str, object]] = [
-            ("s", "name", name), ("r", "frame", frame), ("c", "color", color), ("b", "visible", True),
-            ("b", "background", True), ("b", "outline", True)]
-        self.properties += [(kind_, key, value) for key, (kind_, value) in extra.items()]
+        typed = {"name": ("s", name), "frame": ("r", frame), "color": ("c", color), "visible": ("b", True),
+                 "background": ("b", True), "outline": ("b", True), **extra}
         if script is not None:
-            self.properties.append(("s", "script", script))
+            typed["script"] = ("s", script)
+        self.properties: list[tuple[str, str, object]] = [(kind_, key, value) for key, (kind_, value) in typed.items()]
         self.values: list[tuple[str, object]] = [("touch", "false")]
         self.children: list[Node] = []
 
@@ -112,18 +113,29 @@ def _value(element: ET.Element, kind: str, value: object) -> None:
         element.text = str(value)
 
 
-def button(name: str, frame: tuple[int, int, int, int], color: int, script: str | None, toggle: bool = False) -> Node:
-    return Node("BUTTON", name, frame, color, script, buttonType=("i", 1 if toggle else 0)).value("x", 0)
+def label(name: str, frame: tuple[int, int, int, int], text: str, size: int = 20, overlay: bool = False) -> Node:
+    """A text; an overlay draws no background or outline of its own over the control beneath."""
+    return Node("LABEL", name, frame, 0x202020, textSize=("i", size), interactive=("b", False),
+                background=("b", not overlay), outline=("b", not overlay)).value("text", text)
 
 
-def label(name: str, frame: tuple[int, int, int, int], text: str, size: int = 20) -> Node:
-    return Node("LABEL", name, frame, 0x202020, textSize=("i", size), interactive=("b", False)).value("text", text)
+def button(name: str, frame: tuple[int, int, int, int], color: int, script: str | None, text: str,
+           toggle: bool = False) -> list[Node]:
+    """A button and its caption: TouchOSC buttons show no text, so a label lies over each one.
+
+    The label is not interactive, so a press goes through it to the button (a LABEL left
+    interactive swallows it: py2tosc's defaults.py, from 5,134 labels the editor wrote)."""
+    return [Node("BUTTON", name, frame, color, script, buttonType=("i", 1 if toggle else 0)).value("x", 0),
+            label(f"{name}_label", frame, text, 18, overlay=True)]
 
 
 def fader(name: str, frame: tuple[int, int, int, int], default: float, interactive: bool = True) -> Node:
+    """A fader filling along its long side: orientation 0 (north, TouchOSC's default) for a tall
+    one, 1 (east) for a wide one, as wide faders in TouchOSC's own layouts carry (py2tosc's
+    enums.py: orientation counts north, east, south, west from 0)."""
     script = f"function onValueChanged(key)\n  if key == 'x' then root:notify('fader', '{name}') end\nend\n"
-    return Node("FADER", name, frame, 0x3C78D8, script if interactive else None,
-                interactive=("b", interactive)).value("x", default)
+    return Node("FADER", name, frame, 0x3C78D8, script if interactive else None, interactive=("b", interactive),
+                orientation=("i", 1 if frame[2] > frame[3] else 0)).value("x", default)
 
 
 def press(notify: str, value: str) -> str:
@@ -133,27 +145,20 @@ def press(notify: str, value: str) -> str:
 
 def layout() -> Node:
     root = Node("GROUP", "magenta-bridge", (0, 0, WIDTH, HEIGHT), 0x101010, root_script())
-    add = root.children.append
-    add(label("title", (20, 10, 600, 50), "magenta-bridge", 28))
-    add(label("bridge", (620, 10, 210, 50), "not connected", 18))
-    add(button("connect", (844, 10, 160, 50), 0x505050, press("connect", "")))
+    add = root.children.extend
+    add([label("title", (20, 10, 600, 50), "magenta-bridge", 28), label("bridge", (620, 10, 210, 50), "not connected", 18)])
+    add(button("connect", (844, 10, 160, 50), 0x505050, press("connect", ""), "connect"))
+    step = (WIDTH - 20) // len(TOOLS)  # one row of tool buttons, however many tools there are
     for i, tool in enumerate(TOOLS.values()):
-        add(button(tool.name, (20 + i * 200, 80, 180, 110), tool.color, press("run", tool.name)))
-        add(label(f"{tool.name}_label", (20 + i * 200, 190, 180, 30), tool.name, 18))
+        add(button(tool.name, (20 + i * step, 80, step - 20, 140), tool.color, press("run", tool.name), tool.name))
     for i, name in enumerate((*FADERS, *PLACES)):
         x = 20 + i * 200
-        add(fader(name, (x, 240, 180, 280), 0.5 if name in FADERS else 0.0))
-        add(label(f"{name}_value", (x, 520, 180, 40), name, 18))
-    add(button("from_last", (20, 580, 180, 60), 0x6A4C93, press("input", "last"), toggle=True))
-    add(label("from_last_label", (20, 640, 180, 30), "input: last result", 16))
-    add(button("from_live", (220, 580, 180, 60), 0x6A4C93, press("input", "live"), toggle=True))
-    add(label("from_live_label", (220, 640, 180, 30), "input: Live clip", 16))
-    add(button("to_live", (420, 580, 180, 60), 0x1982C4, None, toggle=True))  # read when a tool runs
-    add(label("to_live_label", (420, 640, 180, 30), "result: into Live", 16))
-    add(button("cancel", (620, 580, 180, 60), 0xB33A3A, press("cancel", "")))
-    add(label("cancel_label", (620, 640, 180, 30), "cancel", 16))
-    add(fader("progress", (20, 690, 780, 20), 0.0, interactive=False))
-    add(label("status", (20, 715, 984, 45), "press a tool", 18))
+        add([fader(name, (x, 240, 180, 280), 0.5 if name in FADERS else 0.0), label(f"{name}_value", (x, 520, 180, 40), name, 18)])
+    add(button("from_last", (20, 580, 180, 90), 0x6A4C93, press("input", "last"), "input: last result", toggle=True))
+    add(button("from_live", (220, 580, 180, 90), 0x6A4C93, press("input", "live"), "input: Live clip", toggle=True))
+    add(button("to_live", (420, 580, 180, 90), 0x1982C4, None, "result: into Live", toggle=True))  # read by run()
+    add(button("cancel", (620, 580, 180, 90), 0xB33A3A, press("cancel", ""), "cancel"))
+    add([fader("progress", (20, 690, 780, 20), 0.0, interactive=False), label("status", (20, 715, 984, 45), "press a tool", 18)])
     return root
 
 

@@ -2,10 +2,13 @@
 --
 -- TouchOSC buttons send fixed messages, but the bridge wants `/bridge/<tool> <id> key value ...`
 -- with a new request id every time. So the buttons only notify this script, which reads the
--- faders and toggles, builds the request and sends it with sendOSC. Replies and the bridge's
--- busy/idle pushes come back to TouchOSC's receive port once this script has registered it with
--- `/bridge/register`: set REPLY_PORT to the receive port of your OSC connection.
-local REPLY_PORT = 9000
+-- faders and toggles, builds the request and sends it with sendOSC, on the bridge's connection
+-- only: without a connections table sendOSC sends on every enabled connection (Hexler's manual,
+-- Script > Global Functions), one to AbletonOSC included. Each request names REPLY_PORT, so the
+-- replies reach TouchOSC whatever port it sends from; `/bridge/register` adds the bridge's
+-- busy/idle pushes. Uses only what TouchOSC's Lua offers (manual, Script > Lua Functions).
+local BRIDGE = 1 -- the OSC connection (1-10) to the bridge
+local REPLY_PORT = 9000 -- that connection's receive port
 
 --@TOOLS@
 
@@ -51,6 +54,16 @@ local function pair(args, key, value)
   args[#args + 1] = value
 end
 
+local function toBridge(path, args)
+  pair(args, 'reply_port', REPLY_PORT)
+  local connections = {}
+  for i = 1, 10 do
+    connections[i] = i == BRIDGE
+  end
+  args[#args + 1] = connections
+  sendOSC(path, table.unpack(args))
+end
+
 local function run(tool)
   local spec = TOOLS[tool]
   local args = {}
@@ -76,14 +89,15 @@ local function run(tool)
     pair(args, 'slot', faderValue('slot'))
   end
   current = nextId('tosc')
+  table.insert(args, 1, current)
   control('progress').values.x = 0
   say(tool .. ': sent')
-  sendOSC('/bridge/' .. tool, current, unpack(args))
+  toBridge('/bridge/' .. tool, args)
 end
 
 local function register()
   control('bridge').values.text = 'connecting...'
-  sendOSC('/bridge/register', REGISTER_ID, REPLY_PORT)
+  toBridge('/bridge/register', {REGISTER_ID, REPLY_PORT})
 end
 
 function init()
@@ -101,13 +115,16 @@ function onReceiveNotify(key, value)
   elseif key == 'input' then -- the two input toggles exclude each other
     control(value == 'live' and 'from_last' or 'from_live').values.x = 0
   elseif key == 'cancel' and current then
-    sendOSC('/bridge/cancel', nextId('tosc-cancel'), current)
+    toBridge('/bridge/cancel', {nextId('tosc-cancel'), current})
   elseif key == 'connect' then
     register()
   end
 end
 
 function onReceiveOSC(message, connections)
+  if not connections[BRIDGE] then
+    return
+  end
   local path, args = message[1], message[2]
   local id = arg(args, 1)
   if path == '/bridge/status' and id == '' then
