@@ -41,7 +41,7 @@ class Loaded:
     def accepts(self, time_signature: TimeSignature | None) -> bool:
         if time_signature is None:
             return True
-        return meter.accepts(self.meters, time_signature, bool(self.bundle.config["hparams"].get("meter")))
+        return meter.accepts(self.meters, time_signature, bool(self.bundle.config.get("hparams", {}).get("meter")))
 
 
 @dataclass

@@ -62,9 +62,15 @@ class Fake:
         return [clip.with_notes([Note(36, n.start, 0.25, 100) for n in clip.notes], name="drums")]
 
 
+# Test doubles take a clip in any meter with a grid, as a meter-aware bundle trained in all of them would.
+ANY_METER = {"hparams": {"meter": True},
+             "meters": [f"{n}/{d}" for d in (1, 2, 4, 8, 16) for n in range(1, 25)]}
+
+
 def fake_store() -> ModelStore:
     def loaded(kind: str) -> Loaded:
-        config = {"name": f"fake-{kind}", "kind": kind, "tools": list(TOOLS), "model_class": "fake"}
+        config = {"name": f"fake-{kind}", "kind": kind, "tools": list(TOOLS), "model_class": "fake",
+                  **ANY_METER}
         return Loaded(Bundle(Path(config["name"]), config, {}), Fake())
 
     return ModelStore(loaded=[loaded("melody"), loaded("drums")])

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bridge.bundle import Bundle
+from fake_bridge import ANY_METER
 from bridge.clip import Clip, Note
 from bridge.model_store import Loaded, ModelStore
 from bridge.server import BridgeServer
@@ -64,7 +65,8 @@ class Fake:
 
 def fake_store() -> ModelStore:
     def loaded(kind):
-        config = {"name": f"fake-{kind}", "kind": kind, "tools": list(TOOLS), "model_class": "fake"}
+        config = {"name": f"fake-{kind}", "kind": kind, "tools": list(TOOLS), "model_class": "fake",
+                  **ANY_METER}
         return Loaded(Bundle(Path(config["name"]), config, {}), Fake())
 
     return ModelStore(loaded=[loaded("melody"), loaded("drums")])

@@ -22,6 +22,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 
 from bridge import protocol as P
 from bridge.bundle import Bundle
+from fake_bridge import ANY_METER
 from bridge.clip import Clip, Note
 from bridge.model_store import Loaded, ModelStore
 from bridge.server import MAX_UPLOADS, RESULT_CACHE
@@ -64,7 +65,8 @@ def quick_store(delay: float = 0.0) -> ModelStore:
     """One fake model per family, serving every tool, so any valid request can run to `done`."""
     model = Quick(delay)
     return ModelStore(loaded=[
-        Loaded(Bundle(Path(kind), {"name": kind, "kind": kind, "tools": list(TOOLS), "model_class": "fake"}, {}), model)
+        Loaded(Bundle(Path(kind), {"name": kind, "kind": kind, "tools": list(TOOLS), "model_class": "fake", **ANY_METER},
+                      {}), model)
         for kind in ("melody", "drums")])
 
 

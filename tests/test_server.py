@@ -22,6 +22,7 @@ from pythonosc.udp_client import SimpleUDPClient
 
 from bridge import protocol as P
 from bridge.bundle import Bundle
+from fake_bridge import ANY_METER
 from bridge.client import AsyncBridgeClient, BridgeClient, BridgeError, Status
 from bridge.clip import Clip, Note, Scale, TimeSignature
 from bridge.model_store import Loaded, ModelStore
@@ -63,7 +64,7 @@ class Broken:
 def fake_store() -> ModelStore:
     def loaded(name, model, default=False):
         config = {"name": name, "kind": "melody", "tools": ["continue", "generate"], "model_class": "fake",
-                  "default": default}
+                  "default": default, **ANY_METER}
         return Loaded(Bundle(Path(name), config, {}), model)
 
     return ModelStore(loaded=[loaded("echo", Echo(), True), loaded("slow", Slow()), loaded("broken", Broken())],
