@@ -549,6 +549,8 @@ const CLASSES = {
         const object = {receive(inlet, message) { device.emit(object, 0, [...args, ...message]); }};
         return object;
     },
+    // route and pattr: only builds before the frozen devices used them (MB_M4L_DIR runs the
+    // tests on such a build to show what they miss).
     route: (device, box, args) => {
         const object = {receive(inlet, message) {
             if (message[0] === args[0]) {
