@@ -83,6 +83,7 @@ def test_every_param_of_every_tool_is_an_option():
     (["--temperature", "5"], "argument --temperature: temperature must be 0-2, got 5.0"),
     (["--type", "bass"], "type must be one of melody, drums, got 'bass'"),
     (["--variations", "many"], "variations must be 1-8"),
+    (["--seed", "16777216"], "seed must be 0-16777215, got 16777216"),
 ])
 def test_bad_param_values_exit_2_with_the_range(primer, capsys, argv, message):
     with pytest.raises(SystemExit) as exit_info:

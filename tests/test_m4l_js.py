@@ -1,8 +1,9 @@
 """Run the Max for Live JavaScript tests (`node --test m4l/tests/`) against a real bridge server.
 
 The server runs on loopback with a fake model store (a test double, only here): `Fake` answers
-every tool with notes a test can predict from its input, so m4l/tests/device.test.js checks
-exactly what lands in the simulated Live set. The port reaches node as MB_BRIDGE_PORT.
+every tool with notes a test can predict from its input, so m4l/tests/device.test.js and
+miditool.test.js, which open the built .amxd files in the Max/Live simulator (maxsim.js, lom.js),
+check exactly what lands in the simulated Live set. The port reaches node as MB_BRIDGE_PORT.
 """
 import asyncio
 import os

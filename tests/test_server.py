@@ -26,6 +26,7 @@ from fake_bridge import ANY_METER
 from bridge.client import AsyncBridgeClient, BridgeClient, BridgeError, Status
 from bridge.clip import Clip, Note, Scale, TimeSignature
 from bridge.model_store import Loaded, ModelStore
+from bridge.params import ParamError
 from bridge.server import BridgeServer
 from bridge.tools import TOOLS
 
@@ -206,6 +207,22 @@ def test_client_ping_status_models(client):
                            "default": 1.0, "choices": [], "help": TOOLS["continue"].params[2].help}
     mode = next(p for p in info["tools"]["continue"]["params"] if p["name"] == "type")
     assert mode["choices"] == ["melody", "drums"] and mode["min"] == ""
+
+
+def test_advertised_ranges_are_exactly_the_accepted_ones(client):
+    """Ranges travel as float32: each must survive that exactly, and its ends must be accepted."""
+    info = client.models()
+    for name, tool in TOOLS.items():
+        for param, advertised in zip(tool.params, info["tools"][name]["params"]):
+            if param.kind not in ("int", "float"):
+                continue
+            assert (advertised["min"], advertised["max"]) == (param.min, param.max), (name, param.name)
+            if param.kind == "int":
+                assert param.coerce(advertised["max"]) == param.max
+                with pytest.raises(ParamError):
+                    param.coerce(advertised["max"] + 1)
+    seed = next(p for p in info["tools"]["generate"]["params"] if p["name"] == "seed")
+    assert (seed["min"], seed["max"]) == (0, 2**24 - 1)
 
 
 def test_every_address_raw_gets_exactly_one_final_reply(server, raw):

@@ -12,7 +12,9 @@ def variations(maximum: int, default: int) -> Param:
 
 TEMPERATURE = Param("temperature", "float", 1.0,
                     "Randomness: 0 always takes the likeliest choice, low repeats it, high surprises.", 0.0, 2.0)
-SEED = Param("seed", "int", None, "Same seed and input give the same result; empty for a new result each time.", 0, 2**31 - 1)
+# 2**24 - 1: every seed is exact in a float32 (OSC `f`, TouchOSC) and in a Live float parameter.
+SEED = Param("seed", "int", None, "Same seed and input give the same result; empty for a new result each time.",
+             0, 2**24 - 1)
 TYPE = Param("type", "enum", "melody", "Which model family: melody or drums.", choices=("melody", "drums"))
 BUNDLE = Param("bundle", "str", None, "Name of an installed bundle to use instead of the default for this tool and type.")
 SCALE_ROOT = Param("scale_root", "int", None, "Keep output pitches in this key: root pitch class 0-11 (0 = C).", 0, 11)

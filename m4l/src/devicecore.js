@@ -2,11 +2,13 @@
 // clips, ask the bridge, write the results. Host-independent (ES5): mb_device.js wires it to
 // Max, m4l/tests wire it to the Live simulator and a real bridge server.
 //
-//   new Device({tool, kind, table, client, live, status, defer, miditool})
+//   new Device({tool, kind, table, client, ports, live, status, defer, miditool})
 //   kind: "effect" (MIDI effect: clips go to slots), "generator" / "transformation" (Live 12
 //   MIDI Tools: notes go back through live.miditool.out)
+//   ports: a ReplyPort (replyport.js) that opens and proves the reply port before the first ping
 //   status(text): the status line; defer(fn): run fn later on the low-priority thread, where
-//   the Live API may be written; miditool: {start(), output(notes)} for MIDI Tools.
+//   the Live API may be written; miditool: {start(), output(notes)} for MIDI Tools: start()
+//   bangs live.miditool.in, output(notes) answers the apply pass through live.miditool.out.
 
 function Device(options) {
     this.tool = options.tool;
@@ -15,12 +17,18 @@ function Device(options) {
     this.spec = options.table.tools[options.tool];
     this.controls = this.spec.controls[options.kind];
     this.client = options.client;
+    this.ports = options.ports;
     this.live = options.live;
     this.status = options.status;
     this.defer = options.defer;
     this.miditool = options.miditool || null;
     this.values = {};
-    this.started = false;
+    this.started = false;  // live.thisdevice has banged
+    this.ready = false;  // the reply port is open: requests may go out
+    this.portError = "";
+    // MIDI Tools: the last result (for which input and settings), what was last asked, and
+    // whether Run asked for a fresh request.
+    this.pass = {cache: null, sentKey: null, forced: false};
     for (var i = 0; i < this.controls.length; i++) {
         var c = this.controls[i];
         if (c.initial !== undefined) {
@@ -48,40 +56,75 @@ Device.prototype.paramSpec = function (name) {
 };
 
 Device.prototype.start = function () {
-    // live.thisdevice has banged: the Live API is usable now. Check that the bridge is up.
+    // live.thisdevice has banged: the Live API is usable now. Open the reply port, then check
+    // that the bridge is up.
     this.started = true;
     var self = this;
-    this.status("Looking for the bridge...");
-    this.client.ping({
-        progress: function () {},
-        result: function () { self.status("Ready: bridge running"); },
-        error: function (code, text) { self.status(text); }
+    this.status("Opening a reply port...");
+    this.ports.choose(function (port, text) {
+        if (!port) {
+            self.portError = text;
+            self.fail(text);
+            return;
+        }
+        self.ready = true;
+        self.client.replyPort = port;
+        self.status("Looking for the bridge...");
+        self.client.ping({
+            progress: function () {},
+            result: function () { self.status("Ready: bridge running (replies on port " + port + ")"); },
+            error: function (code, text) { self.status(text); }
+        });
     });
 };
+
+function isPress(value) {
+    // live.text in button mode sends `bang` (Cycling '74 live.text reference); a toggle-mode
+    // live.text or an automation sends 1.
+    return value === "bang" || Number(value) > 0;
+}
 
 Device.prototype.control = function (id, value) {
     var control = this.controlById(id);
     if (!control) {
         return;
     }
-    this.values[id] = Number(value);
-    if (!this.started || !Number(value)) {
-        return;  // parameters restored while the set loads must not press buttons
+    if (control.role === "run" || control.role === "pick") {
+        // A value restored while the set loads (before start) must not press a button.
+        if (this.started && isPress(value)) {
+            if (control.role === "run") {
+                this.run();
+            } else {
+                this.pick(id.slice("pick_".length));
+            }
+        }
+        return;
     }
-    if (control.role === "run") {
-        this.run();
-    } else if (control.role === "pick" && id.indexOf("pick_") === 0) {
-        this.pick(id.slice(5));
+    var number = Number(value);
+    if (isNaN(number)) {
+        return;
+    }
+    this.changed(id, number);
+};
+
+Device.prototype.changed = function (id, value) {
+    var before = this.values[id];
+    this.values[id] = value;
+    if (this.started && this.kind !== "effect" && before !== value) {
+        // A MIDI Tool follows its settings: a new apply pass, started from the script so that
+        // it already has the new value (h1data/M4L-MIDI-tool-examples, memo: bang
+        // live.miditool.in from js, not straight from the control).
+        this.miditool.start();
     }
 };
 
 Device.prototype.text = function (id, words) {
-    // textedit output arrives as words, possibly after a "text" selector.
+    // textedit sends "text <its text>" (outputmode 1 keeps the text one symbol).
     var parts = words.slice();
     if (parts.length && parts[0] === "text") {
         parts.shift();
     }
-    this.values[id] = parts.join(" ");
+    this.changed(id, parts.join(" "));
 };
 
 Device.prototype.requestParams = function () {
@@ -153,12 +196,19 @@ Device.prototype.fail = function (text) {
 };
 
 Device.prototype.run = function () {
+    if (!this.ready) {
+        this.fail(this.portError || "the device is still opening its reply port; press Run again in a moment");
+        return;
+    }
     if (this.client.busy()) {
         this.client.cancel();  // one button: pressing Run while the bridge works stops it
         return;
     }
     this.notice = "";
     if (this.kind !== "effect") {
+        // A fresh request even when the result is known; it goes out from the pass, which
+        // brings the notes.
+        this.pass.forced = true;
         this.status("Reading the clip...");
         this.miditool.start();
         return;
@@ -253,7 +303,14 @@ Device.prototype.paramValue = function (params, name, fallback) {
 
 Device.prototype.send = function (job) {
     var self = this;
-    this.status("Waiting for the bridge...");
+    if (this.client.busy()) {
+        // A MIDI Tool pass with new settings replaces the request still running.
+        this.running.superseded = true;
+        this.client.cancel();
+    }
+    this.running = job;
+    this.status(job.miditool ? "Waiting for the bridge; the notes stay as they are until it answers" :
+                "Waiting for the bridge...");
     this.client.run(this.tool, job.clips, job.params, {
         progress: function (fraction, text) {
             self.status("Working " + Math.round(fraction * 100) + "%" + (text ? ": " + text : ""));
@@ -264,6 +321,9 @@ Device.prototype.send = function (job) {
             self.defer(function () { self.deliver(job, clips); });
         },
         error: function (code, text) {
+            if (job.superseded) {
+                return;
+            }
             if (code === "no_server" || code === "cancelled") {
                 self.status(text);
             } else {
@@ -302,50 +362,111 @@ Device.prototype.deliver = function (job, clips) {
 };
 
 // Live 12 MIDI Tools --------------------------------------------------------------------
+//
+// Live hands the notes over in an apply pass (live.miditool.in) and takes an answer only inside
+// that same pass (live.miditool.out): a late one is refused with "Received a Note dictionary
+// asynchronously", a missing one with "Did not receive a Note dictionary in time"
+// (h1data/M4L-MIDI-tool-examples, memo). The bridge takes longer, so every pass is answered at
+// once, with the result for this input and these settings when it is known, else with the notes
+// as they were. The bridge is asked only when the input or the settings changed, or on Run; its
+// result starts a new pass (a bang to live.miditool.in, Cycling '74 reference) that outputs it.
 
-Device.prototype.midiToolInput = function (notesDict, context) {
-    // live.miditool.in has sent the clip's notes and context: send the time selection.
+function liveNote(n, offset) {
+    return {pitch: Number(n.pitch), start_time: Number(n.start_time) + offset, duration: Number(n.duration),
+            velocity: n.velocity === undefined ? 100 : Number(n.velocity), mute: n.mute ? 1 : 0,
+            probability: n.probability === undefined ? 1 : Number(n.probability),
+            velocity_deviation: n.velocity_deviation === undefined ? 0 : Number(n.velocity_deviation),
+            release_velocity: n.release_velocity === undefined ? 64 : Number(n.release_velocity)};
+}
+
+function liveNotes(list, offset) {
+    var out = [];
+    for (var i = 0; i < list.length; i++) {
+        out.push(liveNote(list[i], offset));
+    }
+    return out;
+}
+
+Device.prototype.midiToolJob = function (given, context) {
+    // What a pass asks for: the notes that start inside the time selection, moved to beat 0;
+    // the others are returned as they are, because Live replaces every note it handed over
+    // with the answer. A Generator is handed no notes (Live 12 manual, MIDI Tools).
     var request = this.requestParams();
-    var from = context.clip.time_selection_start;
-    var to = context.clip.time_selection_end;
-    var song = this.live.songContext();
+    var from = Number(context.clip.time_selection_start);
+    var to = Number(context.clip.time_selection_end);
+    if (!(to > from)) {
+        throw new Error("Select a time range in the clip first");
+    }
     var scale = null;
+    this.notice = "";
     if (request.followLive) {
         var s = context.scale;
         scale = this.liveScale(s && Number(s.scale_mode) === 1 ?
             {root: Number(s.root_note), intervals: s.scale_intervals, name: s.scale_name || "?"} : null);
     }
-    var notes = [];
-    var list = notesDict.notes || [];
-    for (var i = 0; i < list.length; i++) {
-        var n = list[i];
+    var inside = [];
+    var outside = [];
+    for (var i = 0; i < given.length; i++) {
+        var n = given[i];
         if (n.start_time >= from && n.start_time < to) {
-            notes.push({pitch: n.pitch, start_time: n.start_time - from, duration: Math.min(n.duration, to - n.start_time),
-                        velocity: n.velocity, mute: n.mute ? 1 : 0, probability: n.probability === undefined ? 1 : n.probability,
-                        velocity_deviation: n.velocity_deviation || 0,
-                        release_velocity: n.release_velocity === undefined ? 64 : n.release_velocity});
+            var note = liveNote(n, -from);
+            note.duration = Math.min(note.duration, to - n.start_time);
+            inside.push(note);
+        } else {
+            outside.push(liveNote(n, 0));
         }
     }
-    notes.sort(function (a, b) { return a.start_time - b.start_time || a.pitch - b.pitch; });
+    inside.sort(function (a, b) { return a.start_time - b.start_time || a.pitch - b.pitch; });
+    var song = this.live.songContext();
     var clip = {name: "", length: to - from, tempo: song.tempo, numerator: song.numerator,
-                denominator: song.denominator, scale: scale, notes: this.tool === "generate" ? [] : notes};
-    this.send({clips: [clip], params: request.params, miditool: true, offset: from});
+                denominator: song.denominator, scale: scale, notes: this.kind === "generator" ? [] : inside};
+    return {clips: [clip], params: request.params, miditool: true, offset: from, outside: outside,
+            key: JSON.stringify([clip, request.params])};
+};
+
+Device.prototype.midiToolInput = function (notesDict, context) {
+    // One apply pass: answer now, whatever happens.
+    var given = (notesDict && notesDict.notes) || [];
+    var pass = this.pass;
+    var job;
+    try {
+        job = this.midiToolJob(given, context);
+    } catch (e) {
+        this.miditool.output(liveNotes(given, 0));
+        this.fail(e.message);
+        return;
+    }
+    var known = pass.cache !== null && pass.cache.key === job.key;
+    this.miditool.output(known ? job.outside.concat(liveNotes(pass.cache.notes, job.offset)) : liveNotes(given, 0));
+    if (!this.ready) {
+        return;  // no request before the reply port is open; the next pass asks
+    }
+    var forced = pass.forced;
+    pass.forced = false;
+    if (known && !forced) {
+        this.status("Done: " + pass.cache.notes.length + " notes" + (this.notice ? " (" + this.notice + ")" : ""));
+        return;
+    }
+    if (forced || job.key !== pass.sentKey) {
+        pass.sentKey = job.key;
+        this.send(job);
+    }
+    // Else this input was asked for already: its result, or its error, is shown when it comes.
 };
 
 Device.prototype.deliverNotes = function (job, clips) {
     if (!clips.length) {
-        this.status("Done: the bridge returned no notes");
+        this.fail("the bridge returned no notes");
         return;
     }
-    var notes = [];
-    for (var i = 0; i < clips[0].notes.length; i++) {
-        var n = clips[0].notes[i];
-        notes.push({pitch: n.pitch, start_time: n.start_time + job.offset, duration: n.duration, velocity: n.velocity,
-                    mute: n.mute ? 1 : 0, probability: n.probability, velocity_deviation: n.velocity_deviation,
-                    release_velocity: n.release_velocity});
+    var notes = clips[0].notes;
+    if (this.kind === "generator") {
+        // A Generator fills the time selection (Live 12 manual, MIDI Tools): nothing after it.
+        notes = notes.filter(function (n) { return n.start_time < job.clips[0].length; });
     }
-    this.miditool.output(notes);
-    this.status("Done: " + notes.length + " notes" + (this.notice ? " (" + this.notice + ")" : ""));
+    this.pass.cache = {key: job.key, notes: notes};
+    this.status("Result ready: applying");
+    this.miditool.start();
 };
 
 if (typeof exports !== "undefined") {

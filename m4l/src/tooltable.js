@@ -2,6 +2,7 @@
 // The controls each device has, and how their values become request parameters.
 var TOOL_TABLE = {
  "fixed_in_midi_tools": {
+  "include_primer": 1,
   "variations": 1
  },
  "follow_live": "Live",
@@ -127,6 +128,10 @@ var TOOL_TABLE = {
  "protocol": {
   "chunk_notes": 30,
   "prefix": "/bridge/"
+ },
+ "reply_ports": {
+  "count": 10000,
+  "first": 20000
  },
  "tools": {
   "continue": {
@@ -276,12 +281,6 @@ var TOOL_TABLE = {
       ]
      },
      {
-      "id": "seed_on",
-      "initial": 0,
-      "param": "seed",
-      "role": "enabled"
-     },
-     {
       "id": "seed",
       "initial": 0,
       "param": "seed",
@@ -329,12 +328,6 @@ var TOOL_TABLE = {
        "blues",
        "chromatic"
       ]
-     },
-     {
-      "id": "include_primer",
-      "initial": 1,
-      "param": "include_primer",
-      "role": "value"
      },
      {
       "id": "drum_map",
@@ -458,7 +451,7 @@ var TOOL_TABLE = {
       "role": "text"
      }
     ],
-    "generator": [
+    "transformation": [
      {
       "id": "run",
       "initial": 0,
@@ -470,12 +463,6 @@ var TOOL_TABLE = {
       "initial": 1.0,
       "param": "temperature",
       "role": "value"
-     },
-     {
-      "id": "seed_on",
-      "initial": 0,
-      "param": "seed",
-      "role": "enabled"
      },
      {
       "id": "seed",
@@ -667,12 +654,6 @@ var TOOL_TABLE = {
        "melody",
        "drums"
       ]
-     },
-     {
-      "id": "seed_on",
-      "initial": 0,
-      "param": "seed",
-      "role": "enabled"
      },
      {
       "id": "seed",
@@ -878,12 +859,6 @@ var TOOL_TABLE = {
       "role": "value"
      },
      {
-      "id": "seed_on",
-      "initial": 0,
-      "param": "seed",
-      "role": "enabled"
-     },
-     {
       "id": "seed",
       "initial": 0,
       "param": "seed",
@@ -970,13 +945,13 @@ var TOOL_TABLE = {
       "id": "a_track",
       "initial": 0,
       "param": null,
-      "role": "pick"
+      "role": "clip"
      },
      {
       "id": "a_slot",
       "initial": 0,
       "param": null,
-      "role": "pick"
+      "role": "clip"
      },
      {
       "id": "pick_b",
@@ -988,13 +963,13 @@ var TOOL_TABLE = {
       "id": "b_track",
       "initial": 0,
       "param": null,
-      "role": "pick"
+      "role": "clip"
      },
      {
       "id": "b_slot",
       "initial": 0,
       "param": null,
-      "role": "pick"
+      "role": "clip"
      },
      {
       "id": "steps",

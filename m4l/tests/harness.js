@@ -1,118 +1,66 @@
-// Runs a device the way Max would, against the Live simulator and a real bridge server.
+// Opens a built device the way Live would (maxsim.js over lom.js) and talks to a real bridge.
 //
-// Like Max, the device sends from one UDP socket (udpsend, an ephemeral port) and listens on
-// another (udpreceive, the reply_port it announces). Replies are delivered with
-// `sim.notifying` set, so a device that writes to Live straight from a reply fails the test;
-// `defer` is setImmediate, standing in for Max's Task on the low-priority thread.
+// tests/test_m4l_js.py starts the bridge with a fake model and passes its port as
+// MB_BRIDGE_PORT; the devices' `udpsend 127.0.0.1 9700` is pointed there. MB_M4L_DIR runs the
+// same tests against other builds (e.g. the devices as they were before a change): the .amxd
+// files are read from it, and its src/ folder is on the search path, as a developer's would be.
 "use strict";
 
 const dgram = require("node:dgram");
 const path = require("node:path");
-const osc = require("./osc");
+const {MaxDevice} = require("./maxsim");
 
-const SRC = path.join(__dirname, "..", "src");
-const {TOOL_TABLE} = require(path.join(SRC, "tooltable.js"));
-const {BridgeClient} = require(path.join(SRC, "bridgeclient.js"));
-const {LiveClip} = require(path.join(SRC, "liveclip.js"));
-const {Device} = require(path.join(SRC, "devicecore.js"));
-
-// Set by tests/test_m4l_js.py, which starts the server with a fake model store.
+const M4L = process.env.MB_M4L_DIR || path.join(__dirname, "..");
+const SEARCH_PATH = process.env.MB_M4L_DIR ? [path.join(M4L, "src")] : [];
 const BRIDGE_PORT = Number(process.env.MB_BRIDGE_PORT || 0);
-const FINAL = /^(Done|Error|Bridge not running|Ready)/;
+const {TOOL_TABLE} = require(path.join(__dirname, "..", "src", "tooltable.js"));
+// A status that ends an action.
+const FINAL = /^(Done|Error|Bridge not running|Ready|Cancelled|Clip [AB]:)/;
+
+/**
+ * Load `name` (e.g. "MB Generate.amxd") into `sim` (and `view`, for a MIDI Tool) and bang it.
+ * options: bridgePort, drop(direction, address, args, count) -> true to lose that datagram,
+ * searchPath (default: none, as on a fresh machine), saved (parameter values to restore).
+ * `device.sent` lists every datagram the device sent, as {address, args}.
+ */
+function openDevice(name, {sim, view = null, bridgePort = BRIDGE_PORT, drop = null, searchPath = SEARCH_PATH,
+                           saved = {}} = {}) {
+    const sent = [];
+    const network = {drop(direction, address, args, count) {
+        if (direction === "out") {
+            sent.push({address, args});
+        }
+        return drop ? drop(direction, address, args, count) : false;
+    }};
+    const device = new MaxDevice({file: path.join(M4L, name), sim, view, searchPath, ports: {9700: bridgePort},
+                                  network});
+    device.sent = sent;
+    device.load(saved);
+    device.settle = (since = 0, ms = 10000) => device.until(FINAL, since, ms);
+    /** Press Run and wait for the outcome. */
+    device.run = () => {
+        const since = device.statuses.length;
+        device.click("run");
+        return device.settle(since);
+    };
+    return device;
+}
+
+/** Run `body(device)` on an opened device, closing its sockets whatever happens. */
+async function withDevice(name, options, body) {
+    const device = openDevice(name, options);
+    try {
+        await body(device);
+    } finally {
+        device.close();
+    }
+}
 
 function bind(socket, port) {
     return new Promise((resolve, reject) => {
         socket.once("error", reject);
         socket.bind(port, "127.0.0.1", () => resolve(socket.address().port));
     });
-}
-
-/**
- * A device on the simulator, talking to `bridgePort`.
- * options: tool, sim, kind ("effect"), bridgePort, drop(direction, address, args, count) ->
- * true to lose that datagram (to test resends), ackMs.
- */
-async function startDevice({tool, sim, kind = "effect", bridgePort = BRIDGE_PORT, drop = () => false,
-                            ackMs = 1500, miditool = null}) {
-    const out = dgram.createSocket("udp4");
-    const inbox = dgram.createSocket("udp4");
-    await bind(out, 0);
-    const replyPort = await bind(inbox, 0);
-    const statuses = [];
-    const sent = [];
-    const waiters = [];
-    const counts = new Map();
-    const lose = (direction, address, args) => {
-        const key = `${direction} ${address}`;
-        counts.set(key, (counts.get(key) || 0) + 1);
-        return drop(direction, address, args, counts.get(key));
-    };
-    const client = new BridgeClient({
-        send(address, args) {
-            sent.push({address, args});
-            if (!lose("out", address, args)) {
-                out.send(osc.encode(address, args), bridgePort, "127.0.0.1");
-            }
-        },
-        timers: {start: (fn, ms) => setTimeout(fn, ms), stop: (handle) => clearTimeout(handle)},
-        replyPort,
-        prefix: "test",
-        protocol: TOOL_TABLE.protocol,
-        ackMs
-    });
-    const device = new Device({
-        tool, kind, table: TOOL_TABLE, client, live: new LiveClip(sim.LiveAPI),
-        status(text) {
-            statuses.push(text);
-            for (const waiter of waiters.splice(0)) {
-                waiter();
-            }
-        },
-        defer: (fn) => setImmediate(fn),
-        miditool
-    });
-    inbox.on("message", (data) => {
-        const {address, args} = osc.decode(data);
-        if (lose("in", address, args)) {
-            return;
-        }
-        sim.notifying = true;
-        try {
-            client.receive(address, args);
-        } finally {
-            sim.notifying = false;
-        }
-    });
-    return {
-        device, client, statuses, sent, replyPort,
-        /** Resolve with the first final status (Done/Error/...) after `since` statuses. */
-        async settle(since = 0, ms = 10000) {
-            const deadline = Date.now() + ms;
-            for (;;) {
-                const final = statuses.slice(since).find((s) => FINAL.test(s));
-                if (final) {
-                    return final;
-                }
-                if (Date.now() > deadline) {
-                    throw new Error(`no final status; got: ${statuses.join(" | ")}`);
-                }
-                await new Promise((resolve) => {
-                    waiters.push(resolve);
-                    setTimeout(resolve, 50);
-                });
-            }
-        },
-        /** Press Run and wait for the outcome. */
-        async run() {
-            const since = statuses.length;
-            device.control("run", 1);
-            return this.settle(since);
-        },
-        close() {
-            out.close();
-            inbox.close();
-        }
-    };
 }
 
 /** A port nothing listens on: bind a socket, note its port, close it. */
@@ -123,4 +71,11 @@ async function deadPort() {
     return port;
 }
 
-module.exports = {startDevice, deadPort, BRIDGE_PORT, TOOL_TABLE, SRC};
+/** Hold `port` with another socket (another program), until `release()`. */
+async function occupy(port) {
+    const socket = dgram.createSocket("udp4");
+    await bind(socket, port);
+    return {release: () => socket.close()};
+}
+
+module.exports = {openDevice, withDevice, deadPort, occupy, BRIDGE_PORT, TOOL_TABLE, M4L};

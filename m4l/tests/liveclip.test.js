@@ -77,17 +77,57 @@ test("findTargetSlots skips occupied slots and appends scenes when the track is 
     assert.deepEqual(live.findTargetSlots(0, 1, 2, true), [1, 2], "replace takes the next slots as they are");
 });
 
-test("the simulator refuses what Live refuses", () => {
+test("the simulator fails as Live does: 1 back and a line in the Max console, never an exception", () => {
     const {sim} = setup();
     sim.addClip(0, 0, {});
     const full = new sim.LiveAPI("live_set tracks 0 clip_slots 0");
-    assert.throws(() => full.call("create_clip", 4), /not empty/);
+    assert.equal(full.call("create_clip", 4), 1);
     const audio = new sim.LiveAPI("live_set tracks 2 clip_slots 0");
-    assert.throws(() => audio.call("create_clip", 4), /only MIDI tracks/);
-    assert.equal(new sim.LiveAPI("live_set tracks 9").id, "0");
+    assert.equal(audio.call("create_clip", 4), 1);
+    const nothing = new sim.LiveAPI("live_set tracks 9");
+    assert.equal(nothing.id, "0");
+    assert.equal(nothing.get("name"), 1);
     sim.notifying = true;
-    assert.throws(() => new sim.LiveAPI("live_set").call("create_scene", -1), {message: NOTIFY_ERROR});
+    assert.equal(new sim.LiveAPI("live_set").call("create_scene", -1), 1);
     sim.notifying = false;
+    assert.deepEqual(sim.console, ["create_clip: the clip slot is not empty",
+                                   "create_clip: only MIDI tracks can hold new MIDI clips",
+                                   "get name: no valid object", NOTIFY_ERROR]);
+    assert.equal(sim.song.scenes.length, 4, "nothing changed");
+});
+
+test("a failed read is an error naming what Live did not give", () => {
+    const {sim, live} = setup();
+    sim.refuse("Song.View.get detail_clip");
+    assert.throws(() => live.selectedClip(), /Live did not give the detail_clip of live_set view/);
+    sim.refused.clear();
+    sim.refuse("Clip.get_notes_extended");
+    sim.addClip(0, 0, {notes: [{pitch: 60, start_time: 0, duration: 1}]});
+    assert.throws(() => live.readClip(0, 0), /Live did not give the notes of live_set tracks 0 clip_slots 0 clip/);
+});
+
+test("findTargetSlots asks for a scene once when Live refuses it, then stops with an error", () => {
+    const {sim, live} = setup();
+    for (let slot = 0; slot < 4; slot++) {
+        sim.addClip(0, slot, {});
+    }
+    sim.refuse("Song.create_scene");
+    assert.throws(() => live.findTargetSlots(0, 0, 2, false), /Live did not add a scene \(2 more slots needed/);
+    assert.deepEqual(sim.console, ["create_scene: Live refused"]);
+});
+
+test("writeClip reads back every write that matters", () => {
+    const {sim, live} = setup();
+    const notes = [{pitch: 60, start_time: 0, duration: 1, velocity: 100, mute: 0, probability: 1,
+                    velocity_deviation: 0, release_velocity: 64}];
+    sim.refuse("ClipSlot.create_clip");
+    assert.throws(() => live.writeClip(0, 0, {length: 4, notes}, "x", 0, false), /Live did not create a clip in slot 1 on track 1/);
+    sim.refused.clear();
+    sim.refuse("Clip.add_new_notes");
+    assert.throws(() => live.writeClip(0, 0, {length: 4, notes}, "x", 0, false), /Live kept 0 of 1 notes in slot 1 on track 1/);
+    sim.refused.clear();
+    sim.refuse("ClipSlot.delete_clip");
+    assert.throws(() => live.writeClip(0, 0, {length: 4, notes}, "x", 0, true), /Live did not delete the clip in slot 1/);
 });
 
 test("writeClip creates, names, colours and fills a clip; replace deletes the old one first", () => {
@@ -101,7 +141,7 @@ test("writeClip creates, names, colours and fills a clip; replace deletes the ol
     assert.equal(clip.props.color, 0x84DCC6);
     assert.equal(clip.props.signature_numerator, 3);
     assert.deepEqual(clip.notes.map((n) => [n.pitch, n.start_time, n.duration]), [[60, 0.25, 0.5]]);
-    assert.throws(() => live.writeClip(1, 3, {length: 2, notes}, "again", 0, false), /not empty/);
+    assert.throws(() => live.writeClip(1, 3, {length: 2, notes}, "again", 0, false), /Slot 4 is not empty/);
     live.writeClip(1, 3, {length: 2, notes: []}, "again", 0, true);
     assert.equal(sim.clipAt(1, 3).props.name, "again");
     assert.equal(sim.clipAt(1, 3).notes.length, 0);

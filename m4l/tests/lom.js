@@ -1,25 +1,46 @@
-// A Live Object Model simulator for the device tests, written from the LOM reference.
+// Live, as the device tests see it: the Live Object Model and the Live 12 Clip View that MIDI
+// Tools work in. Written to behave as Live does, each behaviour with its public source:
 //
-// It models what the devices touch: the song (tempo, meter, Live 12 scale, scenes,
-// create_scene), its view (selected scene, detail clip, highlighted slot), MIDI and audio
-// tracks, clip slots (create_clip refuses full slots and audio tracks), clips with the Live 11
-// note API (note ids, get_notes_extended with pitch first, add_new_notes,
-// remove_notes_extended) and devices inside racks (canonical_parent through chains).
-// `sim.LiveAPI` behaves like Max's LiveAPI: get() returns arrays, objects come as ["id", n].
-// While `sim.notifying` is true every write throws, as Live does for changes made from a
-// notification: the tests set it while delivering bridge replies, so a device that writes
-// without deferring fails.
+// - Paths, properties and functions follow the Live Object Model reference (Cycling '74): the
+//   song (tempo, meter, Live 12 scale, scenes, create_scene), its view (selected scene, detail
+//   clip, highlighted slot), tracks, clip slots (create_clip refuses full slots and audio
+//   tracks), clips with the Live 11 note API (get_notes_extended takes the pitch range first) and
+//   devices inside racks (canonical_parent through chains).
+// - `sim.LiveAPI` behaves like Max's LiveAPI: get() answers an array, objects come as
+//   ["id", n], an unknown path gives id 0.
+// - A failed LiveAPI call does not throw: it answers 1 and writes to the Max console
+//   (adamjmurray/producer-pal: "insert_chain returns ["id", chainId] on success, or 1 on
+//   failure", from probing Live 12). get() and set() on a missing object or property fail the
+//   same way here. `sim.console` is the Max console.
+// - Writes made while Live notifies are refused ("Changes cannot be triggered by notifications",
+//   Max console): the tests set `sim.notifying` while they deliver bridge replies.
+// - Faults on demand: `sim.refuse("Song.create_scene")` makes that call fail as above, so the
+//   tests can see what a device does when Live says no.
 "use strict";
 
 const NOTIFY_ERROR = "Changes cannot be triggered by notifications. You will need to defer your response.";
+// Not Live: a device that ignores failures could loop forever on them; the sim stops it instead.
+const RUNAWAY_FAILURES = 1000;
+
+/** A note as Live stores it: every field of the Live 11 note API, defaults where none given. */
+function fullNote(note, noteId) {
+    return {note_id: noteId, pitch: note.pitch, start_time: note.start_time, duration: note.duration,
+            velocity: note.velocity === undefined ? 100 : note.velocity, mute: note.mute ? 1 : 0,
+            probability: note.probability === undefined ? 1 : note.probability,
+            velocity_deviation: note.velocity_deviation || 0,
+            release_velocity: note.release_velocity === undefined ? 64 : note.release_velocity};
+}
 
 class Sim {
-    constructor({scenes = 4, tempo = 120, numerator = 4, denominator = 4} = {}) {
+    constructor({scenes = 4, tempo = 120, numerator = 4, denominator = 4, firstId = 1} = {}) {
         this.objects = new Map();
-        this.nextId = 1;
+        this.nextId = firstId;
         this.nextNoteId = 1;
         this.notifying = false;
         this.writes = [];
+        this.console = [];
+        this.refused = new Set();
+        this.failures = 0;
         this.song = this.make("Song", {tempo, signature_numerator: numerator, signature_denominator: denominator,
                                       root_note: 0, scale_name: "Major", scale_mode: 0,
                                       scale_intervals: [0, 2, 4, 5, 7, 9, 11]});
@@ -39,6 +60,20 @@ class Sim {
         const obj = {type, id: this.nextId++, props};
         this.objects.set(obj.id, obj);
         return obj;
+    }
+
+    /** A failed call: 1 back, a line in the Max console. */
+    fail(text) {
+        this.console.push(text);
+        this.failures += 1;
+        if (this.failures > RUNAWAY_FAILURES) {
+            throw new Error(`runaway: ${RUNAWAY_FAILURES} failed Live API calls, the last: ${text}`);
+        }
+        return 1;
+    }
+
+    refuse(what) {
+        this.refused.add(what);
     }
 
     // Building a set -----------------------------------------------------------------------
@@ -83,15 +118,11 @@ class Sim {
     }
 
     fullNote(note) {
-        return {note_id: this.nextNoteId++, pitch: note.pitch, start_time: note.start_time, duration: note.duration,
-                velocity: note.velocity === undefined ? 100 : note.velocity, mute: note.mute ? 1 : 0,
-                probability: note.probability === undefined ? 1 : note.probability,
-                velocity_deviation: note.velocity_deviation || 0,
-                release_velocity: note.release_velocity === undefined ? 64 : note.release_velocity};
+        return fullNote(note, this.nextNoteId++);
     }
 
     placeDevice(trackIndex, {inRack = false} = {}) {
-        // The device the script runs in; inside a rack its parent is a chain, not the track.
+        // A Max device on a track; inside a rack its parent is a chain, not the track.
         const track = this.song.tracks[trackIndex];
         let host = track;
         if (inRack) {
@@ -108,6 +139,14 @@ class Sim {
         const device = this.make("MaxDevice", {name: "MB"});
         device.parent = host;
         host.devices.push(device);
+        this.thisDevice = device;
+        return device;
+    }
+
+    /** A MIDI Tool's own device object: it sits in the Clip View, on no track. */
+    placeTool() {
+        const device = this.make("MaxDevice", {name: "MB Tool"});
+        device.parent = null;
         this.thisDevice = device;
         return device;
     }
@@ -134,7 +173,7 @@ class Sim {
         case "ClipSlot": return `${this.pathOf(obj.parent)} clip_slots ${obj.parent.clip_slots.indexOf(obj)}`;
         case "Clip": return `${this.pathOf(obj.parent)} clip`;
         case "Chain": return `${this.pathOf(obj.parent)} chains ${obj.parent.chains.indexOf(obj)}`;
-        default: return `${this.pathOf(obj.parent)} devices ${obj.parent.devices.indexOf(obj)}`;
+        default: return obj.parent ? `${this.pathOf(obj.parent)} devices ${obj.parent.devices.indexOf(obj)}` : "this_device";
         }
     }
 
@@ -168,14 +207,10 @@ class Sim {
 
     // Reading and writing -------------------------------------------------------------------
 
-    write(obj, what) {
-        if (this.notifying) {
-            throw new Error(NOTIFY_ERROR);
-        }
-        this.writes.push(`${this.pathOf(obj)} ${what}`);
-    }
-
     get(obj, prop) {
+        if (this.refused.has(`${obj.type}.get ${prop}`)) {
+            return this.fail(`get: ${prop}: Live refused`);
+        }
         if (prop === "canonical_parent") {
             return ["id", obj.parent ? obj.parent.id : 0];
         }
@@ -192,27 +227,43 @@ class Sim {
             return obj[prop].flatMap((child) => ["id", child.id]);
         }
         if (!(prop in obj.props)) {
-            throw new Error(`${obj.type} has no property ${prop}`);
+            return this.fail(`get: ${obj.type} has no property ${prop}`);
         }
         const value = obj.props[prop];
         return Array.isArray(value) ? value.slice() : [value];
     }
 
+    /** Whether a write may happen now; otherwise why not (the caller answers 1 with it). */
+    writeRefusal(obj, what) {
+        if (this.notifying) {
+            return NOTIFY_ERROR;
+        }
+        if (this.refused.has(`${obj.type}.${what}`)) {
+            return `${what}: Live refused`;
+        }
+        this.writes.push(`${this.pathOf(obj)} ${what}`);
+        return null;
+    }
+
     set(obj, prop, value) {
-        this.write(obj, `set ${prop}`);
+        const refusal = this.writeRefusal(obj, `set ${prop}`);
+        if (refusal) {
+            return this.fail(refusal);
+        }
         if (obj.type === "Clip" && ["length", "is_midi_clip", "is_audio_clip"].includes(prop)) {
-            throw new Error(`Clip.${prop} is read-only`);
+            return this.fail(`set: Clip.${prop} is read-only`);
         }
         if (!(prop in obj.props)) {
-            throw new Error(`${obj.type} has no property ${prop}`);
+            return this.fail(`set: ${obj.type} has no property ${prop}`);
         }
         obj.props[prop] = value;
+        return 0;
     }
 
     call(obj, fn, args) {
         const method = this.methods[`${obj.type}.${fn}`];
         if (!method) {
-            throw new Error(`${obj.type} has no function ${fn}`);
+            return this.fail(`call: ${obj.type} has no function ${fn}`);
         }
         return method.call(this, obj, ...args);
     }
@@ -220,10 +271,13 @@ class Sim {
 
 Sim.prototype.methods = {
     "Song.create_scene"(song, index) {
-        this.write(song, "create_scene");
+        const refusal = this.writeRefusal(song, "create_scene");
+        if (refusal) {
+            return this.fail(refusal);
+        }
         const at = index === -1 || index === undefined ? song.scenes.length : index;
         if (at < 0 || at > song.scenes.length) {
-            throw new Error("create_scene: index out of range");
+            return this.fail("create_scene: index out of range");
         }
         song.scenes.splice(at, 0, this.make("Scene", {name: ""}));
         for (const track of song.tracks) {
@@ -232,64 +286,84 @@ Sim.prototype.methods = {
         return ["id", song.scenes[at].id];
     },
     "ClipSlot.create_clip"(slot, length) {
-        this.write(slot, "create_clip");
+        const refusal = this.writeRefusal(slot, "create_clip");
+        if (refusal) {
+            return this.fail(refusal);
+        }
         if (slot.clip) {
-            throw new Error("create_clip: the clip slot is not empty");
+            return this.fail("create_clip: the clip slot is not empty");
         }
         if (!slot.parent.props.has_midi_input) {
-            throw new Error("create_clip: only MIDI tracks can hold new MIDI clips");
+            return this.fail("create_clip: only MIDI tracks can hold new MIDI clips");
         }
         if (!(length > 0)) {
-            throw new Error("create_clip: length must be greater than 0");
+            return this.fail("create_clip: length must be greater than 0");
         }
         this.makeClip(slot, length, true);
+        return 0;
     },
     "ClipSlot.delete_clip"(slot) {
-        this.write(slot, "delete_clip");
+        const refusal = this.writeRefusal(slot, "delete_clip");
+        if (refusal) {
+            return this.fail(refusal);
+        }
         if (slot.clip) {
             this.objects.delete(slot.clip.id);
         }
         slot.clip = null;
+        return 0;
     },
     "Clip.get_notes_extended"(clip, fromPitch, pitchSpan, fromTime, timeSpan) {
         // Pitch range first, then time; a note is returned when it starts inside both ranges.
+        if (this.refused.has("Clip.get_notes_extended")) {
+            return this.fail("get_notes_extended: Live refused");
+        }
         if ([fromPitch, pitchSpan, fromTime, timeSpan].some((v) => typeof v !== "number")) {
-            throw new Error("get_notes_extended takes from_pitch pitch_span from_time time_span");
+            return this.fail("get_notes_extended takes from_pitch pitch_span from_time time_span");
         }
         const notes = clip.notes.filter((n) => n.pitch >= fromPitch && n.pitch < fromPitch + pitchSpan &&
             n.start_time >= fromTime && n.start_time < fromTime + timeSpan);
         return JSON.stringify({notes: notes.map((n) => ({...n}))});  // Max hands the dict over as JSON text
     },
     "Clip.add_new_notes"(clip, dict) {
-        this.write(clip, "add_new_notes");
-        if (!clip.props.is_midi_clip || !dict || !Array.isArray(dict.notes)) {
-            throw new Error("add_new_notes takes a dictionary {notes: [...]}");
+        const refusal = this.writeRefusal(clip, "add_new_notes");
+        if (refusal) {
+            return this.fail(refusal);
         }
-        const ids = [];
+        if (!clip.props.is_midi_clip || !dict || !Array.isArray(dict.notes)) {
+            return this.fail("add_new_notes takes a dictionary {notes: [...]}");
+        }
         for (const note of dict.notes) {
             for (const key of ["pitch", "start_time", "duration", "velocity"]) {
                 if (typeof note[key] !== "number" || !Number.isFinite(note[key])) {
-                    throw new Error(`add_new_notes: note.${key} must be a number`);
+                    return this.fail(`add_new_notes: note.${key} must be a number`);
                 }
             }
             if (note.pitch < 0 || note.pitch > 127 || note.duration <= 0) {
-                throw new Error("add_new_notes: pitch or duration out of range");
+                return this.fail("add_new_notes: pitch or duration out of range");
             }
+        }
+        const ids = dict.notes.map((note) => {
             const full = this.fullNote(note);
             clip.notes.push(full);
-            ids.push(full.note_id);
-        }
+            return full.note_id;
+        });
         return ids;
     },
     "Clip.remove_notes_extended"(clip, fromPitch, pitchSpan, fromTime, timeSpan) {
-        this.write(clip, "remove_notes_extended");
+        const refusal = this.writeRefusal(clip, "remove_notes_extended");
+        if (refusal) {
+            return this.fail(refusal);
+        }
         clip.notes = clip.notes.filter((n) => !(n.pitch >= fromPitch && n.pitch < fromPitch + pitchSpan &&
             n.start_time >= fromTime && n.start_time < fromTime + timeSpan));
+        return 0;
     }
 };
 
 function makeLiveAPI(sim) {
-    // Max's LiveAPI: new LiveAPI([callback,] path); an unknown path gives id 0.
+    // Max's LiveAPI: new LiveAPI([callback,] path); an unknown path gives id 0, and every call
+    // on it fails as above.
     return class LiveAPI {
         constructor(a, b) {
             this.goto(typeof a === "function" ? b : a);
@@ -315,33 +389,128 @@ function makeLiveAPI(sim) {
             return `"${this.unquotedpath}"`;
         }
 
-        need() {
-            if (!this.obj) {
-                throw new Error("LiveAPI: invalid object (id 0)");
-            }
-            return this.obj;
-        }
-
         get(prop) {
-            return sim.get(this.need(), prop);
+            return this.obj ? sim.get(this.obj, prop) : sim.fail(`get ${prop}: no valid object`);
         }
 
         set(prop, value) {
-            sim.set(this.need(), prop, value);
+            return this.obj ? sim.set(this.obj, prop, value) : sim.fail(`set ${prop}: no valid object`);
         }
 
         call(fn, ...args) {
-            return sim.call(this.need(), fn, args);
+            return this.obj ? sim.call(this.obj, fn, args) : sim.fail(`call ${fn}: no valid object`);
         }
 
         getcount(prop) {
-            const list = this.need()[prop];
-            if (!Array.isArray(list)) {
-                throw new Error(`${this.obj.type} has no list ${prop}`);
+            if (!this.obj || !Array.isArray(this.obj[prop])) {
+                return sim.fail(`getcount ${prop}: no such list`);
             }
-            return list.length;
+            return this.obj[prop].length;
         }
     };
 }
 
-module.exports = {Sim, NOTIFY_ERROR};
+// Live 12 MIDI Tools ---------------------------------------------------------------------------
+
+const NOT_IN_TIME = "Did not receive a Note dictionary in time. Make sure that the dictionary is synchronous.";
+const ASYNC = "Received a Note dictionary asynchronously. Make sure that the dictionary is synchronous.";
+
+/**
+ * The MIDI clip open in Live 12's Clip View, with a MIDI Tool in its Transform or Generate panel.
+ *
+ * - An apply pass (Apply, Auto Apply, or a bang to live.miditool.in) sends the context and then
+ *   the notes (Max outlets fire right to left) and takes the tool's answer only while that
+ *   dispatch runs: the messages and rules are those h1data/M4L-MIDI-tool-examples' memo lists
+ *   ("Did not receive a Note dictionary in time" when no answer came within the pass, "Received a
+ *   Note dictionary asynchronously" for one outside any pass, "malformed" for missing keys).
+ * - A bang during a cycle continues it with the notes from the cycle's start; a user action
+ *   (`interact`) ends the cycle (Cycling '74 live.miditool.in reference).
+ * - A Generator is handed no notes and its answer replaces the notes in the time selection; a
+ *   Transformation is handed the selection's notes (or, with `handAll`, every note of the
+ *   clip) and its answer replaces every note it was handed (Live 12 manual, MIDI Tools;
+ *   robenkleene/audio-references).
+ * - Auto Apply (on by default, Live 12 manual) starts a pass when a tool parameter changes.
+ */
+class ClipView {
+    constructor({kind, notes = [], selection = [0, 4], scale = null, handAll = false, autoApply = true}) {
+        this.kind = kind;
+        this.noteId = 1;
+        this.notes = notes.map((n) => this.full(n));
+        this.selection = selection;
+        this.scale = scale;
+        this.handAll = handAll;
+        this.autoApply = autoApply;
+        this.errors = [];  // Live's status bar
+        this.passes = 0;
+        this.cycle = null;
+        this.open = false;
+        this.answered = false;
+        this.input = null;  // set by the device's live.miditool.in: (context, notes) -> void
+    }
+
+    full(n) {
+        return fullNote(n, this.noteId++);
+    }
+
+    inSelection(n) {
+        return n.start_time >= this.selection[0] && n.start_time < this.selection[1];
+    }
+
+    startCycle() {
+        const handed = this.kind === "generator" ? [] : this.notes.filter((n) => this.handAll || this.inSelection(n));
+        const replaced = this.kind === "generator" ? this.notes.filter((n) => this.inSelection(n)) : handed;
+        this.cycle = {handed: handed.map((n) => ({...n})), kept: this.notes.filter((n) => !replaced.includes(n))};
+    }
+
+    /** One apply pass. */
+    apply() {
+        if (!this.input) {
+            return;
+        }
+        if (!this.cycle) {
+            this.startCycle();
+        }
+        this.passes += 1;
+        const context = {clip: {time_selection_start: this.selection[0], time_selection_end: this.selection[1]},
+                         scale: this.scale || {scale_mode: 0}, grid: {interval: 0.25, enabled: 1}};
+        this.open = true;
+        this.answered = false;
+        try {
+            this.input(context, {notes: this.cycle.handed.map((n) => ({...n}))});
+        } finally {
+            this.open = false;
+        }
+        if (!this.answered) {
+            this.errors.push(NOT_IN_TIME);
+        }
+    }
+
+    /** What live.miditool.out received. */
+    answer(dict) {
+        if (!this.open) {
+            this.errors.push(ASYNC);
+            return;
+        }
+        if (!dict || !Array.isArray(dict.notes)) {
+            this.errors.push("The Note dictionary received from Max was malformed: The key `notes` is missing.");
+            return;
+        }
+        for (const note of dict.notes) {
+            for (const key of ["pitch", "start_time", "duration"]) {
+                if (note[key] === undefined) {
+                    this.errors.push(`The Note dictionary received from Max was malformed: The key \`${key}\` is missing.`);
+                    return;
+                }
+            }
+        }
+        this.answered = true;
+        this.notes = this.cycle.kept.concat(dict.notes.map((n) => this.full(n)));
+    }
+
+    /** The user clicks elsewhere: the cycle ends, the next pass hands the notes as they are now. */
+    interact() {
+        this.cycle = null;
+    }
+}
+
+module.exports = {Sim, ClipView, NOTIFY_ERROR, NOT_IN_TIME, ASYNC};
