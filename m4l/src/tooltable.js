@@ -804,6 +804,12 @@ var TOOL_TABLE = {
       "role": "value"
      },
      {
+      "id": "dynamics",
+      "initial": 1.0,
+      "param": "dynamics",
+      "role": "value"
+     },
+     {
       "id": "ghost_notes",
       "initial": 0,
       "param": "ghost_notes",
@@ -853,6 +859,12 @@ var TOOL_TABLE = {
       "role": "value"
      },
      {
+      "id": "dynamics",
+      "initial": 1.0,
+      "param": "dynamics",
+      "role": "value"
+     },
+     {
       "id": "ghost_notes",
       "initial": 0,
       "param": "ghost_notes",
@@ -896,6 +908,11 @@ var TOOL_TABLE = {
      "default": 1.0,
      "kind": "float",
      "name": "amount"
+    },
+    {
+     "default": 1.0,
+     "kind": "float",
+     "name": "dynamics"
     },
     {
      "default": false,
