@@ -111,7 +111,7 @@ def melody_primers(files: list[Path], per_meter: int) -> dict[str, list[Clip]]:
                      if origin - 1e-6 <= n.start < origin + span]
             out[meter].append(Clip(notes, span, 100.0, segment.meter, None, path.stem))
             break
-    return out
+    return {meter: clips for meter, clips in out.items() if clips}
 
 
 def drum_clips(files: list[Path], per_meter: int) -> dict[str, list[Clip]]:

@@ -196,3 +196,43 @@ def test_drum_velocities_and_timing_come_from_the_primer():
 def test_bad_drum_map_is_a_parameter_error():
     with pytest.raises(ParamError, match="drum map"):
         run(random_model("drums"), _groove(GM_DRUM_MAP.pitch), drum_map="36,38")
+
+
+def test_meter_aware_model_continues_on_the_meters_grid():
+    """3/2 is read and written on 8ths (its half-note beats hold 4 steps, as 3/4's quarters do);
+    6/8 on 16ths in 12-step bars; the continuation adds whole bars of the clip's meter."""
+    model = random_model("melody")
+    assert model.features.meter
+    for meter, bar_beats, step in (("3/2", 6.0, 0.5), ("6/8", 3.0, 0.25)):
+        ts = TimeSignature(*map(int, meter.split("/")))
+        clip = Clip([Note(60 + i % 7, i * 2 * step, 2 * step) for i in range(12)], 2 * bar_beats, time_signature=ts)
+        for out in run(model, clip, seed=2, length=2, variations=3, temperature=1.5):
+            assert out.length == 4 * bar_beats and out.time_signature == ts
+            assert all(abs(n.start / step - round(n.start / step)) < 1e-9 for n in new_notes(out, clip))
+
+
+def test_empty_variations_are_sampled_again_and_reported():
+    """A model that only ever says "no event" cannot add notes: each variation is tried a
+    bounded number of times and the reply says which came back empty."""
+    model = random_model("melody")
+    model.out_bias = np.where(np.arange(len(model.out_bias)) == 0, 50.0, -50.0).astype(np.float32)
+    calls = []
+    sample = model.sample
+    model.sample = lambda *a, **k: calls.append(a[2]) or sample(*a, **k)
+    ctx = ToolContext(Store(model))
+    outs = TOOLS["continue"]([C_MAJOR], {"type": "melody", "variations": 3, "seed": 1}, ctx)
+    assert all(not new_notes(o, C_MAJOR) for o in outs)
+    assert calls == [3] * 5  # the first round and four more for the empty ones
+    assert [n for n in ctx.notices if "has no new notes" in n] == [
+        f"variation {i} has no new notes: the model chose silence after this primer 5 times" for i in (1, 2, 3)]
+
+
+def test_chords_given_to_the_melody_model_are_named_in_a_notice():
+    model = random_model("melody")
+    chords = Clip([Note(p, b, 1.0) for b in range(4) for p in (60, 64, 67)], 4.0)
+    ctx = ToolContext(Store(model))
+    TOOLS["continue"]([chords], {"type": "melody", "seed": 1}, ctx)
+    assert any("top note of each chord" in n for n in ctx.notices)
+    quiet = ToolContext(Store(model))
+    TOOLS["continue"]([C_MAJOR], {"type": "melody", "seed": 1}, quiet)
+    assert not any("chord" in n for n in quiet.notices)

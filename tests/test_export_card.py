@@ -11,13 +11,14 @@ FINISH = FIRST + " --steps 4500"
 def _config(**training) -> dict:
     return {"name": "g", "help": "", "model_class": "groovae", "config": "c", "tools": ["groove"], "kind": "drums",
             "hparams": {}, "converter": "groove", "converter_args": {},
-            "data": {"source": "groove", "path": "../shared/data/groove", "license": "CC BY 4.0", "split": "s",
-                     "files": {}, "skipped": {}},
+            "data": {"sources": [{"source": "groove", "path": "../shared/data/groove", "license": "CC BY 4.0"}],
+                     "split": "s", "files": {}, "skipped": {}},
             "training": {"commands": [FIRST], "seed": 0, "steps": 4500, "checkpoint_step": 4500,
                          "stopped": "max_steps", "wall_time_s": 1565.5, "notes": [], **training},
             "eval": {"loss": 34.7, "hit_accuracy": 0.96, "examples": 10, "baselines": {},
                      "slice": {"file": "eval_slice.npz", "examples": 2, "loss": 35.0, "kl_bits": 50.0,
-                               "hit_accuracy": 0.95}}}
+                               "hit_accuracy": 0.95}},
+            "test": {"loss": 36.1, "hit_accuracy": 0.94, "examples": 12}}
 
 
 def test_card_names_every_invocation_that_produced_the_result():
@@ -26,7 +27,8 @@ def test_card_names_every_invocation_that_produced_the_result():
     assert f"- commands: trained with `{FIRST}`; finished with `{FINISH}`" in card
     assert "4500 steps (stopped by --steps)" in card and "wall time 26.1 min" in card
     assert "- note: wall time recomputed from event-file timestamps" in card
-    assert "| loss (recon) | 34.7000 |" in card and "perplexity" not in card
+    assert "| loss (recon) | 34.7000 | 36.1000 |" in card and "perplexity" not in card
+    assert "| hit accuracy | 0.9600 | 0.9400 |" in card and "test (12 examples of files nothing else read)" in card
     assert "scores loss 35.0000, hit accuracy 0.9500." in card
     assert f"- command: `{FIRST}`" in model_card(_config(), "loss")
 

@@ -51,7 +51,7 @@ def test_train_export_and_serve(tmp_path):
     config = json.loads((bundle_dir / "config.json").read_text())
     assert config["eval"]["loss"] == pytest.approx(result["eval"]["loss"])
     with np.load(bundle_dir / "eval_slice.npz", allow_pickle=False) as npz:
-        nll, accuracy = model.nll(npz["events"])
+        nll, accuracy = model.nll(npz["events"], npz["grid"], npz["length"])
     assert nll == pytest.approx(config["eval"]["slice"]["loss"], abs=1e-4)
     assert accuracy == pytest.approx(config["eval"]["slice"]["accuracy"], abs=1e-6)
     card = (bundle_dir / "MODEL_CARD.md").read_text()

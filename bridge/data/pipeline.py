@@ -175,6 +175,30 @@ def build(config: ModelConfig, source: str | Path | Sequence[str | Path], cache_
     return cache
 
 
+def test_split(config: ModelConfig, cache: str | Path) -> dict[str, np.ndarray]:
+    """The held-out test examples of a built cache's folders, converted as training converts
+    (test.npz beside train.npz and eval.npz, made on first use): what cards report beside the
+    validation numbers, read only after a model is chosen. Empty when the folders have no
+    test files (a small folder of one's own songs may have none)."""
+    cache = Path(cache)
+    if not (cache / "test.npz").is_file():
+        m = manifest(cache)
+        converter = converters.get(config.converter, **config.converter_args)
+        found: list[dict[str, np.ndarray]] = []
+        for path, rel in test_files(m["source"]):
+            try:
+                score = read_midi_tracks(path)
+            except (ClipError, OSError):
+                continue
+            found += converter.examples(score, {"path": rel, "file": str(path), "split": "test", "seed": _hash(rel)})
+        if not found:
+            return {}
+        buffer = io.BytesIO()
+        np.savez(buffer, **{k: np.stack([e[k] for e in found]) for k in found[0]})
+        atomic_write(cache / "test.npz", buffer.getvalue())
+    return load(cache, "test")
+
+
 def _split_rule(source: Path) -> str:
     if listed_splits(source) is not None:
         return f"{source.name}: info.csv split column"

@@ -19,7 +19,7 @@ import numpy as np
 from bridge.bundle import atomic_write, save_bundle
 from bridge.data import pipeline
 from bridge.train import checkpoint
-from bridge.train.trainer import configure_tensorflow, load_run
+from bridge.train.trainer import configure_tensorflow, evaluate, load_run
 
 EVAL_SLICE = 32
 STOPS = {  # result.json's stop reason -> how the card says it
@@ -34,6 +34,21 @@ LICENSES = {  # data folder name -> how its license reads on a model card
             "package), for research use",
     "chorales": "J. S. Bach's four-part chorales as encoded in the music21 corpus (BSD-3 package)",
 }
+
+
+MIN_METER_WINDOWS = 50  # training windows a meter needs before a bundle says it takes that meter
+
+
+def trained_meters(manifest: dict) -> list[str]:
+    """The meters a meter-aware model saw enough of: the converter counts "windows in <meter>"
+    (also for windows made from another meter, "windows in 3/4 (4/4 without beat 4)")."""
+    counts: dict[str, int] = {}
+    for key, n in manifest["stats"].items():
+        if key.startswith("windows in "):
+            meter = key[len("windows in "):].split(" ")[0]
+            counts[meter] = counts.get(meter, 0) + n
+    found = [m for m, n in counts.items() if n >= MIN_METER_WINDOWS]
+    return sorted(found, key=lambda m: (int(m.split("/")[1]), int(m.split("/")[0])))
 
 
 def _license(source: str) -> str:
@@ -108,6 +123,12 @@ def export(run_dir: str | Path, output: str | Path, name: str | None = None) -> 
     for variable, value in zip(model.weights, values):
         variable.assign(value)
     slice_metrics = {k: float(v) for k, v in model.test_step(prepare(sample, config)).items()}
+    test_arrays = pipeline.test_split(config, run["cache"])
+    test = {"examples": 0}
+    if test_arrays:
+        test = {**evaluate(model.test_step, lambda chunk: prepare(chunk, config), test_arrays,
+                           config.hparams["batch_size"], perplexity=has_perplexity(fam)),
+                "examples": len(next(iter(test_arrays.values())))}
     manifest = pipeline.manifest(run["cache"])
     name = name or output.name
     base = Path(run.get("cwd") or Path.cwd())  # runs from before run.json kept it were exported where they ran
@@ -117,6 +138,7 @@ def export(run_dir: str | Path, output: str | Path, name: str | None = None) -> 
     bundle_config = {
         "name": name, "model_class": config.model_class, "kind": config.kind, "tools": list(config.tools),
         "default": True, "help": config.help, "config": config.name, "hparams": config.hparams,
+        **({"meters": trained_meters(manifest)} if config.hparams.get("meter") else {}),
         "converter": config.converter, "converter_args": config.converter_args,
         "data": {"sources": [{"source": Path(d).name, "path": _relative(d, base), "license": _license(d)}
                              for d in pipeline.sources_of(run["data"])],
@@ -126,6 +148,7 @@ def export(run_dir: str | Path, output: str | Path, name: str | None = None) -> 
                      "wall_time_s": result["wall_time_s"], "notes": result.get("notes", [])},
         "eval": {**evaluation, "examples": result["eval_examples"], "baselines": result.get("baselines", {}),
                  "slice": {"file": "eval_slice.npz", "examples": len(pick), **slice_metrics}},
+        "test": test,
     }
     card = model_card(bundle_config, loss_label(fam))
     path = save_bundle(output, bundle_config, fam.export_weights(model, config), card)
@@ -147,15 +170,18 @@ def _command_lines(commands: list[str]) -> list[str]:
 
 def model_card(cfg: dict, loss_label: str) -> str:
     """The card for a bundle config; `loss_label` is the family's name for its loss."""
-    ev, tr, data = cfg["eval"], cfg["training"], cfg["data"]
-    rows = [(loss_label, ev["loss"])]
-    rows += [(k.replace("_", " "), ev[k]) for k in sorted(ev, key=lambda k: k != "perplexity")  # perplexity next to its loss
-             if k not in ("loss", "examples", "baselines", "slice")]
+    ev, tr, data, test = cfg["eval"], cfg["training"], cfg["data"], cfg.get("test", {})
+    keys = ["loss"] + [k for k in sorted(ev, key=lambda k: k != "perplexity")  # perplexity next to its loss
+                       if k not in ("loss", "examples", "baselines", "slice")]
+    rows = [(loss_label if k == "loss" else k.replace("_", " "), ev[k], test.get(k)) for k in keys]
     lines = [f"# {cfg['name']}", "", cfg.get("help", ""), "",
              f"- model class: `{cfg['model_class']}` (config `{cfg['config']}`), serves: {', '.join(cfg['tools'])} "
              f"({cfg['kind']})",
              f"- hparams: `{json.dumps(cfg['hparams'], sort_keys=True)}`",
-             f"- converter: `{cfg['converter']}` `{json.dumps(cfg['converter_args'], sort_keys=True)}`", "",
+             f"- converter: `{cfg['converter']}` `{json.dumps(cfg['converter_args'], sort_keys=True)}`",
+             f"- meters: {', '.join(cfg.get('meters') or ['4/4'])}"
+             + (" (each with at least 50 training windows; also meters with the same bar and beats on their grid)"
+                if cfg.get("meters") else " (4/4 only, and meters with its bar length such as 2/2)"), "",
              "## Data", "",
              *(f"- source: {d['source']} (`{d['path']}`); license: {d['license']}" for d in data["sources"]),
              f"- split: {data['split']}; " + "; ".join(
@@ -167,9 +193,10 @@ def model_card(cfg: dict, loss_label: str) -> str:
              f"- seed {tr['seed']}; {tr['steps']} steps ({STOPS.get(tr['stopped'], tr['stopped'])}); exported "
              f"checkpoint: step {tr['checkpoint_step']} (best eval loss); wall time {tr['wall_time_s'] / 60:.1f} min",
              *(f"- note: {note}" for note in tr["notes"]), "",
-             f"## Eval (held-out split, {ev['examples']} examples, teacher-forced)", "",
-             "| metric | value |", "|---|---|"]
-    lines += [f"| {k} | {v:.4f} |" for k, v in rows]
+             f"## Eval (teacher-forced): validation ({ev['examples']} examples, chose the checkpoint) and "
+             f"test ({test.get('examples', 0)} examples of files nothing else read)", "",
+             "| metric | validation | test |", "|---|---|---|"]
+    lines += [f"| {k} | {v:.4f} | " + (f"{t:.4f}" if t is not None else "-") + " |" for k, v, t in rows]
     if ev["baselines"]:
         lines += ["", "Baselines fit on the same train examples, scored on the same eval steps:", "",
                   "| baseline metric | value |", "|---|---|"]

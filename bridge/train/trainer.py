@@ -111,6 +111,23 @@ def chunks(arrays: dict[str, np.ndarray], size: int, limit: int | None = None):
         yield {k: v[start:min(start + size, total)] for k, v in arrays.items()}
 
 
+def evaluate(step, prepare, arrays: dict[str, np.ndarray], batch_size: int, limit: int | None = None,
+             perplexity: bool = False) -> dict[str, float]:
+    """Example-weighted means of a test step's metrics over arrays (the first `limit` examples);
+    the trainer's eval and the card's test numbers are the same computation."""
+    sums: dict[str, float] = {}
+    count = 0
+    for chunk in chunks(arrays, batch_size, limit):
+        n = len(next(iter(chunk.values())))
+        for key, value in step(prepare(chunk)).items():
+            sums[key] = sums.get(key, 0.0) + float(value) * n
+        count += n
+    out = {k: v / count for k, v in sums.items()}
+    if perplexity:
+        out["perplexity"] = math.exp(min(out["loss"], 50.0))
+    return out
+
+
 class Trainer:
     def __init__(self, config: ModelConfig, run_dir: Path, cache: Path, seed: int, threads: int) -> None:
         from bridge.train.families import family, has_perplexity
@@ -151,17 +168,8 @@ class Trainer:
 
     # --- loop ----------------------------------------------------------------------------
     def evaluate(self, limit: int | None) -> dict[str, float]:
-        sums: dict[str, float] = {}
-        count = 0
-        for chunk in chunks(self.eval_arrays, self.hp["batch_size"], limit):
-            n = len(next(iter(chunk.values())))
-            for key, value in self.eval_fn(self.prepare(chunk, self.config)).items():
-                sums[key] = sums.get(key, 0.0) + float(value) * n
-            count += n
-        out = {k: v / count for k, v in sums.items()}
-        if self.perplexity:
-            out["perplexity"] = math.exp(min(out["loss"], 50.0))
-        return out
+        return evaluate(self.eval_fn, lambda chunk: self.prepare(chunk, self.config), self.eval_arrays,
+                        self.hp["batch_size"], limit, self.perplexity)
 
     def images(self, writer, step: int) -> None:
         sampler = getattr(self.family, "sample_rolls", None)
