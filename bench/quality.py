@@ -13,7 +13,8 @@ melody (Essen folk songs, POP909 melodies; primer = the first 4 bars of a song's
 drums (Groove MIDI Dataset test split: 4/4 as played, 3/4 and 6/8 made from it as in training,
 bridge.data.drum_meters):
   continue     the drummer's pitches kept, per-class velocity level difference, swing ratio
-               difference (continuation vs primer), kick on the bar's first beat
+               difference (continuation vs primer; all primers, and shuffled ones alone), kick
+               on the bar's first beat
   groove       per-class velocity level difference (output vs input), pitches kept
   drumify      pitches kept (drum input); on 4/4 and other test melodies: kick on the first
                beat of the bar, class balance (total variation distance to GMD's own), and the
@@ -49,6 +50,7 @@ DATA = ROOT.parent / "shared" / "data"
 MELODY_METERS = ("2/4", "3/4", "4/4", "6/8", "3/8", "2/2", "3/2", "6/4")
 DRUM_METERS = ("4/4", "3/4", "6/8")
 PRIMER_BARS = 4
+SHUFFLE = 1.4  # a primer whose off-beat 8ths sit this late (swing ratio) counts as a shuffle
 SECTION = "## Quality on held-out test files (bench/quality.py)"
 
 
@@ -156,7 +158,8 @@ class Runner:
             "interpolate melody": Table("interpolate melody", ("beat share", "inputs beat share", "bar share",
                                                                "inputs bar share")),
             "continue drums": Table("continue drums", ("pitches kept", "level diff", "swing diff",
-                                                       "kick on downbeat", "primer kick on downbeat")),
+                                                       "shuffle swing diff", "kick on downbeat",
+                                                       "primer kick on downbeat")),
             "groove": Table("groove", ("pitches kept", "level diff")),
             "drumify drums": Table("drumify drums", ("pitches kept", "kick on downbeat", "balance distance")),
             "drumify melody": Table("drumify melody", ("kick on downbeat", "balance distance", "similarity 1 bar",
@@ -262,7 +265,10 @@ class Runner:
                             "pitches kept": S.pitch_identity(p_notes, new, drum_map),
                             "level diff": S.level_difference(p_notes, new, drum_map),
                             "swing diff": abs(swing_out - swing_in) if swing_in and swing_out else None,
-                            "kick on downbeat": S.kick_downbeat_share(new, ts, out.length - primer.length, drum_map),
+                            "shuffle swing diff": abs(swing_out - swing_in)
+                            if swing_in and swing_out and swing_in >= SHUFFLE else None,
+                            "kick on downbeat": S.kick_downbeat_share(S.shifted(new, -primer.length), ts,
+                                                                      out.length - primer.length, drum_map),
                             "primer kick on downbeat": S.kick_downbeat_share(p_notes, ts, primer.length, drum_map)})
                 except ToolError:
                     pass

@@ -8,6 +8,7 @@ falls into straight quarters scores low on `beat_share`.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 
@@ -106,10 +107,11 @@ def level_difference(inputs: list[Note], outputs: list[Note], drum_map: DrumMap)
 
 
 def swing_ratio(notes: list[Note], beat: float = 1.0) -> float | None:
-    """Long-to-short ratio of the off-beat 8ths: onsets in the middle of a beat (0.3-0.8 of it)
-    sit at p; the ratio is p / (1 - p): 1.0 straight, 2.0 triplet shuffle. None without off-beats."""
+    """Long-to-short ratio of the off-beat 8ths: onsets between 0.4 and 0.72 of a beat (the
+    straight 8th at 0.5 up to past the triplet's 2/3, short of the 16th at 0.75) sit at p; the
+    ratio is p / (1 - p): 1.0 straight, 2.0 triplet shuffle. None without off-beats."""
     phase = np.mod(onsets(notes), beat) / beat
-    middle = phase[(phase > 0.3) & (phase < 0.8)]
+    middle = phase[(phase > 0.4) & (phase < 0.72)]
     if len(middle) == 0:
         return None
     p = float(np.median(middle))
@@ -157,6 +159,11 @@ def self_similarity(notes: list[Note], length: float, shift_beats: float, steps_
     a, b = r[:-k], r[k:]
     norm = np.linalg.norm(a) * np.linalg.norm(b)
     return float(a @ b / norm) if norm else 0.0
+
+
+def shifted(notes: list[Note], beats: float) -> list[Note]:
+    """The notes moved by `beats` (a continuation measured from its own first bar)."""
+    return [replace(n, start=n.start + beats) for n in notes]
 
 
 def new_notes(out: Clip, primer_length: float) -> list[Note]:
