@@ -55,7 +55,7 @@ register(ModelConfig("groovae_humanize_2bar", "groovae", "drums", ("groove",), "
                      {"mode": "humanize", **_GROOVAE_HPARAMS},
                      "GrooVAE humanize in the clip's meter: drum hits in, the drummer's timing and velocity out."))
 register(ModelConfig("groovae_tap2drum_2bar", "groovae", "drums", ("drumify",), "groove", _GROOVAE_DATA,
-                     {"mode": "tap", **_GROOVAE_HPARAMS},
+                     {"mode": "tap", **_GROOVAE_HPARAMS, "tap_dropout": 0.3},
                      "GrooVAE tap2drum in the clip's meter: one rhythm channel in, a full drum performance out."))
 
 

@@ -29,9 +29,10 @@ LOSS_LABEL = "loss (recon + beta * KL above free bits, per example)"
 
 class GrooVAENet(MetricsModel):
     def __init__(self, mode: str, enc_units: int, dec_units: list[int], z_size: int, free_bits: float,
-                 beta: float, dropout: float, **kwargs) -> None:
+                 beta: float, dropout: float, tap_dropout: float = 0.0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.mode, self.free_nats, self.beta = mode, free_bits * math.log(2.0), beta
+        self.tap_dropout = tap_dropout
         self.enc_fw = keras.layers.LSTM(enc_units, return_state=True, name="enc_fw")
         self.enc_bw = keras.layers.LSTM(enc_units, return_state=True, go_backwards=True, name="enc_bw")
         self.mu = keras.layers.Dense(z_size, name="mu")
@@ -63,7 +64,14 @@ class GrooVAENet(MetricsModel):
         return self.out(x)
 
     def call(self, batch, training=False):
-        mu, sigma = self.encode(batch["inputs"])
+        inputs = batch["inputs"]
+        if training and self.tap_dropout > 0:
+            # A melody's rhythm is sparser than a drummer's loudest-hit line: drop taps at random
+            # so the decoder learns to place kick, snare and hats when the taps leave gaps.
+            keep = keras.ops.cast(keras.random.uniform(keras.ops.shape(inputs)[:2], seed=self.noise)
+                                  >= self.tap_dropout, "float32")
+            inputs = inputs * keep[..., None]
+        mu, sigma = self.encode(inputs)
         z = mu + sigma * keras.random.normal(keras.ops.shape(mu), seed=self.noise) if training else mu
         return self.decode(z, batch["performance"], batch["positions"], training), mu, sigma
 
@@ -92,7 +100,7 @@ class GrooVAENet(MetricsModel):
 def build(config: ModelConfig) -> GrooVAENet:
     hp = config.hparams
     return GrooVAENet(hp["mode"], hp["enc_units"], list(hp["dec_units"]), hp["z_size"], hp["free_bits"],
-                      hp["beta"], hp["dropout"])
+                      hp["beta"], hp["dropout"], hp.get("tap_dropout", 0.0))
 
 
 def prepare_batch(batch: dict[str, np.ndarray], config: ModelConfig) -> dict[str, np.ndarray]:
