@@ -169,9 +169,9 @@ def param_controls(tool: Tool, param: Param, kind: str) -> list[Control]:
     if param.kind == "str":
         return [Control(param.name, "textedit", long_base, short, role="text", type=3, initial=default,
                         visibility=1, **common)]
-    if param.kind == "enum":
+    if param.choices:  # an enum, or an int taking only some values (bars: 1, 2, 4, 8)
         return [Control(param.name, "live.menu", long_base, short, type=2, mmin=0, mmax=len(param.choices) - 1,
-                        initial=param.choices.index(default), items=list(param.choices),
+                        initial=param.choices.index(default), items=[str(c) for c in param.choices],
                         values=list(param.choices), role="menu", **common)]
     if param.kind == "bool":
         return [Control(param.name, "live.toggle", long_base, short, type=2, mmin=0, mmax=1,
