@@ -7,6 +7,7 @@ install finds them. A wheel (`pip install .`, `pip wheel .`) copies them into th
 no checkout. Package data, not `data_files`: it lands next to the code in every install scheme
 (venv, --user, system) and `pip uninstall` removes it.
 """
+import shutil
 from pathlib import Path
 
 from setuptools import setup
@@ -33,6 +34,8 @@ class BuildPyWithData(build_py):
         super().run()
         if getattr(self, "editable_mode", False):
             return
+        # build/ outlives a build: a bundle deleted from the checkout must not ship from there.
+        self.execute(shutil.rmtree, (str(Path(self.build_lib, "bridge", "_data")), True), "clearing old data")
         for source, target in shipped_files():
             destination = Path(self.build_lib, "bridge", target)
             self.mkpath(str(destination.parent))

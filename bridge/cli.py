@@ -11,6 +11,7 @@ import argparse
 import errno
 import filecmp
 import importlib
+import os
 import shutil
 import socket
 import subprocess
@@ -477,6 +478,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
+    except BrokenPipeError:  # `magenta-bridge models | head` stopped reading: nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python docs, "Note on SIGPIPE"
+        return 141
     except USER_ERRORS as exc:
         return _fail(_describe(exc))
     except KeyboardInterrupt:

@@ -5,6 +5,7 @@ package as a wheel lays it out, run from outside the checkout.
 builds the same package tree with setup.py's build step (no network, no pip) and runs it.
 """
 import importlib.util
+import re
 import shutil
 import subprocess
 import sys
@@ -148,6 +149,9 @@ def test_the_built_package_carries_bundles_and_devices_and_runs_outside_the_chec
     sight: `models` lists every shipped bundle, `continue` runs, `devices` finds the devices."""
     site, egg = tmp_path / "site", tmp_path / "egg"
     egg.mkdir()
+    stale = site / "bridge" / "_data" / "bundles" / "deleted_since"  # left in build/ by an older build
+    stale.mkdir(parents=True)
+    (stale / "config.json").write_text("{}")
     done = subprocess.run([sys.executable, "setup.py", "-q", "egg_info", "--egg-base", str(egg), "build_py",
                            "--build-lib", str(site)], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -172,3 +176,16 @@ def test_the_built_package_carries_bundles_and_devices_and_runs_outside_the_chec
     assert "continue: 2 clip(s)" in run("continue", "-i", "riff.mid", "-o", "out/riff.mid", "--variations", "2")
     assert len(read_midi(work / "out" / "riff.mid").notes) > 8
     assert f"Max for Live devices in {site / 'bridge' / '_data' / 'm4l'}:" in run("devices")
+
+
+def test_the_readme_tour_activates_the_venv_and_names_real_commands():
+    readme = (REPO / "README.md").read_text()
+    tour = readme.split("## A 60-second tour", 1)[1].split("\n## ", 1)[0]
+    block = tour.split("```sh\n", 1)[1].split("```", 1)[0]
+    assert block.startswith("source .venv/bin/activate\n") and ".venv/bin/magenta-bridge" in tour
+    commands = cli.build_parser()._subparsers._group_actions[0].choices
+    code = "".join(re.findall(r"```sh\n(.*?)```", readme, re.S))
+    used = set(re.findall(r"^(?:\.venv/bin/)?magenta-bridge ([a-z]+)", code, re.M))
+    used |= set(re.findall(r"`magenta-bridge ([a-z]+)", readme))
+    assert used and used <= set(commands), used - set(commands)
+    assert {"bundles", "devices", "models", "doctor", "serve"} <= used
