@@ -101,7 +101,8 @@ def test_model_not_installed_is_a_clean_error(primer, tmp_path, capsys):
     code = cli.main(["continue", "-i", str(primer), "-o", str(tmp_path / "o.mid"), "--bundles", str(tmp_path)])
     assert code == 2
     err = capsys.readouterr().err
-    assert err.startswith("magenta-bridge: error: no melody model for continue is installed")
+    assert err.startswith(f"magenta-bridge: error: no melody model for continue is installed (searched {tmp_path}); "
+                          "add a bundle there, or name a folder of bundles with --bundles or MAGENTA_BRIDGE_BUNDLES")
     assert "Traceback" not in err
     assert not (tmp_path / "o.mid").exists()
 
