@@ -66,7 +66,7 @@ def add_bundles_option(parser: argparse.ArgumentParser) -> None:
 
 def _folder_state(folder: Path) -> str:
     if not folder.is_dir():
-        return "no such folder"
+        return "not made yet: `bundles --copy` makes it" if folder == install.user_bundles_dir() else "no such folder"
     count = len(install.bundle_folders(folder))
     return f"{count} bundle{'s' if count != 1 else ''}"
 
