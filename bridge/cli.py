@@ -145,14 +145,14 @@ def _check_serve_imports(folders: list[Path]) -> tuple[str, bool, str]:
 
 def bridge_answers(host: str, port: int, timeout: float = 1.0) -> bool:
     """Whether a magenta-bridge answers /bridge/ping on this UDP port."""
-    from pythonosc.osc_message import OscMessage
+    from pythonosc.osc_message import OscMessage, ParseError
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
         try:
             sock.sendto(P.message(P.PING, "doctor"), (host, port))
             return OscMessage(sock.recv(P.MAX_DATAGRAM)).address == P.PONG
-        except (OSError, ValueError, IndexError):  # timeout, ICMP refusal, or a reply that is not OSC
+        except (OSError, ParseError):  # a timeout, an ICMP refusal, or a reply that is not OSC
             return False
 
 
