@@ -8,7 +8,11 @@ Importing this module stays light: no TensorFlow, no server, no model code until
 from __future__ import annotations
 
 import argparse
+import errno
+import filecmp
 import importlib
+import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -16,11 +20,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
+from bridge import install
+from bridge import protocol as P
 from bridge.bundle import BundleError
-from bridge.clip import ClipError
-from bridge.model_store import DEFAULT_BUNDLES_DIR, ModelStore
+from bridge.clip import Clip, ClipError
+from bridge.model_store import ModelStore
 from bridge.params import Param, ParamError
-from bridge.protocol import DEFAULT_PORT, DEFAULT_TCP_PORT
 from bridge.tools import TOOLS, Tool, ToolContext, ToolError
 
 USER_ERRORS = (ToolError, ParamError, ClipError, BundleError, OSError)
@@ -38,6 +43,45 @@ def _describe(exc: Exception) -> str:
     return str(exc)
 
 
+def _note(text: str) -> None:
+    """What the user should know about a result that is not an error (ToolContext.notice)."""
+    print(f"magenta-bridge: note: {text}", file=sys.stderr)
+
+
+# --- where bundles are -----------------------------------------------------------------------
+
+def existing_folder(text: str) -> Path:
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"no such folder: {text}")
+    return path
+
+
+def add_bundles_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bundles", type=existing_folder, metavar="DIR",
+                        help=f"load bundles from this folder only (default: the folders in ${install.ENV_BUNDLES}, "
+                             f"then {install.user_bundles_dir()}, then the bundles that ship with magenta-bridge; "
+                             "`magenta-bridge bundles` lists them)")
+
+
+def _folder_state(folder: Path) -> str:
+    if not folder.is_dir():
+        return "not made yet: `bundles --copy` makes it" if folder == install.user_bundles_dir() else "no such folder"
+    count = len(install.bundle_folders(folder))
+    return f"{count} bundle{'s' if count != 1 else ''}"
+
+
+def _print_search_path(search: install.SearchPath, names: bool = False) -> None:
+    """The bundle folders in search order; with `names`, the bundles in each."""
+    print("Bundle folders, searched in this order (a bundle name in an earlier folder wins):")
+    seen: dict[str, Path] = {}
+    for folder in search:
+        print(f"  {folder}  ({_folder_state(folder)})")
+        for path in install.bundle_folders(folder) if names else ():
+            print(f"    {path.name}" + (f"  (not loaded: the one in {seen[path.name]} is)" if path.name in seen else ""))
+            seen.setdefault(path.name, folder)
+
+
 # --- serve -----------------------------------------------------------------------------------
 
 def cmd_serve(args: argparse.Namespace) -> int | None:
@@ -51,8 +95,18 @@ def cmd_serve(args: argparse.Namespace) -> int | None:
         from bridge.ableton import AbletonOSC
 
         limits["ableton"] = AbletonOSC(**{k: v for k, v in live.items() if v is not None})
-    return serve(host=args.host, port=args.port, bundles_dir=args.bundles, log_level=args.log_level,
-                 **{k: v for k, v in limits.items() if v is not None})
+    try:
+        return serve(host=args.host, port=args.port, bundles_dir=install.bundle_search_path(args.bundles),
+                     log_level=args.log_level, **{k: v for k, v in limits.items() if v is not None})
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        # asyncio words a TCP bind failure "error while attempting to bind on address ..."
+        # (asyncio/base_events.py, create_server); a UDP one is the bare socket error.
+        tcp = "attempting to bind" in (exc.strerror or "")
+        where = f"TCP port {args.tcp_port}" if tcp else f"UDP port {args.port}"
+        raise ToolError(f"{where} on {args.host} is already in use: is a bridge already running? "
+                        f"`magenta-bridge doctor` tells; --{'tcp-port' if tcp else 'port'} picks another port") from None
 
 
 # --- doctor ----------------------------------------------------------------------------------
@@ -63,7 +117,7 @@ _SERVE_IMPORT_CHECK = """
 import sys
 import bridge.server
 from bridge.model_store import ModelStore
-ModelStore.from_dir(sys.argv[1])
+ModelStore.from_dir(sys.argv[1:])
 print(" ".join(sorted(m for m in ("tensorflow", "keras", "tf_keras") if m in sys.modules)))
 """
 
@@ -79,8 +133,8 @@ def _check_imports() -> list[tuple[str, bool, str]]:
     return rows
 
 
-def _check_serve_imports(bundles: Path) -> tuple[str, bool, str]:
-    done = subprocess.run([sys.executable, "-c", _SERVE_IMPORT_CHECK, str(bundles)],
+def _check_serve_imports(folders: list[Path]) -> tuple[str, bool, str]:
+    done = subprocess.run([sys.executable, "-c", _SERVE_IMPORT_CHECK, *map(str, folders)],
                           capture_output=True, text=True, timeout=120)
     if done.returncode:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
@@ -89,26 +143,50 @@ def _check_serve_imports(bundles: Path) -> tuple[str, bool, str]:
     return ("serve imports without TensorFlow", not heavy, f"imports {heavy}" if heavy else "numpy only")
 
 
-def _check_port(host: str, port: int) -> tuple[str, bool, str]:
+def bridge_answers(host: str, port: int, timeout: float = 1.0) -> bool:
+    """Whether a magenta-bridge answers /bridge/ping on this UDP port."""
+    from pythonosc.osc_message import OscMessage, ParseError
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.sendto(P.message(P.PING, "doctor"), (host, port))
+            return OscMessage(sock.recv(P.MAX_DATAGRAM)).address == P.PONG
+        except (OSError, ParseError):  # a timeout, an ICMP refusal, or a reply that is not OSC
+            return False
+
+
+def _check_port(host: str, port: int) -> tuple[str, bool | None, str]:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         try:
             sock.bind((host, port))
         except OSError as exc:
-            return (f"UDP {host}:{port} free", False, f"{exc.strerror} (is a server already running?)")
+            if bridge_answers(host, port):
+                return (f"UDP {host}:{port}", None, "a bridge is already running on this port")
+            return (f"UDP {host}:{port} free", False, f"{exc.strerror}: another program holds it; serve --port picks another")
     return (f"UDP {host}:{port} free", True, "")
+
+
+def _search_rows(search: install.SearchPath) -> list[tuple[str, bool | None, str]]:
+    """A row per bundle folder; a missing one is wrong only where the user listed it (the user
+    folder exists once something is copied there)."""
+    listed = install.env_bundle_folders()
+    return [(f"bundle folder {folder}", folder.is_dir() or folder not in listed, _folder_state(folder))
+            for folder in search]
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     rows: list[tuple[str, bool | None, str]] = list(_check_imports())
-    rows.append(_check_serve_imports(args.bundles))
-    store = ModelStore.from_dir(args.bundles)
+    search = install.bundle_search_path(args.bundles)
+    rows.append(_check_serve_imports(list(search)))
+    rows += _search_rows(search)
+    store = ModelStore.from_dir(search)
     for item in store.loaded:
         rows.append((f"bundle {item.name}", True, f"{item.bundle.config['kind']}: {', '.join(item.bundle.config['tools'])}"))
     for name, reason in store.refused.items():
         rows.append((f"bundle {name}", False, reason))
-    if not store.loaded and not store.refused:
-        # Not an error: the server runs, and every tool answers model_not_installed.
-        rows.append(("bundles", None, f"none installed in {args.bundles}"))
+    if not store.loaded:
+        rows.append(("bundles", False, "none load from the folders above: every tool would answer model_not_installed"))
     rows.append(_check_port("127.0.0.1", args.port))
     width = max(len(label) for label, _, _ in rows)
     for label, ok, detail in rows:
@@ -127,10 +205,13 @@ def _range_default(param: Param) -> str:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    store = ModelStore.from_dir(args.bundles)
-    print(f"Bundles in {args.bundles}:")
-    for item in store.describe():
-        print(f"  ✓ {item['name']}  {item['kind']}  tools: {', '.join(item['tools'])}  ({item['model_class']})")
+    search = install.bundle_search_path(args.bundles)
+    _print_search_path(search)
+    store = ModelStore.from_dir(search)
+    print("Bundles:")
+    for loaded, item in zip(store.loaded, store.describe()):
+        print(f"  ✓ {item['name']}  {item['kind']}  tools: {', '.join(item['tools'])}  ({item['model_class']}, "
+              f"in {loaded.bundle.path.parent})")
     for name, reason in store.refused.items():
         print(f"  ✗ {name}  {reason}")
     if not store.loaded and not store.refused:
@@ -140,6 +221,53 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"\n{tool.name}: {tool.help} Input clips: {inputs}.")
         for param in tool.params:
             print(f"  {_option(param):<18} {_range_default(param)}. {param.help}")
+    return 0
+
+
+# --- bundles and devices ---------------------------------------------------------------------
+
+def cmd_bundles(args: argparse.Namespace) -> int:
+    search = install.bundle_search_path(args.bundles)
+    if not (args.copy or args.all):
+        _print_search_path(search, names=True)
+        print("`magenta-bridge bundles --copy NAME` copies one into your own folder.")
+        return 0
+    target = args.to or install.user_bundles_dir()
+    sources = install.bundle_folders(install.shipped("bundles")) if args.all else []
+    others = install.SearchPath(f for f in search if f.resolve() != target.resolve())
+    for item in args.copy:
+        source = Path(item).expanduser()
+        if not (source / "config.json").is_file():
+            source = install.find_bundle(item, others)
+        if source is None:
+            raise BundleError(f"no bundle {item!r}: not a bundle folder, nor a bundle name in {others}")
+        sources.append(source)
+    for source in sources:
+        print(f"copied {source} -> {install.copy_bundle(source, target, args.force)}")
+    return 0
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    library = args.to or install.live_user_library()
+    targets = install.device_targets(library)
+    if not targets:
+        raise ToolError(f"no Max for Live devices in {install.devices_dir()}")
+    print(f"Max for Live devices in {install.devices_dir()}:")
+    if not args.copy:
+        for source, target in targets:
+            print(f"  {source.name}  -> {target.parent}")
+        found = "" if library.is_dir() else " (not found: pass --to with the folder Live's Preferences > Library shows)"
+        print(f"Live's User Library: {library}{found}. `magenta-bridge devices --copy` copies them there.")
+        return 0
+    if not library.is_dir():
+        raise ToolError(f"Live's User Library is not at {library}; pass --to with the folder Live's "
+                        "Preferences > Library shows")
+    for source, target in targets:
+        if target.is_file() and not filecmp.cmp(source, target, shallow=False) and not args.force:
+            raise ToolError(f"{target} differs from {source.name}; pass --force to replace it")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        print(f"  {source.name} -> {target}")
     return 0
 
 
@@ -189,22 +317,54 @@ class Progress:
             self.shown = False
 
 
-def run_tool(tool: Tool, args: argparse.Namespace) -> int:
-    """Read the inputs, run the tool on the installed models, write the results as MIDI."""
-    from bridge.midi_io import read_midi, write_midi
+def given_params(tool: Tool, args: argparse.Namespace) -> dict[str, Any]:
+    return {p.name: getattr(args, p.name) for p in tool.params if getattr(args, p.name) is not None}
 
-    given = {p.name: getattr(args, p.name) for p in tool.params if getattr(args, p.name) is not None}
-    track = int(args.track) if args.track is not None and args.track.isdigit() else args.track
-    clips = [read_midi(path, track=track) for path in args.input]
-    store = ModelStore.from_dir(args.bundles)
+
+def is_drums(tool: Tool, given: dict[str, Any]) -> bool:
+    """Whether a request works on drums: it reads the drum channel and writes on it."""
+    return tool.name in DRUM_TOOLS or tool.resolve(given).get("type") == "drums"
+
+
+def run_offline(tool: Tool, given: dict[str, Any], inputs: list[str], track: str | None,
+                bundles: Path | None) -> list[Clip]:
+    """Read each input as the tool wants it, run the tool on the installed models, and tell the
+    user which track of a file was read and what the tool noticed."""
+    from bridge.midi_io import read_midi, read_part
+
+    track_key = int(track) if track is not None and track.isdigit() else track
+    drums = is_drums(tool, given)  # also checks the parameters before any file is read
+    clips = []
+    for path in inputs:
+        if tool.min_inputs == 0:  # an optional input (generate) only lends its tempo and meter
+            clips.append(read_midi(path, track=track_key))
+            continue
+        clip, which = read_part(path, drums, track_key)
+        clips.append(clip)
+        if which:
+            _note(which)
     progress = Progress(tool.name)
+    ctx = ToolContext(ModelStore.from_dir(install.bundle_search_path(bundles)), progress=progress)
     try:
-        results = tool(clips, given, ToolContext(store, progress=progress))
+        results = tool(clips, given, ctx)
     finally:
         progress.end()
+    for text in ctx.notices:
+        _note(text)
     if not results:
         raise ToolError(f"{tool.name} returned no clips")
-    drums = tool.name in DRUM_TOOLS or tool.resolve(given).get("type") == "drums"
+    return results
+
+
+def run_tool(tool: Tool, args: argparse.Namespace) -> int:
+    """Read the inputs, run the tool on the installed models, write the results as MIDI."""
+    from bridge.midi_io import write_midi
+
+    given = given_params(tool, args)
+    # The output folder first: a typo in -o must not cost a model run.
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    results = run_offline(tool, given, args.input, args.track, args.bundles)
+    drums = is_drums(tool, given)
     named = [c if c.name else c.with_notes(c.notes, name=f"{tool.name} {i}/{len(results)}")
              for i, c in enumerate(results, 1)]
     if "{i}" in args.output:
@@ -214,9 +374,18 @@ def run_tool(tool: Tool, args: argparse.Namespace) -> int:
         where = str(write_midi(args.output, named, drums=drums, name=tool.name))
     notes = sum(len(c.notes) for c in named)
     bars = {c.bars for c in named}
-    each = f", {bars.pop():g} bars each" if len(bars) == 1 else ""
+    each = ""
+    if len(bars) == 1:
+        (length,) = bars
+        each = f", {length:g} bar{'' if length == 1 else 's'} each"
     print(f"{tool.name}: {len(named)} clip(s), {notes} notes{each} -> {where}")
     return 0
+
+
+def add_track_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--track", metavar="NAME|INDEX",
+                        help="read this track of each input file (default: for drums the drum channel, else the "
+                             "track named MELODY, else the one with the most notes; a note says which was read)")
 
 
 def _add_tool(subparsers: argparse._SubParsersAction, tool: Tool) -> None:
@@ -226,8 +395,8 @@ def _add_tool(subparsers: argparse._SubParsersAction, tool: Tool) -> None:
                         required=tool.min_inputs > 0, help=f"input MIDI file(s), {count} in all")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.mid",
                         help="output MIDI file: one track per result; '{i}' in the name writes one file per result")
-    parser.add_argument("--track", metavar="NAME|INDEX", help="read only this track of each input file")
-    parser.add_argument("--bundles", type=Path, default=DEFAULT_BUNDLES_DIR, help="folder of model bundles")
+    add_track_option(parser)
+    add_bundles_option(parser)
     group = parser.add_argument_group("tool parameters")
     for param in tool.params:
         _add_param(group, param)
@@ -242,10 +411,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = subparsers.add_parser("serve", help="run the OSC server", allow_abbrev=False)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"UDP port (default {DEFAULT_PORT})")
+    serve.add_argument("--port", type=int, default=P.DEFAULT_PORT, help=f"UDP port (default {P.DEFAULT_PORT})")
     serve.add_argument("--tcp-port", type=int, metavar="PORT",
-                       help=f"also take SLIP-framed OSC over TCP on this port, e.g. {DEFAULT_TCP_PORT} (default: off)")
-    serve.add_argument("--bundles", type=Path, default=DEFAULT_BUNDLES_DIR, help="folder of model bundles")
+                       help=f"also take SLIP-framed OSC over TCP on this port, e.g. {P.DEFAULT_TCP_PORT} (default: off)")
+    add_bundles_option(serve)
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     serve.add_argument("--queue-size", type=int, help="requests waiting at most (default: the server's)")
     serve.add_argument("--timeout", type=float, help="seconds a request may run (default: the server's)")
@@ -258,13 +427,35 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     doctor = subparsers.add_parser("doctor", help="check the installation", allow_abbrev=False)
-    doctor.add_argument("--bundles", type=Path, default=DEFAULT_BUNDLES_DIR, help="folder of model bundles")
-    doctor.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"UDP port to check (default {DEFAULT_PORT})")
+    add_bundles_option(doctor)
+    doctor.add_argument("--port", type=int, default=P.DEFAULT_PORT, help=f"UDP port to check (default {P.DEFAULT_PORT})")
     doctor.set_defaults(func=cmd_doctor)
 
     models = subparsers.add_parser("models", help="list installed bundles and every tool's parameters")
-    models.add_argument("--bundles", type=Path, default=DEFAULT_BUNDLES_DIR, help="folder of model bundles")
+    add_bundles_option(models)
     models.set_defaults(func=cmd_models)
+
+    bundles = subparsers.add_parser(
+        "bundles", help="list the bundle folders, or copy bundles into your own folder", allow_abbrev=False,
+        description="Without --copy or --all: the folders bundles are loaded from and what each holds. With them: "
+                    f"copy bundles (checked on the way) into --to, by default {install.user_bundles_dir()}.")
+    add_bundles_option(bundles)
+    bundles.add_argument("--copy", nargs="+", default=[], metavar="NAME|FOLDER",
+                         help="bundles to copy: a name from the folders listed, or a bundle folder (e.g. an export)")
+    bundles.add_argument("--all", action="store_true", help="copy every bundle that ships with magenta-bridge")
+    bundles.add_argument("--to", type=Path, metavar="DIR", help="folder to copy into (default: your bundle folder)")
+    bundles.add_argument("--force", action="store_true", help="replace a bundle of the same name there")
+    bundles.set_defaults(func=cmd_bundles)
+
+    devices = subparsers.add_parser(
+        "devices", help="where the Max for Live devices are; --copy puts them into Live's User Library",
+        allow_abbrev=False)
+    devices.add_argument("--copy", action="store_true", help="copy the devices into Live's User Library")
+    devices.add_argument("--to", type=existing_folder, metavar="LIBRARY",
+                         help=f"Live's User Library, if not at {install.live_user_library()} (Live's Preferences > "
+                              "Library shows where it is)")
+    devices.add_argument("--force", action="store_true", help="replace devices that differ from these")
+    devices.set_defaults(func=cmd_devices)
 
     for tool in TOOLS.values():
         _add_tool(subparsers, tool)
@@ -287,6 +478,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
+    except BrokenPipeError:  # `magenta-bridge models | head` stopped reading: nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python docs, "Note on SIGPIPE"
+        return 141
     except USER_ERRORS as exc:
         return _fail(_describe(exc))
     except KeyboardInterrupt:

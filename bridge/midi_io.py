@@ -193,6 +193,65 @@ def read_midi(path: str | Path, track: str | int | None = None, channel: int | N
         parts = [p for p in parts if p.channel == channel]
     if drums is not None:
         parts = [p for p in parts if p.is_drum == drums]
+    return _clip(score, parts, path, length)
+
+
+def main_part(score: MidiScore, drums: bool, name: str = "MELODY") -> list[TrackNotes]:
+    """What a tool should read from a file of several parts.
+
+    Drums: every part on the drum channel (a kit may be split over tracks). Otherwise the part
+    named `name` (POP909's MELODY), else the busiest pitched part, as training picks
+    (bridge/data/converters/melody.py); a drum tool takes that too when the file has no drum
+    channel, since Live exports a drum clip on channel 1. A file of drums alone gives its drums.
+    """
+    playing = [p for p in score.tracks if p.notes]
+    drum = [p for p in playing if p.is_drum]
+    pitched = [p for p in playing if not p.is_drum]
+    if drums and drum:
+        return drum
+    named = [p for p in pitched if p.name.casefold() == name.casefold()]
+    if named or pitched:
+        return named[:1] or [max(pitched, key=lambda p: len(p.notes))]
+    return drum
+
+
+def _label(score: MidiScore, part: TrackNotes) -> str:
+    """`track 2 'MELODY'`, with the channel when that track plays on several."""
+    shared = sum(p.track == part.track for p in score.tracks) > 1
+    return (f"track {part.track}" + (f" {part.name!r}" if part.name else "")
+            + (f" channel {part.channel + 1}" if shared else ""))
+
+
+def _listing(score: MidiScore, parts: list[TrackNotes]) -> str:
+    return ", ".join(f"{_label(score, p)} ({len(p.notes)} note{'s' if len(p.notes) != 1 else ''})"
+                     for p in parts) or "none"
+
+
+def read_part(path: str | Path, drums: bool, track: str | int | None = None) -> tuple[Clip, str | None]:
+    """The clip a tool reads from a file, and a line saying which part that was when there was
+    a choice: the named or numbered `track`, else `main_part`. ClipError when it has no notes."""
+    score = read_midi_tracks(path)
+    playing = [p for p in score.tracks if p.notes]
+    if track is not None:
+        index = _pick_track(score, track)
+        parts = [p for p in playing if p.track == index]
+        if not parts:
+            raise ClipError(f"{path}: track {index} has no notes; tracks with notes: {_listing(score, playing)}")
+        return _clip(score, parts, path), None
+    if not playing:
+        raise ClipError(f"{path}: the file has no notes")
+    parts = main_part(score, drums)
+    if not drums and all(p.is_drum for p in parts):
+        raise ClipError(f"{path}: the file holds only drum-channel notes; add --type drums, or name the track "
+                        "with --track to read them as a melody")
+    if len(playing) == len(parts):
+        return _clip(score, parts, path), None
+    used = ", ".join(_label(score, p) for p in parts)
+    others = _listing(score, [p for p in playing if p not in parts])
+    return _clip(score, parts, path), f"{Path(path).name}: read {used}; not read: {others} (--track picks one)"
+
+
+def _clip(score: MidiScore, parts: list[TrackNotes], path: str | Path, length: float | None = None) -> Clip:
     notes = [n for p in parts for n in p.notes]
     meter = score.time_signature
     meter.validate()  # before measuring bars with it: a 0/4 meter would divide by zero

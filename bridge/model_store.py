@@ -1,23 +1,26 @@
 """The installed models: every bundle in a folder, loaded once at start-up.
 
 A bundle that fails to load is kept in `refused` with its reason (shown by `status`, `models`
-and `doctor`); the other bundles still serve.
+and `doctor`); the other bundles still serve. The folders come from `bridge.install`'s search
+path; of two bundles with one folder name, the one in the earlier folder is loaded.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from bridge import meter
 from bridge.bundle import Bundle, BundleError, load_bundle
 from bridge.clip import TimeSignature
+from bridge.install import bundle_folders, shipped
 from bridge.tools import ModelNotInstalled, ToolError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BUNDLES_DIR = Path(__file__).resolve().parent.parent / "bundles"
+# The bundles this copy of the package ships (the checkout's bundles/, or the wheel's copy).
+DEFAULT_BUNDLES_DIR = shipped("bundles")
 
 
 @dataclass
@@ -48,17 +51,20 @@ class Loaded:
 class ModelStore:
     loaded: list[Loaded] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)
+    folders: list[Path] = field(default_factory=list)  # searched, in order: error messages name them
 
     @classmethod
-    def from_dir(cls, directory: str | Path | None) -> "ModelStore":
+    def from_dir(cls, directory: str | Path | Sequence[str | Path] | None) -> "ModelStore":
+        """Every bundle in a folder, or in a list of folders searched in order."""
         from bridge.models import MODEL_CLASSES
 
-        store = cls()
-        if directory is None or not Path(directory).is_dir():
-            return store
-        for path in sorted(Path(directory).iterdir()):
-            if not (path / "config.json").is_file():
-                continue
+        folders = [directory] if isinstance(directory, (str, Path)) else list(directory or ())
+        store = cls(folders=[Path(folder) for folder in folders])
+        paths: dict[str, Path] = {}
+        for folder in store.folders:
+            for path in bundle_folders(folder):
+                paths.setdefault(path.name, path)
+        for path in sorted(paths.values(), key=lambda p: p.name):
             try:
                 bundle = load_bundle(path)
                 model_class = MODEL_CLASSES.get(bundle.config["model_class"])
@@ -84,15 +90,28 @@ class ModelStore:
                 if item.name == name:
                     if tool not in item.bundle.config["tools"]:
                         raise ModelNotInstalled(f"bundle {name} does not serve {tool}")
+                    if item.bundle.config["kind"] != kind:
+                        raise ToolError(f"bundle {name} is a {item.bundle.config['kind']} model and this {tool} "
+                                        f"request is for {kind}: pick a {kind} bundle{self._type_hint(tool, item)}",
+                                        "bad_param")
                     self._check_meter([item], tool, time_signature)
                     return item.model
             raise ModelNotInstalled(f"no bundle named {name!r} is installed")
         candidates = [item for item in self.loaded if item.serves(tool, kind)]
         if not candidates:
-            raise ModelNotInstalled(f"no {kind} model for {tool} is installed; train one or add a bundle to the bundles folder")
+            where = ", ".join(str(folder) for folder in self.folders) or "no bundle folder"
+            raise ModelNotInstalled(f"no {kind} model for {tool} is installed (searched {where}); add a bundle "
+                                    "there, or name a folder of bundles with --bundles or MAGENTA_BRIDGE_BUNDLES")
         candidates = self._check_meter(candidates, tool, time_signature)
         candidates.sort(key=lambda item: (not item.bundle.config.get("default", False), len(item.meters), item.name))
         return candidates[0].model
+
+    @staticmethod
+    def _type_hint(tool: str, item: Loaded) -> str:
+        from bridge.tools import TOOLS
+
+        takes_type = any(p.name == "type" for p in TOOLS[tool].params)
+        return f" or set type {item.bundle.config['kind']}" if takes_type else ""
 
     @staticmethod
     def _check_meter(candidates: list[Loaded], tool: str, time_signature: TimeSignature | None) -> list[Loaded]:

@@ -25,7 +25,9 @@ class Param:
     """One tool parameter.
 
     kind is "int", "float", "enum", "bool" or "str". `default=None` marks an optional value
-    (a seed, a scale) that the tool treats as "not given".
+    (a seed, a scale) that the tool treats as "not given". An int may list `choices` (bars: 1,
+    2, 4, 8): only those are taken, and min and max are theirs; every caller shows them as a
+    menu of numbers, and the number itself (not its index) is the value on the wire.
     """
 
     name: str
@@ -34,17 +36,22 @@ class Param:
     help: str
     min: float | None = None
     max: float | None = None
-    choices: tuple[str, ...] = ()
+    choices: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in ("int", "float", "enum", "bool", "str"):
             raise ValueError(f"unknown param kind {self.kind!r}")
         if self.kind == "enum" and not self.choices:
             raise ValueError(f"enum param {self.name} needs choices")
+        if self.choices and self.kind not in ("enum", "int"):
+            raise ValueError(f"{self.kind} param {self.name} cannot have choices")
+        if self.kind == "int" and self.choices:  # frozen: set the derived range the dataclass way
+            object.__setattr__(self, "min", min(self.choices))
+            object.__setattr__(self, "max", max(self.choices))
 
     def describe_range(self) -> str:
-        if self.kind == "enum":
-            return "one of " + ", ".join(self.choices)
+        if self.choices:
+            return "one of " + ", ".join(str(choice) for choice in self.choices)
         if self.kind == "bool":
             return "0 or 1"
         if self.min is not None and self.max is not None:
@@ -91,19 +98,21 @@ class Param:
         except (TypeError, ValueError):
             raise ParamError(f"{self.name} must be {self.describe_range()}, got {value!r}") from None
         if self.kind in ("int", "float"):
-            if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+            outside = (self.min is not None and value < self.min) or (self.max is not None and value > self.max)
+            if outside or (self.choices and value not in self.choices):
                 raise ParamError(f"{self.name} must be {self.describe_range()}, got {value!r}")
         return value
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON-able description the `models` reply and the M4L builder use."""
+        """The JSON-able description the `models` reply and the M4L builder use; choices are
+        texts, as the `/bridge/param` reply carries them."""
         out: dict[str, Any] = {"name": self.name, "type": self.kind, "default": self.default, "help": self.help}
         if self.min is not None:
             out["min"] = self.min
         if self.max is not None:
             out["max"] = self.max
         if self.choices:
-            out["choices"] = list(self.choices)
+            out["choices"] = [str(choice) for choice in self.choices]
         return out
 
 

@@ -20,9 +20,7 @@ from typing import Any, Callable, Protocol
 
 import mido
 
-from bridge.clip import Clip
-from bridge.model_store import DEFAULT_BUNDLES_DIR, ModelStore
-from bridge.tools import TOOLS, ToolContext, ToolError
+from bridge.tools import TOOLS, ToolError
 
 # Where Debian, Ubuntu, Fedora, Arch and Homebrew put General MIDI soundfonts, best first.
 SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/soundfonts/FluidR3_GM.sf2",
@@ -116,10 +114,10 @@ def open_port(name: str | None) -> Any:
 
 # --- the `play` command ---------------------------------------------------------------------
 
-def _tool_result(name: str, argv: list[str], bundles: Path, folder: Path) -> Path:
+def _tool_result(name: str, argv: list[str], bundles: Path | None, folder: Path) -> Path:
     """Run a tool offline on the options after `--tool NAME`; its clips, in sequence, as a file."""
-    from bridge.cli import DRUM_TOOLS, Progress, _add_param
-    from bridge.midi_io import read_midi, write_midi
+    from bridge.cli import _add_param, add_track_option, given_params, is_drums, run_offline
+    from bridge.midi_io import write_midi
 
     tool = TOOLS.get(name)
     if tool is None:
@@ -127,24 +125,16 @@ def _tool_result(name: str, argv: list[str], bundles: Path, folder: Path) -> Pat
     parser = argparse.ArgumentParser(prog=f"magenta-bridge play --tool {name}", description=tool.help)
     parser.add_argument("-i", "--input", action="extend", nargs="+", default=[], metavar="FILE",
                         required=tool.min_inputs > 0, help="input MIDI file(s)")
-    parser.add_argument("--track", metavar="NAME|INDEX", help="read only this track of each input file")
+    add_track_option(parser)
     parser.add_argument("-o", "--output", metavar="OUT.mid", help="also keep the result, its clips in sequence")
     for param in tool.params:
         _add_param(parser, param)
     args = parser.parse_args(argv)
-    given = {p.name: getattr(args, p.name) for p in tool.params if getattr(args, p.name) is not None}
-    track = int(args.track) if args.track is not None and args.track.isdigit() else args.track
-    clips: list[Clip] = [read_midi(path, track=track) for path in args.input]
-    progress = Progress(tool.name)
-    try:
-        results = tool(clips, given, ToolContext(ModelStore.from_dir(bundles), progress=progress))
-    finally:
-        progress.end()
-    if not results:
-        raise ToolError(f"{tool.name} returned no clips")
-    drums = tool.name in DRUM_TOOLS or tool.resolve(given).get("type") == "drums"
+    given = given_params(tool, args)
     path = Path(args.output) if args.output else folder / f"{tool.name}.mid"
-    return write_midi(path, results, sequence=True, drums=drums, name=tool.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    results = run_offline(tool, given, args.input, args.track, bundles)
+    return write_midi(path, results, sequence=True, drums=is_drums(tool, given), name=tool.name)
 
 
 def cmd_play(args: argparse.Namespace) -> int:
@@ -186,6 +176,8 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from bridge.cli import add_bundles_option
+
     parser = subparsers.add_parser(
         "play", help="play a MIDI file or a tool's result on a MIDI port, or render it to WAV",
         description="Play a MIDI file, or run a tool and play its variations one after another. "
@@ -196,7 +188,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tempo", type=float, metavar="BPM", help="play at this tempo instead of the file's")
     parser.add_argument("--preview", metavar="OUT.wav", help="render to a WAV file with FluidSynth instead of playing")
     parser.add_argument("--soundfont", metavar="SF2", help="soundfont for --preview (default: a General MIDI one installed)")
-    parser.add_argument("--bundles", type=Path, default=DEFAULT_BUNDLES_DIR, help="folder of model bundles (--tool)")
+    add_bundles_option(parser)
     parser.add_argument("--tool", nargs=argparse.REMAINDER, metavar="NAME ...",
                         help="run this tool offline with the options that follow, then play the result")
     parser.set_defaults(func=cmd_play)

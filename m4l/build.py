@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT.parent))
 
 from bridge import protocol as P  # noqa: E402
 from bridge.clip import MODES  # noqa: E402
+from bridge.install import DEVICE_KINDS  # noqa: E402
 from bridge.params import Param  # noqa: E402
 from bridge.tools import TOOLS, Tool  # noqa: E402
 
@@ -49,8 +50,9 @@ FOLLOW_LIVE = "Live"
 # parameter shown as an integer, as that page advises.
 LIVE_INT_VALUES = 256
 
-# Device kinds: the .amxd type code and what the device file is called.
-KIND_CODES = {"effect": b"mmmm", "generator": b"nagg", "transformation": b"natt"}
+# Device kinds and their .amxd type codes (bridge.install reads them to sort the devices into
+# Live's User Library).
+KIND_CODES = {kind: code for code, kind in DEVICE_KINDS.items()}
 # Live 12 MIDI Tools. A Generator receives no notes (Live 12 manual, MIDI Tools), so only a tool
 # that needs no input can be one; every tool that reworks notes is a Transformation.
 MIDI_TOOLS = {"generate": "generator", "drumify": "transformation", "continue": "transformation",
@@ -169,9 +171,9 @@ def param_controls(tool: Tool, param: Param, kind: str) -> list[Control]:
     if param.kind == "str":
         return [Control(param.name, "textedit", long_base, short, role="text", type=3, initial=default,
                         visibility=1, **common)]
-    if param.kind == "enum":
+    if param.choices:  # an enum, or an int taking only some values (bars: 1, 2, 4, 8)
         return [Control(param.name, "live.menu", long_base, short, type=2, mmin=0, mmax=len(param.choices) - 1,
-                        initial=param.choices.index(default), items=list(param.choices),
+                        initial=param.choices.index(default), items=[str(c) for c in param.choices],
                         values=list(param.choices), role="menu", **common)]
     if param.kind == "bool":
         return [Control(param.name, "live.toggle", long_base, short, type=2, mmin=0, mmax=1,

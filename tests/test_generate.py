@@ -7,6 +7,7 @@ import pytest
 from bridge.bundle import save_bundle
 from bridge.clip import Clip, Note, TimeSignature
 from bridge.model_store import ModelStore
+from bridge.params import ParamError
 from bridge.tools import TOOLS, ToolContext, ToolError
 from test_music_vae import random_vae
 
@@ -45,8 +46,10 @@ def test_same_seed_same_output_and_new_seed_differs():
 
 def test_refuses_other_bar_counts():
     model = random_vae(bars=2)
-    with pytest.raises(ToolError, match="bars must be one of 1, 2, 4, 8, got 3"):
+    with pytest.raises(ParamError, match="bars must be one of 1, 2, 4, 8, got 3"):  # the tool table's choices
         generate(model, bars=3)
+    with pytest.raises(ToolError, match="bars must be one of 1, 2, 4, 8, got 3"):  # and the model's own check
+        model.generate([], {**TOOLS["generate"].resolve({}), "bars": 3}, CTX)
 
 
 def test_scale_masks_pitches_and_context_sets_register_and_velocity():

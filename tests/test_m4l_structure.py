@@ -258,9 +258,9 @@ def test_parameters_are_unique_and_match_the_tool_table(device):
             assert box["maxclass"] == "textedit" and box["text"] == (p.default or "")
             assert box["outputmode"] == 1, "one symbol out: a list would split '36,38,...' at the commas"
             assert (value["parameter_type"], value["parameter_invisible"]) == (3, 1), "a text saved with the set"
-        elif p.kind == "enum":
+        elif p.choices:  # an enum, or an int that takes only some values: a menu of them
             assert (box["maxclass"], value["parameter_type"]) == ("live.menu", 2)
-            assert value["parameter_enum"] == list(p.choices)
+            assert value["parameter_enum"] == [str(c) for c in p.choices]
             assert value["parameter_initial"] == [p.choices.index(p.default)]
         elif p.kind == "bool":
             assert (box["maxclass"], value["parameter_type"]) == ("live.toggle", 2)

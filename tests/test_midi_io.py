@@ -3,7 +3,7 @@ import mido
 import pytest
 
 from bridge.clip import Clip, ClipError, Note, TimeSignature
-from bridge.midi_io import DRUM_CHANNEL, read_midi, read_midi_tracks, write_midi
+from bridge.midi_io import DRUM_CHANNEL, read_midi, read_midi_tracks, read_part, write_midi
 
 
 def _note_track(name, notes, channel=0, tpb=96):
@@ -166,3 +166,21 @@ def test_names_beyond_latin1_round_trip_and_latin1_files_still_read(tmp_path):
     mid.tracks.append(_note_track("Bässe", [(40, 0.0, 1.0, 80)]))
     latin = _save(tmp_path, mid, "latin1.mid")  # mido writes Latin-1 by default
     assert read_midi(latin, track="Bässe").notes[0].pitch == 40
+
+
+def test_read_part_names_the_channel_of_a_type_0_file(tmp_path):
+    """A type-0 file plays every part on one track: the note names the channel it read."""
+    mid = mido.MidiFile(type=0, ticks_per_beat=96)
+    track = mido.MidiTrack([mido.MetaMessage("track_name", name="all")])
+    for channel, pitches in ((0, [60, 62]), (1, [40, 41, 43]), (9, [36])):
+        for pitch in pitches:
+            track += [mido.Message("note_on", channel=channel, note=pitch, velocity=90),
+                      mido.Message("note_off", channel=channel, note=pitch, time=96)]
+    mid.tracks.append(track)
+    mid.save(tmp_path / "t0.mid")
+    clip, which = read_part(tmp_path / "t0.mid", drums=False)
+    assert [n.pitch for n in clip.notes] == [40, 41, 43]  # no MELODY track: the busiest pitched part
+    assert which == ("t0.mid: read track 0 'all' channel 2; not read: track 0 'all' channel 1 (2 notes), "
+                     "track 0 'all' channel 10 (1 note) (--track picks one)")
+    clip, which = read_part(tmp_path / "t0.mid", drums=True)
+    assert [n.pitch for n in clip.notes] == [36] and "read track 0 'all' channel 10;" in which

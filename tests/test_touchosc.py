@@ -367,6 +367,25 @@ def test_the_stand_in_offers_only_touchoscs_lua(tmp_path):
 
 
 @needs_lua
+def test_the_bars_fader_steps_through_the_values_generate_takes(tmp_path):
+    """Generate takes bars 1, 2, 4 or 8 (its Param's choices): the fader steps through those,
+    so no position (the layout's starting 0.5 included) sends a value the bridge refuses."""
+    with running_server() as server:
+        surface = Surface(tmp_path, server.port, free_udp_port())
+        try:
+            assert surface.pump("tosc-register")[0] == P.DONE
+            for x, bars in ((0.0, 1), (0.3, 2), (0.5, 4), (0.9, 8)):
+                surface.do("set", "bars", "x", x)
+                assert surface.value("bars_value", "text") == f"bars {bars}"
+                surface.do("press", "generate")
+                args = surface.sent[-1][1]
+                assert args[args.index("bars") + 1] == bars
+                assert surface.pump(args[0])[0] == P.DONE
+        finally:
+            surface.close()
+
+
+@needs_lua
 def test_the_layout_drives_the_bridge_and_live(tmp_path):
     with FakeAbleton(free_udp_port(), tempo=100.0) as live, \
             running_server(ableton=AbletonOSC(port=live.port, reply_port=live.reply_port, timeout=1.0)) as server:

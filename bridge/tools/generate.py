@@ -7,7 +7,7 @@ from bridge.tools.common import BUNDLE, DRUM_MAP, SCALE_MODE, SCALE_ROOT, SEED, 
 
 PARAMS = (
     variations(16, 8),
-    Param("bars", "int", 4, "Length of each clip in bars: 1, 2, 4 or 8.", 1, 8),
+    Param("bars", "int", 4, "Length of each clip in bars.", choices=(1, 2, 4, 8)),
     TEMPERATURE, TYPE, SEED, SCALE_ROOT, SCALE_MODE, DRUM_MAP, BUNDLE,
 )
 

@@ -33,11 +33,18 @@ def _lua_number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
+def _lua_range(low: float, high: float, whole: bool, choices: list) -> str:
+    """`low, high, whole[, {choices}]`: a fader over a param that takes only some values (bars:
+    1, 2, 4, 8) steps through those."""
+    listed = f", {{{', '.join(_lua_number(c) for c in choices)}}}" if choices else ""
+    return f"{_lua_number(low)}, {_lua_number(high)}, {str(whole).lower()}{listed}"
+
+
 def lua_tools() -> str:
     """The root script's TOOLS table: inputs needed and each fader parameter's range, per tool."""
     lines = ["local TOOLS = {"]
     for tool in TOOLS.values():
-        params = [f"{{'{p.name}', {_lua_number(p.min)}, {_lua_number(p.max)}, {str(p.kind == 'int').lower()}}}"
+        params = [f"{{'{p.name}', {_lua_range(p.min, p.max, p.kind == 'int', list(p.choices))}}}"
                   for p in tool.params if p.name in FADERS]
         lines.append(f"  {tool.name} = {{inputs = {tool.min_inputs}, params = {{{', '.join(params)}}}}},")
     lines.append("}")
@@ -50,7 +57,8 @@ def lua_faders() -> str:
     for name in FADERS:
         params = [p for tool in TOOLS.values() for p in tool.params if p.name == name]
         low, high = min(p.min for p in params), max(p.max for p in params)
-        lines.append(f"  {name} = {{{_lua_number(low)}, {_lua_number(high)}, {str(params[0].kind == 'int').lower()}}},")
+        choices = sorted({c for p in params for c in p.choices}) if all(p.choices for p in params) else []
+        lines.append(f"  {name} = {{{_lua_range(low, high, params[0].kind == 'int', choices)}}},")
     for name, (low, high) in PLACES.items():
         lines.append(f"  {name} = {{{low}, {high}, true}},")
     lines.append("}")

@@ -30,9 +30,25 @@ local function arg(args, i)
   return args[i] and args[i].value
 end
 
+local function nearest(choices, value)
+  local best = choices[1]
+  for _, choice in ipairs(choices) do
+    if math.abs(choice - value) < math.abs(best - value) then
+      best = choice
+    end
+  end
+  return best
+end
+
+-- A fader's value; one over a parameter that takes only some values (bars: 1, 2, 4, 8) steps
+-- through those, evenly spaced along the fader.
 local function faderValue(name)
   local range = FADERS[name]
-  local value = range[1] + control(name).values.x * (range[2] - range[1])
+  local x = control(name).values.x
+  if range[4] then
+    return range[4][math.floor(x * (#range[4] - 1) + 0.5) + 1]
+  end
+  local value = range[1] + x * (range[2] - range[1])
   if range[3] then
     value = math.floor(value + 0.5)
   end
@@ -68,7 +84,8 @@ local function run(tool)
   local spec = TOOLS[tool]
   local args = {}
   for _, p in ipairs(spec.params) do -- each tool's own range, though the fader spans all tools'
-    pair(args, p[1], math.max(p[2], math.min(p[3], faderValue(p[1]))))
+    local value = math.max(p[2], math.min(p[3], faderValue(p[1])))
+    pair(args, p[1], p[5] and nearest(p[5], value) or value)
   end
   local fromLive = control('from_live').values.x == 1
   local fromLast = control('from_last').values.x == 1

@@ -539,9 +539,15 @@ var TOOL_TABLE = {
      },
      {
       "id": "bars",
-      "initial": 4,
+      "initial": 2,
       "param": "bars",
-      "role": "value"
+      "role": "menu",
+      "values": [
+       1,
+       2,
+       4,
+       8
+      ]
      },
      {
       "id": "temperature",
@@ -635,9 +641,15 @@ var TOOL_TABLE = {
      },
      {
       "id": "bars",
-      "initial": 4,
+      "initial": 2,
       "param": "bars",
-      "role": "value"
+      "role": "menu",
+      "values": [
+       1,
+       2,
+       4,
+       8
+      ]
      },
      {
       "id": "temperature",

@@ -46,7 +46,7 @@ test("Run is a button that sends bang; generate writes its variations to the nex
     await withDevice("MB Generate.amxd", {sim}, async (dev) => {
         assert.match(await dev.settle(), READY);
         dev.set("variations", 3);
-        dev.set("bars", 2);
+        dev.set("bars", 1); // the Bars menu's items are 1, 2, 4, 8: item 1 is 2 bars
         assert.equal(await dev.run(), "Done: 3 clips in slots 1-4");
         assert.ok(dev.statuses.some((s) => s.startsWith("Working 50%: sampling")), dev.statuses.join(" | "));
         assert.equal(sim.clipAt(0, 1).props.name, "keep me", "an occupied slot is skipped, never overwritten");
@@ -61,6 +61,7 @@ test("Run is a button that sends bang; generate writes its variations to the nex
         assert.ok(!args.includes("seed") && !args.includes("scale_root") && !args.includes("bundle"),
                   `optional values that are off are not sent: ${args}`);
         assert.equal(valueAfter(args, "type"), "melody");
+        assert.equal(valueAfter(args, "bars"), 2, "a menu of numbers sends the number, not the item's index");
         assert.deepEqual(sim.console, [], "no Live API call failed");
     });
 });
