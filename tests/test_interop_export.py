@@ -53,11 +53,14 @@ def test_quantized_checkpoint_is_within_half_a_step(tmp_path, dtype, itemsize):
     assert codes.min() == 0 and codes.max() == np.iinfo(codes.dtype).max and spec["min"] == tensors["a/kernel"].min()
 
 
-def test_shipped_lookback_layout_is_refused_naming_the_features():
+@pytest.mark.parametrize("hparams,named", [
+    ({"lookback": 16, "counter_bits": 5, "meter": False}, r"lookback 16 and 5 step-counter bits"),
+    ({"lookback": 1, "counter_bits": 0, "meter": True}, r"look back 1 and 2 bars of the clip's meter and read bar")])
+def test_lookback_layouts_are_refused_naming_the_features(hparams, named):
     config = CONFIGS["melody_rnn"]
     spec = {"name": "melody_rnn", "model_class": "events_rnn", "kind": config.kind, "converter": config.converter,
-            "converter_args": config.converter_args, "hparams": config.hparams}
-    with pytest.raises(ExportRefused, match=r"lookback 16 and 5 step-counter bits.*BinaryCounter of the \*next\* step"):
+            "converter_args": config.converter_args, "hparams": {**config.hparams, **hparams}}
+    with pytest.raises(ExportRefused, match=named + r".*BinaryCounter of the \*next\* step"):
         js_checkpoint(spec, {})
 
 
@@ -81,7 +84,7 @@ def test_export_js_command(tmp_path, capsys):
     save_bundle(tmp_path / "lb", {"name": "lb", "model_class": "events_rnn", "kind": "drums", "tools": ["continue"],
                                   "converter": "drums", "converter_args": {}, "hparams": lookback.hparams}, {}, "card")
     assert main(["export", "--format", "magenta-js", str(tmp_path / "lb"), "-o", str(tmp_path / "no")]) == 2
-    assert "lookback 16" in capsys.readouterr().err and not (tmp_path / "no").exists()
+    assert "look back 1 and 2 bars" in capsys.readouterr().err and not (tmp_path / "no").exists()
 
 
 def test_exported_names_are_the_tf_variables_magenta_js_loads(tmp_path):

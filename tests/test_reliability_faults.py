@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from bridge import protocol as P
+from fake_bridge import ANY_METER
 from bridge.bundle import atomic_write, save_bundle
 from bridge.client import BridgeClient
 from bridge.clip import Clip, Note
@@ -55,7 +56,7 @@ class Transpose:
 
 
 def make_bundle(folder: Path, name: str) -> Path:
-    config = {"name": name, "model_class": "test_transpose", "kind": "melody", "tools": ["continue"], "hparams": {}}
+    config = {"name": name, "model_class": "test_transpose", "kind": "melody", "tools": ["continue"], **ANY_METER}
     return save_bundle(folder / name, config, {"shift": np.array([2.0])}, f"# {name}\nTest double.\n")
 
 

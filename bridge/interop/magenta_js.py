@@ -72,10 +72,12 @@ def _music_rnn(config: dict, weights: dict[str, np.ndarray]) -> tuple[dict, dict
     from bridge.models.events_rnn import event_features
 
     hp, name = config["hparams"], config["name"]
-    if hp.get("lookback") or hp.get("counter_bits"):
+    if hp.get("lookback") or hp.get("counter_bits") or hp.get("meter"):
+        inputs = (f"look back {hp['lookback']} and {2 * hp['lookback']} bars of the clip's meter and read bar and "
+                  "beat positions" if hp.get("meter") else
+                  f"use lookback {hp.get('lookback')} and {hp.get('counter_bits')} step-counter bits")
         raise ExportRefused(
-            f"bundle {name}: its inputs use lookback {hp.get('lookback')} and {hp.get('counter_bits')} step-counter "
-            "bits; magenta.js's MusicRNN feeds only the event's one-hot plus, optionally, a BinaryCounter of the "
+            f"bundle {name}: its inputs {inputs}; magenta.js's MusicRNN feeds only the event's one-hot plus, optionally, a BinaryCounter of the "
             "*next* step, so neither the lookback features nor our current-step counters can be expressed. "
             "Export an events_rnn trained with lookback=0,counter_bits=0 (the basic_rnn / one-hot layout)")
     features = event_features(config["converter"], config["converter_args"], hp)
