@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 
 from bridge import protocol as P
-from fake_bridge import ANY_METER
 from bridge.bundle import atomic_write, save_bundle
 from bridge.client import BridgeClient
 from bridge.clip import Clip, Note
 from bridge.model_store import ModelStore
 from bridge.models import MODEL_CLASSES
+from fake_bridge import ANY_METER
 from test_reliability import quick_store
 from test_server import CLIP, REPO, Raw, loop, start, tcp_frames, upload  # noqa: F401  (fixtures used by name)
 
