@@ -14,6 +14,7 @@ trainer streams a sharded split instead of holding it whole.
 from __future__ import annotations
 
 import io
+import zipfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Iterator
@@ -43,6 +44,17 @@ def array_specs(example: Arrays) -> dict:
     return {k: {"shape": list(np.shape(v)), "dtype": str(np.asarray(v).dtype)} for k, v in example.items()}
 
 
+def _rows(path: Path) -> int:
+    """How many examples an .npz holds, from its first array's header (no data read)."""
+    with zipfile.ZipFile(path) as archive, archive.open(archive.namelist()[0]) as member:
+        version = np.lib.format.read_magic(member)
+        header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        if version not in header:  # format 3.0 (non-latin-1 field names): read the array itself
+            return len(np.lib.format.read_array(member, allow_pickle=False))
+        shape, _, _ = header[version](member)
+    return shape[0]
+
+
 def _read(path: Path) -> Arrays:
     with np.load(path, allow_pickle=False) as npz:
         return {k: npz[k] for k in npz.files}
@@ -56,7 +68,8 @@ class Split:
         cache = Path(cache)
         shards = manifest.get("shards")
         if shards is None:
-            self.files, self.sizes = [cache / f"{split}.npz"], [manifest["splits"][split]["examples"]]
+            self.files = [cache / f"{split}.npz"]
+            self.sizes = [_rows(self.files[0])]
         else:
             self.files = [cache / s["file"] for s in shards[split]]
             self.sizes = [s["examples"] for s in shards[split]]

@@ -61,7 +61,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     command = shlex.join(["magenta-bridge", *sys.argv[1:]])
     train(args.config, args.data, args.run_dir, args.hparams, args.steps, args.seed, args.threads, args.cache,
-          command=command)
+          command=command, strategy=args.strategy)
     return 0
 
 
@@ -123,6 +123,10 @@ def register(subparsers) -> None:
     train.add_argument("--seed", type=int, default=0, help="seed for batches, initial weights and dropout")
     train.add_argument("--threads", type=int, default=1, help="TensorFlow intra/inter-op threads (default 1)")
     train.add_argument("--cache", type=Path, default=Path("cache"), help="cache root folder (default ./cache)")
+    train.add_argument("--strategy", choices=("auto", "none", "mirrored", "multi_worker"), default="auto",
+                       help="tf.distribute strategy: mirrored = this machine's GPUs; multi_worker = the machines "
+                            "TF_CONFIG names; auto (default) = multi_worker under a TF_CONFIG cluster, mirrored "
+                            "with several GPUs, else none")
     train.set_defaults(func=cmd_train)
 
     export = subparsers.add_parser("export", help="write a trained run as a bundle, or a bundle as a magenta.js checkpoint")
