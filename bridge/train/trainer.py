@@ -147,9 +147,9 @@ class Trainer:
         tf, strategy = self.tf, self.strategy
 
         @tf.function
-        def total(value):
+        def summed(value):
             return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.identity(value)), axis=None)
-        total = total(tf.constant([step, step * step], tf.float64)).numpy()
+        total = summed(tf.constant([step, step * step], tf.float64)).numpy()
         if total[0] != self.replicas * step or total[1] != self.replicas * step * step:
             raise RuntimeError(f"this worker resumed at step {step} but others did not: every worker must see the "
                                f"chief's checkpoints in {self.run_dir} (a shared filesystem)")
