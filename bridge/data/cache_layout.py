@@ -66,22 +66,20 @@ class Split:
 
     def __init__(self, cache: str | Path, split: str, manifest: dict, keep: int = 2) -> None:
         cache = Path(cache)
-        shards = manifest.get("shards")
-        if shards is None:
+        shards = (manifest.get("shards") or {}).get(split)
+        if shards is None:  # the single layout, or a split kept in one file beside the shards
             self.files = [cache / f"{split}.npz"]
             self.sizes = [_rows(self.files[0])]
         else:
-            self.files = [cache / s["file"] for s in shards[split]]
-            self.sizes = [s["examples"] for s in shards[split]]
+            self.files = [cache / s["file"] for s in shards]
+            self.sizes = [s["examples"] for s in shards]
         self.size = sum(self.sizes)
         self.starts = np.concatenate([[0], np.cumsum(self.sizes)]).astype(np.int64)
         self.keep, self._loaded = keep, OrderedDict()
-        self.reads = 0  # parts read from disk so far (tests check streaming with it)
 
     def part(self, index: int) -> Arrays:
         if index not in self._loaded:
             self._loaded[index] = _read(self.files[index])
-            self.reads += 1
             while len(self._loaded) > self.keep:
                 self._loaded.popitem(last=False)
         self._loaded.move_to_end(index)

@@ -133,8 +133,8 @@ class FileResult:
     count: int = 0
 
     def summary(self) -> "FileResult":
-        """The same without its examples: what the manifest needs."""
-        return replace(self, examples=[], count=len(self.examples))
+        """The same without its examples (`count` keeps how many): what the manifest needs."""
+        return replace(self, examples=[])
 
 
 def convert_file(converter, index: int, path: Path, label: str, split: str | None) -> FileResult:
@@ -249,8 +249,9 @@ def build(config: ModelConfig, source: str | Path | Sequence[str | Path], cache_
     if not shard_files:
         specs = next((cache_layout.array_specs(pending[s][0]) for s in reversed(SPLITS) if pending[s]), {})
     manifest = manifest_of(config, sources, len(files), summaries, specs, shards, shard_files)
-    for name in SPLITS if not shard_files else ():
-        cache_layout.write_arrays(cache / part_name(name, 0, 0), pending[name])
+    if not shard_files:
+        for name in SPLITS:
+            cache_layout.write_arrays(cache / part_name(name, 0, 0), pending[name])
     write_manifest(cache, manifest)
     return cache
 
