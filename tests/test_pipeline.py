@@ -161,3 +161,18 @@ def test_sharded_cache_holds_the_same_examples_and_streams(tmp_path):
         assert [len(c["events"]) for c in got] == [len(c["events"]) for c in want]
         assert all((g["events"] == w["events"]).all() for g, w in zip(got, want))
     assert len(stream._loaded) <= stream.keep
+
+
+def test_dataset_command_hands_beam_only_what_it_asked_for(tmp_path, capsys):
+    """Options `dataset` does not know go to Beam, and only with --runner or --workers; without
+    them the plain path runs, and a typo is refused rather than silently dropped."""
+    from bridge.cli import main
+    from bridge.train.commands import beam_options
+
+    assert beam_options(None, 1, []) is None
+    assert beam_options(None, 2, []) == ["--runner=DirectRunner", "--direct_num_workers=2",
+                                         "--direct_running_mode=multi_processing"]
+    assert beam_options("FlinkRunner", 1, ["--flink_master=h:8081"]) == ["--runner=FlinkRunner", "--flink_master=h:8081"]
+    data = melody_folder(tmp_path / "songs", songs=6, bars=12)
+    assert main(["dataset", "melody_rnn", "--data", str(data), "--cache", str(tmp_path / "c"), "--flink_master=h"]) == 2
+    assert "unrecognized arguments: --flink_master=h" in capsys.readouterr().err and not (tmp_path / "c").exists()
