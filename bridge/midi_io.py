@@ -10,6 +10,7 @@ a tick, so a repeated note is never cut by its predecessor's note-off.
 """
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -311,7 +312,23 @@ def _track(name: str, events: list[tuple[int, int, mido.Message]], end: int) -> 
 
 def write_midi(path: str | Path, clips: list[Clip], sequence: bool = False, channel: int = 0,
                drums: bool = False, name: str = "") -> Path:
-    """Write clips to a type-1 file at 480 ticks per beat; return the path.
+    """Write clips to a type-1 file at 480 ticks per beat (see `midi_file`); return the path."""
+    path = Path(path)
+    midi_file(clips, sequence, channel, drums, name).save(path)
+    return path
+
+
+def midi_bytes(clips: list[Clip], sequence: bool = False, channel: int = 0, drums: bool = False,
+               name: str = "") -> bytes:
+    """The file `write_midi` would write, as bytes (for writers that open the file themselves)."""
+    buffer = io.BytesIO()
+    midi_file(clips, sequence, channel, drums, name).save(file=buffer)
+    return buffer.getvalue()
+
+
+def midi_file(clips: list[Clip], sequence: bool = False, channel: int = 0, drums: bool = False,
+              name: str = "") -> mido.MidiFile:
+    """Clips as a type-1 MIDI file at 480 ticks per beat.
 
     Default: one track per clip (named after the clip), all starting at beat 0, after a
     conductor track with the first clip's tempo and time signature. With `sequence`, the clips
@@ -341,6 +358,4 @@ def write_midi(path: str | Path, clips: list[Clip], sequence: bool = False, chan
         mid.tracks.append(_track(name, _context_events(clips[0], 0), max(ends)))
         for (clip, events), end in zip(parts, ends):
             mid.tracks.append(_track(clip.name, events, end))
-    path = Path(path)
-    mid.save(path)
-    return path
+    return mid
