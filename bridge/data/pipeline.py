@@ -43,6 +43,7 @@ EVAL_RATIO = 0.1
 TEST_RATIO = 0.1
 SPLITS = ("train", "eval")
 _INFO_SPLITS = {"train": "train", "validation": "eval", "test": "test"}
+SHOW_UNREADABLE = 20  # unreadable files the summary names; manifest.json keeps every one
 
 
 def midi_files(root: Path) -> list[Path]:
@@ -131,6 +132,7 @@ class FileResult:
     examples: list[dict[str, np.ndarray]]
     stats: Counter
     count: int = 0
+    reason: str = ""  # why an unreadable file was skipped: the manifest lists it
 
     def summary(self) -> "FileResult":
         """The same without its examples (`count` keeps how many): what the manifest needs."""
@@ -148,8 +150,8 @@ def convert_file(converter, index: int, path: Path, label: str, split: str | Non
                           Counter())
     try:
         score = read_midi_tracks(path)
-    except (ClipError, OSError) as exc:
-        return FileResult(index, label, split, f"unreadable: {type(exc).__name__}", [], Counter())
+    except (ClipError, OSError) as exc:  # a broken or absurd file is skipped and listed, never fatal
+        return FileResult(index, label, split, "unreadable", [], Counter(), reason=str(exc).removeprefix(f"{path}: "))
     found = converter.examples(score, {"path": label, "file": str(path), "split": split, "seed": _hash(label)})
     return FileResult(index, label, split, None, found, converter.stats, len(found))
 
@@ -187,9 +189,12 @@ def manifest_of(config: ModelConfig, sources: Sequence[Path], found: int, summar
     counts = {s: Counter() for s in SPLITS}
     stats: Counter = Counter()
     eval_files = []
+    unreadable: dict[str, str] = {}  # file -> why it was skipped
     for result in summaries:
         if result.skipped:
             skipped[result.skipped] += 1
+            if result.reason:
+                unreadable[result.label] = result.reason
             continue
         counts[result.split]["files"] += 1
         counts[result.split]["examples"] += result.count
@@ -207,7 +212,7 @@ def manifest_of(config: ModelConfig, sources: Sequence[Path], found: int, summar
         "files": {"found": found, "skipped": dict(skipped)},
         "splits": {s: dict(counts[s]) for s in SPLITS}, "arrays": specs,
         "split_rule": " + ".join(_split_rule(s) for s in sources),
-        "stats": dict(sorted(stats.items())), "eval_files": eval_files,
+        "stats": dict(sorted(stats.items())), "eval_files": eval_files, "unreadable": unreadable,
     }
     if shard_files:
         manifest.update(shard_files=shard_files, shards=shards)
@@ -305,4 +310,10 @@ def summary(m: dict) -> str:
     width = max(len(r[0]) for r in rows)
     lines = [f"pipeline statistics ({m['converter']}, split by {m['split_rule']})"]
     lines += [f"  {name:<{width}}  {value:>8}" for name, value in rows]
+    unreadable = m.get("unreadable", {})
+    if unreadable:
+        lines.append(f"unreadable files, skipped ({len(unreadable)}):")
+        lines += [f"  {name}: {reason}" for name, reason in list(unreadable.items())[:SHOW_UNREADABLE]]
+        if len(unreadable) > SHOW_UNREADABLE:
+            lines.append(f"  ... and {len(unreadable) - SHOW_UNREADABLE} more (manifest.json lists them all)")
     return "\n".join(lines)
