@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from bridge.clip import DEFAULT_MAX_NOTES
+from bridge.clip import DEFAULT_MAX_NOTES, Clip, ClipError
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,15 @@ class Limits:
     def rows(self) -> list[tuple[str, float]]:
         """(name, value) of every limit, in declaration order: the `/bridge/limit` replies."""
         return [(f.name, getattr(self, f.name)) for f in fields(self)]
+
+    def check_clips(self, clips: list[Clip]) -> list[Clip]:
+        """Input clips checked, none longer than `max_beats`, before a model sees them (server and CLI)."""
+        for clip in clips:
+            clip.validate(self.max_notes)
+            if clip.length > self.max_beats:
+                raise ClipError(f"clip {clip.name!r} is {clip.length:g} beats long; tools take clips of at most "
+                                f"{self.max_beats:g} beats (cut it, or pick one track)")
+        return clips
 
     @property
     def upload_notes(self) -> int:

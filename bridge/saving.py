@@ -21,14 +21,15 @@ from bridge.clip import Clip
 from bridge.params import ParamError
 
 MIDI_SUFFIXES = (".mid", ".midi")
-DRUM_TOOLS = ("groove", "drumify")  # tools whose results are always drums
+DRUM_TOOLS = ("groove", "drumify")  # tools that always work on drums
 # Directory handles need openat/mkdirat/renameat (Linux, macOS, BSD); elsewhere (Windows) the
 # name is confined again just before a path-based write.
 _DIR_FDS = {os.open, os.mkdir, os.rename, os.unlink} <= os.supports_dir_fd and hasattr(os, "O_NOFOLLOW")
 
 
-def writes_drums(tool: Any, given: dict[str, Any]) -> bool:
-    """Whether a tool's result is drums (written on the drum channel): groove, drumify, `type drums`."""
+def is_drums(tool: Any, given: dict[str, Any]) -> bool:
+    """Whether a request works on drums (groove, drumify, `type drums`): it reads the drum
+    channel of a file and writes its result, saved or offline, on it."""
     return tool.name in DRUM_TOOLS or tool.resolve(dict(given)).get("type") == "drums"
 
 

@@ -37,7 +37,7 @@ from bridge.saving import confine_path, relative_name
 from bridge.tools import TOOLS, Tool
 from bridge.transport import InfoBudget, Origin, ReplyMeter, Send, TcpServer, UdpServer, allow_set
 from bridge.uploads import Upload, Uploads
-from bridge.worker import Runner, check_inputs
+from bridge.worker import Runner
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +255,7 @@ class BridgeServer:
             clips = L.last_inputs(tool, self.results.last(origin.peer))
         else:
             clips = upload.assembly.clips()
-        return check_inputs(clips, self.limits)
+        return self.limits.check_clips(clips)
 
     def _busy_changed(self) -> None:
         """Push `/bridge/status` to registered clients when the server turns busy or idle."""

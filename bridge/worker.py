@@ -23,23 +23,13 @@ from bridge.errors import RequestError, error_code, error_reply
 from bridge.jobs import Job
 from bridge.limits import Limits
 from bridge.results import Results
-from bridge.saving import save_midi, writes_drums
+from bridge.saving import is_drums, save_midi
 from bridge.tools import ToolContext
 from bridge.transport import BURST
 
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 0.1  # at most ~10 progress messages a second per request
-
-
-def check_inputs(clips: list[Clip], limits: Limits) -> list[Clip]:
-    """Every input clip checked, and no longer than `max_beats`, before a model sees it."""
-    for clip in clips:
-        clip.validate(limits.max_notes)
-        if clip.length > limits.max_beats:
-            raise RequestError("bad_clip", f"clip length must be at most {limits.max_beats:g} beats, "
-                                           f"got {clip.length:g}")
-    return clips
 
 
 class Runner:
@@ -59,8 +49,8 @@ class Runner:
         try:
             inputs = job.clips
             if job.routing.live:
-                inputs = check_inputs(await L.prepare_inputs(job.tool, job.routing, job.clips, self.ableton),
-                                      self.limits)
+                inputs = self.limits.check_clips(await L.prepare_inputs(job.tool, job.routing, job.clips,
+                                                                         self.ableton))
             clips = await loop.run_in_executor(self.executor, job.tool, inputs, job.given, ctx)
             clips = [clip.validate(self.limits.max_notes) for clip in clips]
             if job.finished:
@@ -96,7 +86,7 @@ class Runner:
     def _save(self, job: Job, clips: list[Clip]) -> None:
         """Write the result where the request's `save` asked; a full disk is the user's to fix, not a bug."""
         try:
-            save_midi(self.output_dir, job.save, clips, writes_drums(job.tool, job.given), job.tool.name)
+            save_midi(self.output_dir, job.save, clips, is_drums(job.tool, job.given), job.tool.name)
         except OSError as exc:
             raise RequestError("save_failed", f"could not save {job.save.name}: {exc.strerror or exc}") from None
 

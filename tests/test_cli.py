@@ -11,7 +11,7 @@ import mido
 import pytest
 from synthetic_midi import write_song
 
-from bridge import cli
+from bridge import cli, offline
 from bridge import protocol as P
 from bridge.bundle import Bundle
 from bridge.clip import Clip, Note
@@ -79,7 +79,7 @@ def test_every_param_of_every_tool_is_an_option():
         assert all(getattr(args, p.name) is None for p in tool.params)  # not given: the tool default applies
         help_text = parser._subparsers._group_actions[0].choices[tool.name].format_help()
         for param in tool.params:
-            assert cli._option(param) in help_text
+            assert offline.option(param) in help_text
             if param.kind in ("int", "float"):
                 assert param.describe_range() in help_text
 
@@ -122,7 +122,7 @@ def test_models_lists_bundles_and_params(tmp_path, capsys):
     assert "(none installed)" in out
     for tool in TOOLS.values():
         assert f"\n{tool.name}: {tool.help}" in out
-        assert all(cli._option(p) in out for p in tool.params)
+        assert all(offline.option(p) in out for p in tool.params)
 
 
 def test_serve_passes_options_to_the_server(monkeypatch, tmp_path):
