@@ -16,7 +16,7 @@ from bridge.clip import DEFAULT_MAX_NOTES, Clip, ClipError
 class Limits:
     """The server's limits; `BridgeServer(limits=Limits(...))` or the `serve` options set them."""
 
-    max_beats: float = 1024.0  # clip length in beats, every input clip (4096 steps on a 16th grid)
+    max_beats: float = 512.0  # clip length in beats, every input clip (2048 steps on a 16th grid)
     max_notes: int = DEFAULT_MAX_NOTES  # notes per clip; an empty note chunk counts as one
     queue_size: int = 8  # requests waiting for a worker; one more is answered `busy`
     max_timeout: float = 86400.0  # the largest `timeout` a request may ask, seconds
