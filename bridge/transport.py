@@ -93,8 +93,9 @@ class InfoBudget:
         return self._balance(ip) > 0
 
     def spend(self, ip: str, nbytes: int) -> None:
-        self._balances.pop(ip, None)
-        self._balances[ip] = (self._balance(ip) - nbytes, self.clock())
+        balance = self._balance(ip) - nbytes
+        self._balances.pop(ip, None)  # most recently used last: the oldest are forgotten first
+        self._balances[ip] = (balance, self.clock())
         while len(self._balances) > BUDGET_ADDRESSES:
             self._balances.popitem(last=False)
 

@@ -142,6 +142,14 @@ def test_serve_passes_options_to_the_server(monkeypatch, tmp_path):
                       "tcp_port": 9701, "queue_size": 3}]
 
 
+def test_serve_allow_takes_only_ip_addresses(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["serve", "--allow", "10.0.0.2", "not-an-ip"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --allow: not an IP address: 'not-an-ip'" in err and "Traceback" not in err
+
+
 def test_doctor_reports_refused_bundles_and_busy_port(tmp_path, capsys):
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "config.json").write_text("{}")
