@@ -31,6 +31,7 @@ class Limits:
     tcp_connections: int = 16  # open TCP connections; more are closed at once
     frame_bytes: int = 64 * 1024  # one SLIP frame (one OSC packet) over TCP
     unsent_bytes: int = 1024 * 1024  # replies a TCP client has not read; past it the connection is closed
+    stall_seconds: float = 10.0  # a TCP client that reads none of a result for this long is disconnected
 
     def rows(self) -> list[tuple[str, float]]:
         """(name, value) of every limit, in declaration order: the `/bridge/limit` replies."""

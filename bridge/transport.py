@@ -7,7 +7,7 @@ answer), and both bound what a client can cost:
     no amplifier for a spoofed sender.
   * TCP: at most `tcp_connections` connections, `frame_bytes` per frame, and `unsent_bytes` of
     replies a client has not read; results wait for the client to read (`drain`) and a client
-    that stops reading for `STALL` seconds is dropped.
+    that stops reading for `stall_seconds` is dropped.
   * Both: `ReplyMeter` counts the replies the packet being handled has caused, so the server
     can stop handling a packet that would cause too many.
 Each dropped packet or connection is logged through a QuietLog: a flood writes a line per kind
@@ -42,7 +42,6 @@ RECV_BUFFER = 4 << 20
 # Datagrams sent back to back before yielding a millisecond, so a big result does not overrun a
 # client's receive buffer in one burst.
 BURST = 16
-STALL = 10.0  # seconds a TCP client may leave a result unread before it is dropped
 BUDGET_ADDRESSES = 1024  # UDP addresses whose info budget is remembered
 
 
@@ -221,9 +220,10 @@ class TcpServer:
     async def _drain(self, writer: asyncio.StreamWriter, ip: str) -> None:
         """Wait until the client has read most of what was sent; drop it if it stalls."""
         try:
-            await asyncio.wait_for(writer.drain(), STALL)
+            await asyncio.wait_for(writer.drain(), self.limits.stall_seconds)
         except asyncio.TimeoutError:
-            self.quiet.warning("stalled", "closed tcp connection from %s: no reply read for %g s", ip, STALL)
+            self.quiet.warning("stalled", "closed tcp connection from %s: no reply read for %g s", ip,
+                               self.limits.stall_seconds)
             writer.transport.abort()
         except ConnectionError:
             pass

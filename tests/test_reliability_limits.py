@@ -241,6 +241,28 @@ def test_ping_stays_under_50_ms_while_packets_of_requests_arrive(start):
     assert sorted(times)[int(0.9 * len(times))] < 0.05, [round(t * 1000) for t in times]
 
 
+def test_a_packet_is_read_up_to_its_message_limit(start):
+    """Uploads cause no replies, so a packet of 300 chunks meets the message limit (256) first."""
+    server = start()
+    raw = Raw(server.port)
+    raw.send_bytes(bundle_of([P.message(P.NOTES, f"u{i}", 0, 0, 1) for i in range(300)]))
+    assert raw.error("") == ("bad_request", "44 message(s) of this packet were not handled: a packet is read up to "
+                                            "256 messages or 128 replies; send the rest in separate packets")
+    assert len(server.uploads) == LIMITS.max_uploads  # the 256 handled ones, trimmed to the upload limit
+
+
+def test_registered_clients_and_timeouts_are_capped(start):
+    server = start(limits=Limits(max_registered=3))
+    clients = [Raw(server.port) for _ in range(5)]
+    for i, raw in enumerate(clients):
+        raw.send(P.REGISTER, "r", raw.local_port)
+        assert raw.until_final("r") == [(P.DONE, ["r", 0])]
+    assert sorted(port for (_, _, port) in server.registered) == sorted(c.local_port for c in clients[2:])
+    upload(clients[0], "t", [CLIP])
+    clients[0].send(P.PREFIX + "continue", "t", "timeout", LIMITS.max_timeout + 1)
+    assert clients[0].error("t") == ("bad_param", "timeout must be seconds, more than 0 and at most 86400, got 86401.0")
+
+
 def test_models_replies_to_one_address_are_budgeted(start):
     """`models` turns 24 bytes into ~7 KB: past `info_bytes` an address gets no more until its
     budget refills at `info_bytes_per_second`; ping is never budgeted."""
@@ -475,6 +497,26 @@ def test_tcp_connections_frames_and_unread_replies_are_bounded(start):
         sock.close()
 
 
+def test_a_tcp_client_that_stops_reading_a_result_is_dropped(start):
+    """Results wait for a TCP client to read; one that reads nothing for `stall_seconds` is
+    disconnected and its request ends, instead of holding the result (and the job) forever."""
+    class Huge:  # 16 clips of 8,000 notes: ~5 MB of replies, more than loopback's socket buffers hold
+        def generate(self, clips, params, ctx):
+            return [Clip([Note(60, i / 4, 0.25) for i in range(8000)], 2000.0) for _ in range(16)]
+
+    store = quick_store()
+    store.loaded[0].model = Huge()
+    server = start(store=store, tcp_port=0, limits=Limits(stall_seconds=0.5, unsent_bytes=1 << 30))
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.tcp_port))
+        sock.sendall(P.slip_encode(P.message(P.PREFIX + "generate", "g")))
+        deadline = time.monotonic() + 10
+        while (len(server.jobs) or server.tcp.writers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(server.jobs) == 0 and not server.tcp.writers
+
+
 # --- 8. save ----------------------------------------------------------------------------------------
 
 def test_save_never_follows_a_folder_swapped_for_a_symlink(start, tmp_path):
@@ -535,3 +577,27 @@ def test_status_lists_every_limit(start):
     with BridgeClient(port=server.port, timeout=5) as client:
         status = client.status()
     assert status.limits == {**dict(LIMITS.rows()), "max_beats": 256.0, "tcp_connections": 5}
+
+
+def test_reliability_md_lists_every_limit_and_only_tests_that_exist():
+    """docs/reliability.md names each `Limits` and `READ_LIMITS` field, and every test it cites
+    (`file::test`, or `::test` after one) is a test function in that file."""
+    import re
+
+    from bridge.midi_io import READ_LIMITS
+
+    text = (REPO / "docs" / "reliability.md").read_text()
+    limits = [name for name, _ in LIMITS.rows()]
+    assert [name for name in limits if f"`{name}`" not in text] == []
+    assert {"file size", "ticks per beat", "tempo", "events", "notes"} <= set(re.findall(r"^\| ([a-z ]+) \|", text, re.M))
+    assert READ_LIMITS.file_bytes == 2 << 20 and READ_LIMITS.beats == 16_384  # the values the table states
+    cited = []
+    for line in text.splitlines():
+        current = None
+        for path, name in re.findall(r"`(tests/[\w/]+\.py)?::(\w+)`", line):
+            current = path or current
+            cited.append((current, name))
+    assert len(cited) > 50
+    missing = [(path, name) for path, name in cited
+               if path is None or f"def {name}(" not in (REPO / path).read_text()]
+    assert missing == []
