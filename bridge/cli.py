@@ -65,7 +65,7 @@ def _print_search_path(search: install.SearchPath, names: bool = False) -> None:
 # --- serve -----------------------------------------------------------------------------------
 
 def cmd_serve(args: argparse.Namespace) -> int | None:
-    from bridge.server import serve
+    from bridge.serving import serve
 
     # Limits the user did not set are left out, so the server's own defaults apply.
     limits = {"tcp_port": args.tcp_port, "queue_size": args.queue_size, "default_timeout": args.timeout,
@@ -95,7 +95,7 @@ def cmd_serve(args: argparse.Namespace) -> int | None:
 # a TensorFlow import: it imports what `serve` imports and loads the bundles, as serving does.
 _SERVE_IMPORT_CHECK = """
 import sys
-import bridge.server
+import bridge.serving
 from bridge.model_store import ModelStore
 ModelStore.from_dir(sys.argv[1:])
 print(" ".join(sorted(m for m in ("tensorflow", "keras", "tf_keras") if m in sys.modules)))
@@ -118,7 +118,7 @@ def _check_serve_imports(folders: list[Path]) -> tuple[str, bool, str]:
                           capture_output=True, text=True, timeout=120)
     if done.returncode:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return ("serve imports without TensorFlow", False, f"bridge.server failed to import: {last}")
+        return ("serve imports without TensorFlow", False, f"bridge.serving failed to import: {last}")
     heavy = done.stdout.strip()
     return ("serve imports without TensorFlow", not heavy, f"imports {heavy}" if heavy else "numpy only")
 

@@ -7,6 +7,7 @@
   bridge.results    finished results for `resend` and `input last`
   bridge.saving     `save` names confined to the output folder, written through folder handles
   bridge.limits     every limit, as `status` reports it
+  bridge.serving    `serve()`: the server as a program (start-up lines, signals)
 
 Every request with a usable id gets exactly one final reply (`done` or `error`); bad input of
 any kind is answered with an error or dropped with a rate-limited log line: no packet can
@@ -14,9 +15,7 @@ stop the server.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -343,57 +342,3 @@ def param_args(tool: str, param: dict[str, Any]) -> tuple:
         default = float(default)
     return (tool, param["name"], kind, float(param["min"]) if "min" in param else "",
             float(param["max"]) if "max" in param else "", default, ",".join(param.get("choices", ())), param["help"])
-
-
-def exposure_warning(host: str, allow: Sequence[str] | None = None) -> str | None:
-    """What to tell the user when the bridge listens beyond this machine; None on loopback.
-
-    Kept apart from `serve` so the decision is testable without binding a public address.
-    """
-    if P.is_loopback(host):
-        return None
-    if allow:
-        return (f"WARNING: listening on {host}, not loopback: only {', '.join(allow)} will be answered; "
-                "bind to 127.0.0.1 if no other machine needs the bridge")
-    return (f"WARNING: listening on {host}, not loopback: anyone who can reach this machine can use "
-            "the bridge; pass --allow with your clients' addresses or bind to 127.0.0.1")
-
-
-def serve(host: str = "127.0.0.1", port: int = P.DEFAULT_PORT, tcp_port: int | None = None,
-          bundles_dir: str | Path | None = DEFAULT_BUNDLES_DIR, log_level: str = "info", *,
-          queue_size: int | None = None, workers: int = 1, default_timeout: float = 60.0,
-          allow: Sequence[str] | None = None, max_notes: int | None = None,
-          output_dir: str | Path = DEFAULT_OUTPUT_DIR, ableton: AbletonOSC | None = None) -> None:
-    """Run the bridge until Ctrl-C or SIGTERM, saying where it listens and what it serves."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-    async def main() -> None:
-        server = BridgeServer(host, port, tcp_port, bundles_dir, queue_size=queue_size, workers=workers,
-                              default_timeout=default_timeout, allow=allow, max_notes=max_notes,
-                              output_dir=output_dir, ableton=ableton)
-        await server.start()
-        where = f"udp {host}:{server.port}" + (f", tcp (SLIP) {host}:{server.tcp_port}" if server.tcp_port else "")
-        print(f"magenta-bridge listening on {where}", flush=True)
-        names = ", ".join(item.name for item in server.store.loaded) or "none (tool requests answer model_not_installed)"
-        print(f"models loaded from {bundles_dir}: {names}", flush=True)
-        for name, reason in server.store.refused.items():
-            print(f"refused bundle {name}: {reason}", flush=True)
-        warning = exposure_warning(host, allow)
-        if warning:
-            print(warning, flush=True)
-            log.warning("bound to non-loopback address %s", host)
-        stop = asyncio.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            try:
-                asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-            except NotImplementedError:  # Windows: Ctrl-C raises KeyboardInterrupt instead
-                pass
-        try:
-            await stop.wait()
-        finally:
-            await server.stop()
-
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass

@@ -127,9 +127,9 @@ def test_models_lists_bundles_and_params(tmp_path, capsys):
 
 def test_serve_passes_options_to_the_server(monkeypatch, tmp_path):
     calls = []
-    fake = types.ModuleType("bridge.server")
+    fake = types.ModuleType("bridge.serving")
     fake.serve = lambda **kwargs: calls.append(kwargs)
-    monkeypatch.setitem(sys.modules, "bridge.server", fake)
+    monkeypatch.setitem(sys.modules, "bridge.serving", fake)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.setenv("MAGENTA_BRIDGE_BUNDLES", str(tmp_path / "mine"))
     assert cli.main(["serve", "--bundles", str(tmp_path), "--port", "9800", "--allow", "10.0.0.2", "10.0.0.3",
@@ -164,7 +164,7 @@ def test_doctor_reports_refused_bundles_and_busy_port(tmp_path, capsys):
 
 
 def test_serve_path_imports_no_tensorflow(tmp_path):
-    pytest.importorskip("bridge.server")
+    pytest.importorskip("bridge.serving")
     label, ok, detail = cli._check_serve_imports([tmp_path])
     assert ok, detail
 

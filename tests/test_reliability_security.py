@@ -15,7 +15,8 @@ from bridge.cli import build_parser
 from bridge.midi_io import DRUM_CHANNEL, read_midi, read_midi_tracks
 from bridge.params import ParamError
 from bridge.saving import confine_path
-from bridge.server import BridgeServer, exposure_warning
+from bridge.server import BridgeServer
+from bridge.serving import exposure_warning
 from test_reliability import quick_store
 from test_server import CLIP, Raw, loop, start, upload  # noqa: F401  (fixtures used by name)
 

@@ -634,12 +634,12 @@ def test_fuzz_random_bytes_and_args_never_break_the_server(start, caplog):
 
 
 def test_importing_the_server_loads_no_tensorflow():
-    code = "import sys, bridge.server, bridge.client; sys.exit(any(m.startswith('tensorflow') for m in sys.modules))"
+    code = "import sys, bridge.serving, bridge.client; sys.exit(any(m.startswith('tensorflow') for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
 
 
 def test_serve_prints_where_it_listens_and_stops_on_sigterm(tmp_path):
-    code = f"from bridge.server import serve; serve(port=0, bundles_dir={str(tmp_path)!r})"
+    code = f"from bridge.serving import serve; serve(port=0, bundles_dir={str(tmp_path)!r})"
     proc = subprocess.Popen([sys.executable, "-c", code],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
