@@ -132,8 +132,7 @@ class Jobs:
         if self.queue.full():
             raise RequestError("busy", f"{self.queue.size} request(s) already waiting; try again later")
         job.deadline = time.monotonic() + job.timeout
-        job.timer = asyncio.get_running_loop().call_at(
-            asyncio.get_running_loop().time() + job.timeout, self.expire, job)
+        job.timer = asyncio.get_running_loop().call_later(job.timeout, self.expire, job)
         self._open[job.key] = job
         self.queue.put(job)
         self.changed()
