@@ -42,7 +42,9 @@ class ChoraleConverter:
         self.window, self.train_hop, self.eval_hop, self.min_window = window, train_hop, eval_hop, min_window
         self.stats: Counter = Counter()
 
-    def examples(self, score: MidiScore, meta: dict) -> list[dict[str, np.ndarray]]:
+    def pieces(self, score: MidiScore, meta: dict) -> list[tuple[np.ndarray, int, int, int]]:
+        """Each meter segment of a file whole: (classes [steps, 4], bar steps, beat steps, 0),
+        the last being the bar step the piece starts on, as windows store it."""
         tracks = voice_tracks(score, self.stats)
         if tracks is None:
             return []
@@ -50,7 +52,6 @@ class ChoraleConverter:
         if any(not chorale.MIN_PITCH <= n.pitch <= chorale.MAX_PITCH for n in notes):
             self.stats[f"file skipped: a note outside {chorale.MIN_PITCH}-{chorale.MAX_PITCH}"] += 1
             return []
-        hop = self.train_hop if meta["split"] == "train" else self.eval_hop
         out = []
         for segment in meter_segments(score, notes, self.stats, meta.get("file")):
             bar = segment.meter.beats_per_bar * chorale.STEPS_PER_QUARTER
@@ -65,12 +66,18 @@ class ChoraleConverter:
             if total < self.min_window:
                 self.stats["segment skipped: shorter than min_window"] += 1
                 continue
-            rolled = chorale.roll(voices, total)
+            out.append((chorale.roll(voices, total), int(bar), beat, 0))
+        return out
+
+    def examples(self, score: MidiScore, meta: dict) -> list[dict[str, np.ndarray]]:
+        hop = self.train_hop if meta["split"] == "train" else self.eval_hop
+        out = []
+        for rolled, bar, beat, _ in self.pieces(score, meta):
+            total = len(rolled)
             for start in range(0, max(total - self.window, 0) + 1, hop):
                 length = min(self.window, total - start)
                 window = np.zeros((self.window, len(chorale.VOICES)), np.int8)
                 window[:length] = rolled[start:start + length]
-                out.append({"voices": window, "length": np.int16(length),
-                            "meter": np.array([bar, beat, start % int(bar)], np.int16)})
-                self.stats[f"windows in {segment.meter}"] += 1
+                out.append({"voices": window, "length": np.int16(length), "meter": np.array([bar, beat, start % bar], np.int16)})
+                self.stats["windows"] += 1
         return out

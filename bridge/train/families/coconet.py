@@ -22,6 +22,7 @@ import tensorflow as tf
 from bridge.encodings import chorale
 from bridge.models.coconet import CoconetHparams
 from bridge.models.configs import ModelConfig
+from bridge.train import eval_coconet
 from bridge.train.keras_steps import MetricsModel
 
 LOSS_LABEL = "loss (NLL of alto, tenor and bass given the soprano, nats per cell)"
@@ -42,13 +43,16 @@ class CoconetNet(MetricsModel):
 
     def logits(self, classes: tf.Tensor, mask: tf.Tensor, position: tf.Tensor, valid: tf.Tensor,
                training: bool = False) -> tf.Tensor:
-        """[B, T, V, C] logits; the input is chorale.model_input's, zero after each example's end."""
+        """[B, T, V, C] logits; the input is chorale.model_input's. Every layer's input is zero
+        after the example's end, so a padded window gives the logits that NumPy gives the piece
+        alone (whose convolutions pad with zeros)."""
         hot = tf.one_hot(classes, C) * (1.0 - mask)[..., None]
         shape = tf.shape(classes)
         x = tf.concat([tf.reshape(hot, [shape[0], shape[1], V * C]), mask, position], axis=-1)
-        h = self.inp(x * valid[..., None])
+        valid = valid[..., None]
+        h = self.inp(x * valid)
         for conv in self.res:
-            h = h + self.drop(conv(tf.nn.relu(h)), training=training)
+            h = h + self.drop(conv(tf.nn.relu(h) * valid), training=training)
         return tf.reshape(self.out(tf.nn.relu(h)), [shape[0], shape[1], V, C])
 
     def call(self, batch, training: bool = False):
@@ -140,18 +144,7 @@ def export_weights(model: CoconetNet, config: ModelConfig) -> dict[str, np.ndarr
     return weights
 
 
-def voice_frequencies(voices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """[V, C] class frequencies per voice over the valid steps, add-one smoothed."""
-    counts = np.ones((V, C))
-    for window, length in zip(voices, lengths):
-        for v in range(V):
-            counts[v] += np.bincount(window[:length, v].astype(np.int64), minlength=C)
-    return counts / counts.sum(axis=1, keepdims=True)
-
-
 def baselines(config: ModelConfig, train: dict[str, np.ndarray], eval: dict[str, np.ndarray]) -> dict[str, float]:
     """The voice-wise pitch-frequency model's NLL of alto, tenor and bass on the eval windows."""
-    freq = voice_frequencies(train["voices"], train["length"])
-    nll = [-np.log(freq[v, window[:length, v].astype(np.int64)]) for window, length in zip(eval["voices"], eval["length"])
-           for v in (1, 2, 3)]
-    return {"voice_frequency_nll": float(np.concatenate(nll).mean())}
+    freq = eval_coconet.voice_frequencies(eval_coconet.window_pieces(train))
+    return {"voice_frequency_nll": eval_coconet.baseline_nll(freq, eval_coconet.window_pieces(eval))}
