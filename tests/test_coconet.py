@@ -109,6 +109,9 @@ def test_voice_leading_counts():
     counts = eval_coconet.voice_leading([roll])
     assert (counts["parallel_fifths"], counts["parallel_octaves"], counts["crossings"]) == (1, 1, 1)
     assert counts["beats"] == 1.0
+    # The sampler's repair re-masks exactly the cells of those two parallels.
+    cells = chorale.parallel_cells(roll[None])[0]
+    assert cells.tolist() == [[True, True, True, True], [True, True, True, True], [False] * 4, [False] * 4]
     # Contrary motion from an octave to a unison is not a parallel; a held voice is not motion.
     contrary = np.array([[p(72), p(67), p(60), p(48)], [p(72), p(67), p(55), p(55)]])
     assert eval_coconet.voice_leading([contrary]) | {"chord_share": 0} == {
@@ -117,14 +120,16 @@ def test_voice_leading_counts():
     assert eval_coconet.voice_leading([chords])["chord_share"] == 0.5
 
 
+@pytest.fixture(scope="module")
+def shipped():
+    bundle = load_bundle(BUNDLE)
+    with np.load(BUNDLE / "eval_slice.npz", allow_pickle=False) as npz:
+        windows = {k: npz[k] for k in npz.files}
+    return bundle, Coconet.from_bundle(bundle), windows
+
+
 @pytest.mark.skipif(not BUNDLE.is_dir(), reason="no coconet_chorales bundle shipped")
 class TestShippedBundle:
-    @pytest.fixture(scope="class")
-    def shipped(self):
-        bundle = load_bundle(BUNDLE)
-        with np.load(BUNDLE / "eval_slice.npz", allow_pickle=False) as npz:
-            windows = {k: npz[k] for k in npz.files}
-        return bundle, Coconet.from_bundle(bundle), windows
 
     def test_the_card_numbers_meet_the_issue(self, shipped):
         bundle, _, _ = shipped

@@ -153,6 +153,16 @@ def test_gibbs_keeps_every_cell_it_is_not_told_to_fill(model):
     assert model.allowed[np.arange(4)[None, None].repeat(40, 1).repeat(2, 0)[fill], out[fill]].all()
 
 
+def test_repair_passes_only_touch_cells_to_fill(model):
+    rng = np.random.default_rng(1)
+    p = chorale.pitch_class_of
+    classes = np.array([[[p(72), p(65), p(60), p(48)], [p(74), p(67), p(57), p(45)]] * 8])
+    fill = np.zeros(classes.shape, bool)
+    fill[:, :, 2] = True  # only the tenor may change; the soprano-alto fifths stay
+    out = model.gibbs(classes, fill, chorale.position(16, 4, 0, 16), 12, 1.0, rng)
+    assert (out[..., [0, 1, 3]] == classes[..., [0, 1, 3]]).all()
+
+
 def test_annealed_masking_goes_from_pmax_to_pmin():
     assert annealed(1, 100) == pytest.approx(PMAX)
     assert annealed(80, 100) == pytest.approx(PMIN)

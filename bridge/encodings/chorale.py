@@ -89,3 +89,36 @@ def model_input(classes: np.ndarray, mask: np.ndarray, pos: np.ndarray) -> np.nd
 
 def input_width(voices: int = len(VOICES)) -> int:
     return voices * NUM_CLASSES + voices + POSITION_CHANNELS
+
+
+ADJACENT = ((0, 1), (1, 2), (2, 3))  # pairs of adjacent voices, upper first
+
+
+def parallels(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Parallel fifths and parallel octaves (unisons included) between adjacent voices:
+    two bool arrays [..., steps - 1, 3], True at (step t - 1 -> t, pair).
+
+    A parallel: both voices of a pair sound at both steps and both move, the same way, from a
+    fifth to a fifth or from an octave to an octave (compound intervals included): the
+    consecutive fifths and octaves of the part-writing rules. classes [..., steps, 4]."""
+    x = classes.astype(np.int64)
+    upper, lower = x[..., [u for u, _ in ADJACENT]], x[..., [v for _, v in ADJACENT]]
+    both = (upper != REST) & (lower != REST)
+    interval = (upper - lower) % 12
+    up, down = np.diff(upper, axis=-2), np.diff(lower, axis=-2)
+    similar = both[..., 1:, :] & both[..., :-1, :] & (up != 0) & (down != 0) & (np.sign(up) == np.sign(down))
+    fifths = similar & (interval[..., 1:, :] == 7) & (interval[..., :-1, :] == 7)
+    octaves = similar & (interval[..., 1:, :] == 0) & (interval[..., :-1, :] == 0)
+    return fifths, octaves
+
+
+def parallel_cells(classes: np.ndarray) -> np.ndarray:
+    """[..., steps, 4] bool: the cells (both voices, both steps) of every parallel fifth or octave."""
+    fifths, octaves = parallels(classes)
+    hit = fifths | octaves
+    out = np.zeros(classes.shape, bool)
+    for k, (u, v) in enumerate(ADJACENT):
+        for voice in (u, v):
+            out[..., 1:, voice] |= hit[..., k]
+            out[..., :-1, voice] |= hit[..., k]
+    return out
