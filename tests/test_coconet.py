@@ -2,6 +2,7 @@
 counts, and the shipped bundle's held-out quality (when the bundle is there)."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from bridge.models.coconet import Coconet
 from bridge.models.configs import CONFIGS
 from bridge.tools import TOOLS, ToolContext
 from bridge.train import eval_coconet
-from coconet_helpers import CHORDS, Store, chorale_folder
+from coconet_helpers import CHORDS, Store, chorale_folder, melody
 
 BUNDLE = Path(__file__).resolve().parent.parent / "bundles" / "coconet_chorales"
 
@@ -156,3 +157,11 @@ class TestShippedBundle:
             assert clip.notes and all(low <= n.pitch <= high for n in clip.notes)
             sounding = sum(n.duration for n in clip.notes) / tune.length
             assert sounding > 0.8
+
+    def test_a_long_clip_reaches_the_cancellation_point_every_100_ms(self, shipped):
+        _, model, _ = shipped
+        stamps = [time.thread_time()]
+        ctx = ToolContext(Store(model), progress=lambda fraction, message: stamps.append(time.thread_time()))
+        TOOLS["harmonize"]([melody(75)], {"seed": 0, "variations": 4, "iterations": 6}, ctx)  # 300 beats
+        stamps.append(time.thread_time())
+        assert len(stamps) > 20 and np.diff(stamps).max() < 0.1

@@ -38,7 +38,7 @@ from bridge.models import chorale_clips as cc
 from bridge.tools import ToolContext, ToolError
 
 PMAX, PMIN, ANNEAL = 0.9, 0.1, 0.75  # Coconet's schedule: alpha_max, alpha_min (0.05 there), eta
-MAX_STEPS = 1024  # 64 bars of 4/4: longer clips would keep a Live user waiting for many seconds
+MAX_STEPS = 2048  # 512 beats, the server's clip limit: about 3 s of Gibbs passes at the defaults
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ class Coconet:
 
     def gibbs(self, classes: np.ndarray, fill: np.ndarray, position: np.ndarray, iterations: int,
               temperature: float, rng: np.random.Generator, repair: bool = True,
-              on_pass: Callable[[int], None] = lambda i: None) -> np.ndarray:
+              on_pass: Callable[[float], None] = lambda passes: None) -> np.ndarray:
         """classes [B, T, 4] with the cells where `fill` [B, T, 4] is set sampled anew, the rest kept.
 
         Pass 0 predicts all of them at once; later passes follow `annealed`. Each voice draws
@@ -105,21 +105,23 @@ class Coconet:
         `repair`, the passes after the annealing also re-mask every cell to fill that is part
         of a parallel fifth or octave (`chorale.parallel_cells`): the model, asked again with
         its neighbours fixed, mostly finds another note (on the validation chorales this cuts
-        the parallels by more than half; see the model card).
+        the parallels by more than half; see the model card). `on_pass` hears the passes done.
         """
         x = classes.astype(np.int64)
         for i in range(iterations):
-            on_pass(i)
             mask = fill if i == 0 else fill & (rng.random(fill.shape) < annealed(i, iterations))
             if repair and i and i >= ANNEAL * (iterations - 1):
                 mask |= fill & chorale.parallel_cells(x)
-            if not mask.any():
-                continue
-            logits = np.where(self.allowed, self.logits(x, mask, position), -np.inf)[mask]
-            if temperature <= 0:
-                x[mask] = logits.argmax(axis=-1)
-            else:
-                x[mask] = sample_categorical(softmax(logits, temperature), rng)
+            for b in range(len(x)):  # a row at a time: a report (and cancellation point) at least every ~50 ms of CPU
+                on_pass(i + b / len(x))
+                row = mask[b:b + 1]
+                if not row.any():
+                    continue
+                logits = np.where(self.allowed, self.logits(x[b:b + 1], row, position), -np.inf)[row]
+                if temperature <= 0:
+                    x[b][row[0]] = logits.argmax(axis=-1)
+                else:
+                    x[b][row[0]] = sample_categorical(softmax(logits, temperature), rng)
         return x
 
     # --- tool ----------------------------------------------------------------------------------
@@ -163,7 +165,7 @@ class Coconet:
         ctx.report(0.0, "sampling")
         sampled = self.gibbs(np.repeat(cc.grid(given, steps, shift)[None], n, 0), np.repeat(fill[None], n, 0),
                              position, iterations, params["temperature"], rng,
-                             on_pass=lambda i: ctx.report(i / iterations, "sampling") if i % 8 == 0 else None)
+                             on_pass=lambda done: ctx.report(done / iterations, "sampling"))
         velocity = cc.velocity_of(given)
         out = []
         for i in range(n):
