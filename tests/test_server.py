@@ -481,8 +481,11 @@ def test_tool_errors_map_to_codes(start, caplog):
             client.run("continue", [CLIP])
         with pytest.raises(BridgeError, match="bad_input: generate takes 0-1 input clip"):
             client.run("generate", [CLIP, CLIP])
-        with pytest.raises(BridgeError, match="bad_clip: clip count must be 1-2, got 3"):
+        with pytest.raises(BridgeError, match="bad_input: interpolate takes 2 input clip"):
             client.run("interpolate", [CLIP, CLIP, CLIP])
+        most = max(tool.max_inputs for tool in TOOLS.values())  # more than any tool takes: refused on upload
+        with pytest.raises(BridgeError, match=f"bad_clip: clip count must be 1-{most}, got {most + 1}"):
+            client.run("interpolate", [CLIP] * (most + 1))
     with BridgeClient(port=start().port, timeout=5) as client:
         caplog.set_level(logging.ERROR, logger="bridge.server")
         with pytest.raises(BridgeError) as info:
