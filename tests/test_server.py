@@ -656,3 +656,26 @@ def test_serve_prints_where_it_listens_and_stops_on_sigterm(tmp_path):
     finally:
         proc.terminate()
         assert proc.wait(10) == 0
+
+
+def test_notices_come_before_done_and_reach_the_client(start):
+    """What a tool notices about its result (ToolContext.notice) goes out as /bridge/notice
+    before the final reply, so Max, TouchOSC and Python clients can show it."""
+    class Noticing:
+        def continue_clip(self, clip, params, ctx):
+            ctx.notice("the melody model heard the top note of each chord")
+            return [clip]
+
+    store = ModelStore(loaded=[Loaded(Bundle(Path("n"), {"name": "n", "kind": "melody", "tools": ["continue"],
+                                                         "model_class": "fake", **ANY_METER}, {}), Noticing())])
+    server = start(store=store)
+    heard = []
+    with BridgeClient(port=server.port, timeout=5) as client:
+        client.run("continue", [CLIP], notice=heard.append)
+    assert heard == ["the melody model heard the top note of each chord"]
+    raw = Raw(server.port)
+    upload(raw, "n1", [CLIP])
+    raw.send(P.PREFIX + "continue", "n1")
+    addresses = [a for a, _ in raw.until_final("n1")]
+    raw.close()
+    assert addresses.index(P.NOTICE) == len(addresses) - 2 and addresses[-1] == P.DONE

@@ -23,7 +23,8 @@ PARAMS = (
 
 
 def run(clips, params, ctx: ToolContext):
-    return ctx.models.require("harmonize", "chorale", params["bundle"]).harmonize(clips, params, ctx)
+    model = ctx.models.require("harmonize", "chorale", params["bundle"], clips[0].time_signature)
+    return model.harmonize(clips, params, ctx)
 
 
 TOOL = Tool("harmonize", "Write alto, tenor and bass (or any missing voices) under a melody in Bach chorale style, "

@@ -104,8 +104,8 @@ BridgeClient.prototype.disarm = function () {
 
 BridgeClient.prototype.run = function (tool, clips, params, handlers) {
     // Upload the input clips, then ask for the tool. params: flat [key, value, ...] list.
-    // handlers: progress(fraction, text), result(clips), error(code, text); exactly one of
-    // result and error is called.
+    // handlers: progress(fraction, text), result(clips), error(code, text), and optionally
+    // notice(text); exactly one of result and error is called.
     if (this.busy()) {
         throw new Error("a request is already running");
     }
@@ -180,6 +180,13 @@ BridgeClient.prototype.handlers = {
     progress: function (req, args) {
         this.expectMore(req);
         req.handlers.progress(Number(args[0]), args.length > 1 ? String(args[1]) : "");
+    },
+    notice: function (req, args) {
+        // Something to know about the result (the top line of a chord clip was used...).
+        this.expectMore(req);
+        if (req.handlers.notice) {
+            req.handlers.notice(String(args[0]));
+        }
     },
     result: function (req, args) {
         this.expectMore(req);
