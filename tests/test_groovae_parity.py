@@ -52,3 +52,14 @@ def test_encoder_and_decoder_match_keras(mode, meter):
     assert 10 < played.sum() < played.size - 10  # both hits and rests are checked
     assert np.abs(1 / (1 + np.exp(-logits[..., 9:18])) * played - out[..., 9:18]).max() <= 1e-4
     assert np.abs(np.tanh(logits[..., 18:]) * played - out[..., 18:]).max() <= 1e-4
+
+
+@pytest.mark.parametrize("meter", [False, True])
+def test_training_images_decode_with_the_serving_model(meter):
+    """TensorBoard's sample images come from the NumPy model built from the config's hparams."""
+    config = _config("tap", meter)
+    model = families.build(config)
+    perf = np.zeros((1, config.hparams["window"], enc.FEATURES), np.float32)
+    model(families.prepare_batch({"performance": perf, "grid": MeterGrid.of("4/4").encode()[None]}, config))
+    rolls = families.sample_rolls(model, config, 2, seed=0)
+    assert [r.shape for r in rolls] == [(config.hparams["window"], 9)] * 2

@@ -129,7 +129,9 @@ def sample_rolls(model: GrooVAENet, config: ModelConfig, n: int, seed: int) -> l
     """n hit rolls [window, 9] decoded from the prior by the NumPy serving model (what users hear)."""
     from bridge.models.groovae import GrooVAE
 
-    serving = GrooVAE(export_weights(model, config), config.hparams)
+    hp = config.hparams
+    serving = GrooVAE(export_weights(model, config), hp["mode"], window=int(hp.get("window", enc.WINDOW_STEPS)),
+                      meter=bool(hp.get("meter", False)))
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((n, serving.z_size)).astype(np.float32)
     return list(serving.decode(z, rng, grid=serving.default_grid)[..., :NUM_CLASSES])
