@@ -20,11 +20,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bridge.bundle import load_bundle  # noqa: E402
+from bridge.bundle import load_bundle, save_bundle  # noqa: E402
 from bridge.data import converters, pipeline  # noqa: E402
 from bridge.meter import MeterGrid  # noqa: E402
 from bridge.midi_io import read_midi_tracks  # noqa: E402
 from bridge.models.events_rnn import EventsRNN  # noqa: E402
+
+SECTION = "## Against the bundle it replaced"
 
 
 def windows(bundle, folder: Path, split: str, limit: int) -> dict[tuple[int, ...], list[dict]]:
@@ -63,12 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("new", type=Path)
     parser.add_argument("--data", type=Path, action="append", required=True)
     parser.add_argument("--files", type=int, default=400, help="at most this many files per folder and split")
+    parser.add_argument("--card", action="store_true", help="write the table into the NEW bundle's card")
     args = parser.parse_args(argv)
     old, new = load_bundle(args.old), load_bundle(args.new)
     models = [(b.name, EventsRNN.from_bundle(b), bool(b.config["hparams"].get("meter"))) for b in (old, new)]
     four = MeterGrid.of("4/4")
-    print(f"| data | split | meter | windows | {models[0][0]} NLL / acc | {models[1][0]} NLL / acc |")
-    print("|---|---|---|---|---|---|")
+    lines = [f"| data | split | grid | windows | before NLL / acc | this bundle NLL / acc |", "|---|---|---|---|---|---|"]
     for folder in args.data:
         for split in ("eval", "test"):
             for key, examples in sorted(windows(new, folder, split, args.files).items()):
@@ -81,7 +83,14 @@ def main(argv: list[str] | None = None) -> int:
                     nll, accuracy, _ = score(model, examples, meter_aware)
                     cells.append(f"{nll:.4f} / {accuracy:.4f}")
                 label = f"bar {grid.bar_steps}, beat {grid.beat_steps} (spq {grid.steps_per_quarter})"
-                print(f"| {folder.name} | {split} | {label} | {len(examples)} | " + " | ".join(cells) + " |")
+                lines.append(f"| {folder.name} | {split} | {label} | {len(examples)} | " + " | ".join(cells) + " |")
+    print("\n".join(lines))
+    if args.card:
+        section = [SECTION, "", f"The same windows (cut by this bundle's converter, at most {args.files} files per "
+                   "folder and split) scored by the bundle this one replaced (`-` where it does not take the "
+                   "meter) and by this one, NLL per step and accuracy, by `bench/compare_rnn.py`:", "", *lines, ""]
+        card = (args.new / "MODEL_CARD.md").read_text().split("\n" + SECTION)[0].rstrip("\n") + "\n\n"
+        save_bundle(args.new, new.config, new.weights, card + "\n".join(section))
     return 0
 
 

@@ -341,19 +341,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DATA, help="folder holding folk/, pop909/ and groove/")
     parser.add_argument("--files", type=int, default=20, help="test files per data set and meter")
     parser.add_argument("--card", action="append", default=[], help="write the rows into this bundle's card")
+    parser.add_argument("--only", choices=("melody", "drums"), help="run the melody or the drum tools alone")
     args = parser.parse_args(argv)
     store = ModelStore.from_dir(args.bundles)
     runner = Runner(store)
     melody_files = [p for folder in ("folk", "pop909") for p, _ in pipeline.test_files(args.data / folder)]
     primers = melody_primers(melody_files, args.files)
-    runner.melody(primers)
-    balance = gmd_balance(args.data / "groove")
-    drum_files = [p for p, _ in pipeline.test_files(args.data / "groove")]
-    runner.drums(drum_clips(drum_files, args.files), balance)
-    runner.drumify_melodies(primers, balance)
+    if args.only != "drums":
+        runner.melody(primers)
+    if args.only != "melody":
+        balance = gmd_balance(args.data / "groove")
+        drum_files = [p for p, _ in pipeline.test_files(args.data / "groove")]
+        runner.drums(drum_clips(drum_files, args.files), balance)
+        runner.drumify_melodies(primers, balance)
     print(f"# quality at default settings on test files ({args.files} per data set and meter)\n")
     for table in runner.tables.values():
-        print("\n".join(table.lines()) + "\n")
+        if table.rows:
+            print("\n".join(table.lines()) + "\n")
     for name in args.card:
         write_card(args.bundles / name, list(runner.tables.values()), name)
     return 0
