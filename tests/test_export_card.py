@@ -2,6 +2,8 @@
 stopped, notes on corrected numbers, and data paths that mean something on another machine."""
 from pathlib import Path
 
+import numpy as np
+
 from bridge.train.export import _commands, _portable, _stopped, model_card
 
 FIRST = "magenta-bridge train groovae_humanize_2bar --data /work/shared/data/groove --run-dir runs/g"
@@ -11,8 +13,8 @@ FINISH = FIRST + " --steps 4500"
 def _config(**training) -> dict:
     return {"name": "g", "help": "", "model_class": "groovae", "config": "c", "tools": ["groove"], "kind": "drums",
             "hparams": {}, "converter": "groove", "converter_args": {},
-            "data": {"source": "groove", "path": "../shared/data/groove", "license": "CC BY 4.0", "split": "s",
-                     "files": {}, "skipped": {}},
+            "data": {"sources": [{"source": "groove", "path": "../shared/data/groove", "license": "CC BY 4.0"}],
+                     "split": "s", "files": {}, "skipped": {}},
             "training": {"commands": [FIRST], "seed": 0, "steps": 4500, "checkpoint_step": 4500,
                          "stopped": "max_steps", "wall_time_s": 1565.5, "notes": [], **training},
             "eval": {"loss": 34.7, "hit_accuracy": 0.96, "examples": 10, "baselines": {},
@@ -52,3 +54,22 @@ def test_absolute_paths_in_commands_become_relative_to_where_they_ran():
     assert _portable(FIRST, base) == FIRST.replace("/work/shared/data/groove", "../shared/data/groove")
     assert _portable("train x --cache=/work/main/cache --hparams 'a=1, b=2'", base) == \
         "train x --cache=cache --hparams 'a=1, b=2'"
+
+
+def test_meter_aware_cards_list_the_meters_their_converter_saw(tmp_path):
+    from bridge.bundle import load_bundle, save_bundle, write_card_section
+    from bridge.train.export import trained_meters
+
+    stats = {"windows in 4/4": 10, "windows in 3/4": 2, "windows in 12/8": 1, "examples": 13}
+    assert trained_meters({"stats": stats}, {"meter": True}) == ["3/4", "4/4", "12/8"]
+    assert trained_meters({"stats": stats}, {"meter": False}) == []
+    config = {**_config(), "meters": ["3/4", "4/4"]}
+    card = model_card(config, "loss")
+    assert "- meters: 3/4, 4/4 (and meters with the same bar and beats on their grid)" in card
+    assert "- meters" not in model_card(_config(), "loss")
+    save_bundle(tmp_path, {k: config[k] for k in ("name", "model_class", "kind", "tools", "hparams")},
+                {"w": np.zeros(2)}, card)
+    write_card_section(tmp_path, "## Extra", "## Extra\n\nfirst\n")
+    write_card_section(tmp_path, "## Extra", "## Extra\n\nsecond\n")
+    text = load_bundle(tmp_path).path.joinpath("MODEL_CARD.md").read_text()  # load_bundle checks the sums
+    assert text.startswith(card.rstrip("\n")) and text.endswith("\n\n## Extra\n\nsecond\n") and "first" not in text

@@ -63,7 +63,7 @@ class Broken:
 def fake_store() -> ModelStore:
     def loaded(name, model, default=False):
         config = {"name": name, "kind": "melody", "tools": ["continue", "generate"], "model_class": "fake",
-                  "default": default}
+                  "default": default, "hparams": {}}
         return Loaded(Bundle(Path(name), config, {}), model)
 
     return ModelStore(loaded=[loaded("echo", Echo(), True), loaded("slow", Slow()), loaded("broken", Broken())],
@@ -204,7 +204,7 @@ def test_client_ping_status_models(client):
     assert temperature == {"name": "temperature", "type": "float", "min": 0.0, "max": 2.0,
                            "default": 1.0, "choices": [], "help": TOOLS["continue"].params[2].help}
     mode = next(p for p in info["tools"]["continue"]["params"] if p["name"] == "type")
-    assert mode["choices"] == ["melody", "drums"] and mode["min"] == ""
+    assert mode["choices"] == ["auto", "melody", "poly", "drums"] and mode["min"] == ""
 
 
 def test_every_address_raw_gets_exactly_one_final_reply(server, raw):

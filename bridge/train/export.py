@@ -8,6 +8,7 @@ them from the shipped files alone.
 """
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.bundle import atomic_write, save_bundle
+from bridge.bundle import atomic_write, save_bundle, write_card_section
 from bridge.data import pipeline
 from bridge.train import checkpoint
 from bridge.train.trainer import configure_tensorflow, load_run
@@ -127,12 +128,39 @@ def export(run_dir: str | Path, output: str | Path, name: str | None = None) -> 
         "eval": {**evaluation, "examples": result["eval_examples"], "baselines": result.get("baselines", {}),
                  "slice": {"file": "eval_slice.npz", "examples": len(pick), **slice_metrics}},
     }
+    meters = trained_meters(manifest, config.hparams)
+    if meters:
+        bundle_config["meters"] = meters
     card = model_card(bundle_config, loss_label(fam))
     path = save_bundle(output, bundle_config, fam.export_weights(model, config), card)
     buffer = io.BytesIO()
     np.savez(buffer, **sample)
     atomic_write(path / "eval_slice.npz", buffer.getvalue())
     return path
+
+
+def trained_meters(manifest: dict, hparams: dict) -> list[str]:
+    """The meters a meter-aware model saw, from its converter's "windows in <meter>" counts
+    (the model store picks models by them); none for a legacy model, which hears 4/4."""
+    if not hparams.get("meter"):
+        return []
+    found = {key.removeprefix("windows in ") for key in manifest["stats"] if key.startswith("windows in ")}
+    return sorted(found, key=lambda m: tuple(int(x) for x in m.split("/")))
+
+
+def evaluation_command(argv: list[str] | None, doc: str, title: str, report, source: tuple[str, str]) -> None:
+    """The command line of an evaluation that writes a section into a bundle's card after
+    export (`python -m bridge.train.eval_<x> BUNDLE --<source> PATH [--write-card]`): prints
+    `report(bundle, path)`, and with --write-card puts it on the card under `title`."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("bundle", type=Path)
+    parser.add_argument(f"--{source[0]}", type=Path, required=True, help=source[1])
+    parser.add_argument("--write-card", action="store_true", help="append the section to the bundle's MODEL_CARD.md")
+    args = parser.parse_args(argv)
+    section = report(args.bundle, getattr(args, source[0]))
+    print(section)
+    if args.write_card:
+        write_card_section(args.bundle, title, section)
 
 
 def _command_lines(commands: list[str]) -> list[str]:
@@ -155,7 +183,9 @@ def model_card(cfg: dict, loss_label: str) -> str:
              f"- model class: `{cfg['model_class']}` (config `{cfg['config']}`), serves: {', '.join(cfg['tools'])} "
              f"({cfg['kind']})",
              f"- hparams: `{json.dumps(cfg['hparams'], sort_keys=True)}`",
-             f"- converter: `{cfg['converter']}` `{json.dumps(cfg['converter_args'], sort_keys=True)}`", "",
+             f"- converter: `{cfg['converter']}` `{json.dumps(cfg['converter_args'], sort_keys=True)}`",
+             *([f"- meters: {', '.join(cfg['meters'])} (and meters with the same bar and beats on their grid)"]
+               if cfg.get("meters") else []), "",
              "## Data", "",
              *(f"- source: {d['source']} (`{d['path']}`); license: {d['license']}" for d in data["sources"]),
              f"- split: {data['split']}; " + "; ".join(
