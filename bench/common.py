@@ -91,9 +91,24 @@ def drum_clip(bars: int = 4, seed: int = 0) -> Clip:
     return Clip(notes, bars * 4.0, name=f"drums {seed}")
 
 
+def chorale_clip(bars: int = 4, seed: int = 0) -> Clip:
+    """Four voices (bass 38-49, tenor 50-61, alto 57-68, soprano 64-75) on a C major chord a
+    beat, each bar ending on the tonic: what a chorale or a block-chord part sends Continue."""
+    rng = np.random.default_rng(seed)
+    chords = ((0, 4, 7), (5, 9, 0), (7, 11, 2), (9, 0, 4), (2, 5, 9))
+    notes = []
+    for beat in range(bars * 4):
+        chord = chords[0] if beat % 4 == 3 else chords[int(rng.integers(len(chords)))]
+        turn = int(rng.integers(3))
+        for low, pc in ((38, chord[0]), (50, chord[turn]), (57, chord[(turn + 1) % 3]), (64, chord[(turn + 2) % 3])):
+            notes.append(Note(low + (pc - low) % 12, float(beat), 1.0, 80))
+    return Clip(notes, bars * 4.0, name=f"chorale {seed}")
+
+
 def inputs(tool: str, kind: str) -> list[Clip]:
-    """Four-bar inputs, as many as the tool takes: drums for drum tools, the rhythm of a lead for drumify."""
-    make = drum_clip if kind == "drums" and tool != "drumify" else melody_clip
+    """Four-bar inputs, as many as the tool takes: drums for drum tools, the rhythm of a lead for
+    drumify, four voices for the polyphonic model."""
+    make = melody_clip if tool == "drumify" else {"drums": drum_clip, "poly": chorale_clip}.get(kind, melody_clip)
     return [make(4, seed) for seed in range(TOOLS[tool].min_inputs)]
 
 
@@ -112,10 +127,11 @@ class Case:
 
 
 def kinds(tool: str) -> tuple[str, ...]:
-    """The model families a tool can run: its `type` choices, or drums for the drum-only tools."""
+    """The model families a tool can run: its `type` choices (less "auto", which picks one of
+    them), or drums for the drum-only tools."""
     for param in TOOLS[tool].params:
         if param.name == "type":
-            return param.choices
+            return tuple(c for c in param.choices if c != "auto")
     return ("drums",)
 
 

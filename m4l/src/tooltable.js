@@ -169,7 +169,9 @@ var TOOL_TABLE = {
       "param": "type",
       "role": "menu",
       "values": [
+       "auto",
        "melody",
+       "poly",
        "drums"
       ]
      },
@@ -271,7 +273,9 @@ var TOOL_TABLE = {
       "param": "type",
       "role": "menu",
       "values": [
+       "auto",
        "melody",
+       "poly",
        "drums"
       ]
      },
@@ -370,7 +374,7 @@ var TOOL_TABLE = {
      "name": "temperature"
     },
     {
-     "default": "melody",
+     "default": "auto",
      "kind": "enum",
      "name": "type"
     },
