@@ -45,13 +45,16 @@ def test_decode_stops_at_end_step_and_skips_a_stray_note_off():
 def test_features_carry_sounding_pitches_and_the_step_after_each_event():
     grid = MeterGrid.of("3/4")
     events = np.array([[START, ENC.on(60), ENC.on(67), *ENC.shifts(12), ENC.off(60), ENC.shifts(2)[0]]])
-    x = PolyFeatures(ENC)(events, grid.encode()[None])
+    features = PolyFeatures(ENC)
+    histogram = features.histogram(events)
+    assert histogram[0, 0] == histogram[0, 7] == 0.5 and histogram.sum() == 1.0  # C and G
+    x = features(events, grid.encode()[None], histogram)
     v, p = ENC.num_classes, ENC.num_pitches
-    assert x.shape == (1, 6, v + p + FEATURES)
+    assert x.shape == (1, 6, v + p + FEATURES + 12) and (x[0, :, -12:] == histogram).all()
     assert (x[0, np.arange(6), events[0]] == 1).all()
     sounding = x[0, :, v:v + p]
     assert sounding[:, 60 - 36].tolist() == [0, 1, 1, 1, 0, 0] and sounding[:, 67 - 36].tolist() == [0, 0, 1, 1, 1, 1]
-    positions = x[0, :, v + p:]
+    positions = x[0, :, v + p:-12]
     bar = grid.bar_features()
     assert (positions[:3] == bar[0]).all() and (positions[3] == bar[0]).all()  # 12 steps: the next downbeat
     assert (positions[5] == bar[2]).all()
@@ -119,12 +122,13 @@ def test_keras_and_numpy_logits_match(meter):
     keras_logits = np.asarray(model(inputs, training=False))
     serving = family.serving_model(model, config)
     events = batch["events"]
-    assert np.abs(serving.logits(events[:, :-1], batch["grid"]) - keras_logits).max() <= 1e-4
+    histogram = serving.features.histogram(events)
+    assert np.abs(serving.logits(events[:, :-1], batch["grid"], histogram) - keras_logits).max() <= 1e-4
     # Sampling's step path (table look-ups for the first layer, carried state) gives the same logits.
-    _, states = serving.rnn.run(serving.features(events[:, :20], batch["grid"]))
+    _, states = serving.rnn.run(serving.features(events[:, :20], batch["grid"], histogram))
     time, sounding = serving.features.state(events)
     for t in range(20, 59):
-        logits = serving.advance(events[:, t], sounding[:, t] > 0, time[:, t], grid, states)
+        logits = serving.advance(events[:, t], sounding[:, t] > 0, time[:, t], grid, histogram, states)
         assert np.abs(logits - keras_logits[:, t]).max() <= 1e-4
 
 

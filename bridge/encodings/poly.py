@@ -11,8 +11,13 @@ thread. Its time-shifts here count steps of the clip's meter grid (`bridge.meter
 
 What PolyphonyRNN's continued-note events tell a model (which notes are still sounding) the
 inputs give it directly: besides the event, each position sees the set of sounding pitches
-after it and the meter position of its step (`PolyFeatures`). Velocity is left out: the
-chorales have none (every note 80), and a Continue result takes the primer's own velocity.
+after it and the meter position of its step (`PolyFeatures`). Every position also sees one
+pitch-class histogram for the whole sequence, as PerformanceRNN's pitch-class histogram
+control does: in training the histogram of the window's own note-ons, in Continue the
+primer's, so that the continuation keeps the primer's key (without it, a model trained for
+an hour drifted: 0.87 of the new notes in the primer's scale where Bach's own next bars have
+0.94). Velocity is left out: the chorales have none (every note 80), and a Continue result
+takes the primer's own velocity.
 
 Classes: 0 START (the first input of every sequence, never sampled), then a note-on per
 pitch, a note-off per pitch, and time-shifts of 1..max_shift steps (longer gaps take
@@ -142,14 +147,26 @@ class PolyEncoding:
 
 @dataclass(frozen=True)
 class PolyFeatures:
-    """Model inputs per event: the event, the pitches sounding after it, and the meter
-    position of the step it leaves the sequence at (where the next event will happen)."""
+    """Model inputs per event: the event, the pitches sounding after it, the meter position of
+    the step it leaves the sequence at (where the next event will happen), and the sequence's
+    pitch-class histogram."""
 
     encoding: PolyEncoding
 
     @property
     def size(self) -> int:
-        return self.encoding.num_classes + self.encoding.num_pitches + M.FEATURES
+        return self.encoding.num_classes + self.encoding.num_pitches + M.FEATURES + 12
+
+    def histogram(self, events: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+        """[B, 12] share of each pitch class among the note-ons of each row (its first
+        `lengths` events, where given; zeros for a row without notes)."""
+        events = np.asarray(events, np.int64)
+        pitch = events - 1 + self.encoding.min_pitch
+        ons = (events >= 1) & (events < self.encoding.first_off)
+        if lengths is not None:
+            ons &= np.arange(events.shape[1])[None, :] < np.asarray(lengths)[:, None]
+        counts = np.stack([(ons & (pitch % 12 == pc)).sum(1) for pc in range(12)], axis=1).astype(np.float32)
+        return counts / np.maximum(counts.sum(1, keepdims=True), 1.0)
 
     def state(self, events: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(time [B, T] int64: the step after each event, sounding [B, T, pitches] float32)."""
@@ -159,9 +176,10 @@ class PolyFeatures:
         sounding = np.cumsum(delta[events], axis=1, dtype=np.int16) > 0
         return time, sounding.astype(np.float32)
 
-    def __call__(self, events: np.ndarray, grids: np.ndarray) -> np.ndarray:
+    def __call__(self, events: np.ndarray, grids: np.ndarray, histogram: np.ndarray) -> np.ndarray:
         """Inputs [B, T, size] of int events [B, T] (each row from its start, with START) on
-        each row's encoded meter grid (`MeterGrid.encode`, [B, 3])."""
+        each row's encoded meter grid (`MeterGrid.encode`, [B, 3]), with each row's
+        pitch-class histogram [B, 12] (`histogram`: of the whole window, or of a primer)."""
         events = np.asarray(events, np.int64)
         time, sounding = self.state(events)
         positions = np.empty(events.shape + (M.FEATURES,), np.float32)
@@ -171,4 +189,5 @@ class PolyFeatures:
             if key not in tables:
                 tables[key] = M.MeterGrid(*key).bar_features()
             positions[b] = tables[key][time[b] % key[1]]
-        return np.concatenate([one_hot(events, self.encoding.num_classes), sounding, positions], axis=-1)
+        classes = np.broadcast_to(np.asarray(histogram, np.float32)[:, None], events.shape + (12,))
+        return np.concatenate([one_hot(events, self.encoding.num_classes), sounding, positions, classes], axis=-1)

@@ -1,9 +1,10 @@
 """The polyphonic events RNN served in NumPy: Continue for chords, chorales and piano parts.
 
 A stacked LSTM over note-on / note-off / time-shift events on the clip's meter grid
-(`bridge.encodings.poly`), each input also holding the sounding pitches and the step's place
-in its bar. The primer is the whole clip, every note cut at the clip's end; the model then
-writes events until each variation has filled the requested bars. Sampling keeps the event
+(`bridge.encodings.poly`), each input also holding the sounding pitches, the step's place in
+its bar and the primer's pitch-class histogram. The primer is the whole clip, every note cut
+at the clip's end; the model then writes events until each variation has filled the
+requested bars. Sampling keeps the event
 grammar: a note-off only for a sounding pitch, a note-on only for a silent one (and none once
 MAX_VOICES sound), no note-off after a note-on in the same step (training data writes offs
 first, so a note never lasts zero steps). Every variation is sampled in one batch. A
@@ -48,10 +49,12 @@ class PolyRNN:
         if first.kernel.shape[0] != self.features.size or self.out_bias.shape[0] != classes:
             raise ValueError("weights do not fit the config's encoding (input or output size differs)")
         # The first layer's input projection split by input block: a row per event (bias
-        # folded in), the sounding pitches' share, and a row per bar step (per grid, cached).
+        # folded in), the sounding pitches' share, a row per bar step (per grid, cached), and
+        # the pitch-class histogram's share (one row per sequence).
         self.event_rows = first.kernel[:classes] + first.bias
         self.sounding_kernel = first.kernel[classes:classes + pitches]
-        self.position_kernel = first.kernel[classes + pitches:]
+        self.position_kernel = first.kernel[classes + pitches:-12]
+        self.histogram_kernel = first.kernel[-12:]
         self._positions: dict[MeterGrid, np.ndarray] = {}
         self.advance_by, self.delta, self.is_on = self.encoding.tables()
 
@@ -59,15 +62,17 @@ class PolyRNN:
     def from_bundle(cls, bundle) -> "PolyRNN":
         return cls(bundle.config, bundle.weights)
 
-    def logits(self, events: np.ndarray, grids: np.ndarray) -> np.ndarray:
+    def logits(self, events: np.ndarray, grids: np.ndarray, histogram: np.ndarray) -> np.ndarray:
         """Teacher-forced logits [B, T, classes]: position t predicts event t + 1."""
-        out, _ = self.rnn.run(self.features(events, grids))
+        out, _ = self.rnn.run(self.features(events, grids, histogram))
         return dense(out, self.out_kernel, self.out_bias)
 
     def nll(self, events: np.ndarray, grids: np.ndarray, lengths: np.ndarray | None = None) -> tuple[float, float]:
-        """Mean per-event NLL (nats) and accuracy of events [B, T + 1] (the first `lengths` of each row)."""
+        """Mean per-event NLL (nats) and accuracy of windows of events [B, T + 1] (the first
+        `lengths` of each row), each with its own histogram, as in training."""
         weights = None if lengths is None else np.arange(1, events.shape[1])[None, :] < np.asarray(lengths)[:, None]
-        return score(self.logits(events[:, :-1], grids), events[:, 1:], weights)
+        logits = self.logits(events[:, :-1], grids, self.features.histogram(events, lengths))
+        return score(logits, events[:, 1:], weights)
 
     def positions(self, grid: MeterGrid) -> np.ndarray:
         if grid not in self._positions:
@@ -75,11 +80,12 @@ class PolyRNN:
         return self._positions[grid]
 
     def advance(self, events: np.ndarray, sounding: np.ndarray, time: np.ndarray, grid: MeterGrid,
-                states: list) -> np.ndarray:
-        """Feed one event per row (with the sounding pitches and absolute step after it);
-        update states in place; return the next logits. Equals `logits` on the same history."""
+                histogram: np.ndarray, states: list) -> np.ndarray:
+        """Feed one event per row (with the sounding pitches and absolute step after it, and
+        the rows' histogram [B or 1, 12]); update states in place; return the next logits.
+        Equals `logits` on the same history."""
         x = self.event_rows[events] + sounding.astype(np.float32) @ self.sounding_kernel
-        x += self.positions(grid)[time % grid.bar_steps]
+        x += self.positions(grid)[time % grid.bar_steps] + histogram @ self.histogram_kernel
         x, states[0] = self.rnn.layers[0].step_projected(x, states[0])
         for i, layer in enumerate(self.rnn.layers[1:], 1):
             x, states[i] = layer.step(x, states[i])
@@ -92,7 +98,8 @@ class PolyRNN:
         the events that fill `steps` steps after it. `allowed` [pitches] bool limits note-ons."""
         enc = self.encoding
         history = np.asarray([primer], np.int64)
-        out, states = self.rnn.run(self.features(history, grid.encode()[None]))
+        histogram = self.features.histogram(history)
+        out, states = self.rnn.run(self.features(history, grid.encode()[None], histogram))
         time0, sounding0 = self.features.state(history)
         logits = np.repeat(dense(out[:, -1], self.out_kernel, self.out_bias), n, axis=0)
         states = [(np.repeat(h, n, axis=0), np.repeat(c, n, axis=0)) for h, c in states]
@@ -119,7 +126,7 @@ class PolyRNN:
             sounding = (sounding + self.delta[events]) > 0
             done |= time >= start + steps
             if not done.all():
-                logits = self.advance(events, sounding, time, grid, states)
+                logits = self.advance(events, sounding, time, grid, histogram, states)
             progress = int(4 * (time.min() - start) / steps)
             if progress > shown:
                 shown = progress

@@ -52,13 +52,14 @@ def build(config: ModelConfig) -> PolyRNNNet:
 
 
 def prepare_batch(batch: dict[str, np.ndarray], config: ModelConfig) -> dict[str, np.ndarray]:
-    """Events [B, T + 1] -> inputs for events 0..T-1 on each row's grid, the next event as
-    each position's label, and 1/0 weights that drop the padding after a row's `length`."""
+    """Events [B, T + 1] -> inputs for events 0..T-1 on each row's grid with the window's
+    pitch-class histogram, the next event as each position's label, and 1/0 weights that drop
+    the padding after a row's `length`."""
     events = batch["events"].astype(np.int64)
     features = PolyFeatures(poly_encoding(config.converter_args))
     weights = (np.arange(1, events.shape[1])[None, :] < np.asarray(batch["length"])[:, None]).astype(np.float32)
-    return {"inputs": features(events[:, :-1], batch["grid"]), "labels": events[:, 1:].astype(np.int32),
-            "weights": weights}
+    return {"inputs": features(events[:, :-1], batch["grid"], features.histogram(events, batch["length"])),
+            "labels": events[:, 1:].astype(np.int32), "weights": weights}
 
 
 def serving_model(model: PolyRNNNet, config: ModelConfig) -> PolyRNN:
