@@ -233,3 +233,36 @@ def test_shipped_bundle_continues_a_chorale_in_voices_key_and_register():
     assert np.mean([s.voices_ok for s in scores]) >= 0.75
     assert np.mean([s.key_ok for s in scores]) >= 0.75
     assert np.mean([s.register_ok for s in scores]) >= 0.75
+
+
+def test_chorale_report_scores_the_model_beside_bachs_own_bars(tmp_path):
+    from bridge.bundle import save_bundle
+    from bridge.data import pipeline
+    from synthetic_midi import chorale_folder
+
+    data = chorale_folder(tmp_path / "chorales", files=40, bars=8)
+    tested = [p for p, _ in pipeline.test_files(data)]
+    assert tested  # the path hash holds some files out
+    model = random_poly(5)
+    config = CONFIGS["poly_rnn"]
+    weights = {f"lstm_{i}/{part}": w for i, layer in enumerate(model.rnn.layers)
+               for part, w in zip(("kernel", "recurrent_kernel", "bias"), _keras_order(layer))}
+    weights.update({"output/kernel": model.out_kernel, "output/bias": model.out_bias})
+    save_bundle(tmp_path / "bundles" / "poly_rnn", {"name": "poly_rnn", "model_class": "poly_rnn", "kind": "poly",
+                                                    "tools": ["continue"], "converter_args": config.converter_args,
+                                                    "hparams": {**config.hparams, "units": 16}, "meters": ["3/4", "4/4"]},
+                weights, "card\n")
+    section = eval_poly.report(tmp_path / "bundles" / "poly_rnn", data)
+    lines = section.splitlines()
+    assert lines[0] == eval_poly.TITLE and f"{len(tested)} held-out test chorales" in section
+    assert f"{4 * len(tested)} continuations" in section
+    voices = next(line for line in lines if line.startswith("| 3+ voices"))
+    assert voices.endswith("| 1.000 (median 1.000) |")  # Bach's (synthetic) bars: four voices throughout
+    assert next(line for line in lines if line.startswith("| in-key share")).endswith("| 1.000 |")
+
+
+def _keras_order(layer):
+    """An engine LSTM's arrays back in Keras' gate order (i, f, c, o), as a bundle stores them."""
+    u = layer.units
+    order = np.r_[0:2 * u, 3 * u:4 * u, 2 * u:3 * u]
+    return layer.kernel[:, order], layer.recurrent_kernel[:, order], layer.bias[order]

@@ -18,12 +18,16 @@ file's index), and every variation is scored on its continuation alone:
     soprano, the lowest the bass, and where four or more sound, the second from the top the
     alto and the second from the bottom the tenor; it passes when each voice's mean pitch
     is within REGISTER_TOLERANCE semitones of the primer's.
-The same `score` runs in the bundle test on a synthetic chorale, so the card and the test
-measure one thing. Runs the NumPy serving model through the tool table, as a request does.
+Bach's own next bars after the same primers are scored the same way, beside the model: what
+the measures give real music (Bach modulates, so his in-key share drops too). The same
+`score` runs in the bundle test on a synthetic chorale, so the card and the test measure one
+thing. Runs the NumPy serving model through the tool table, as a request does.
 """
 from __future__ import annotations
 
+import shutil
 import statistics
+import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +43,7 @@ from bridge.tools import TOOLS, ToolContext
 from bridge.train.export import evaluation_command
 
 PRIMER_BARS = 4
+CONTINUE_BARS = 2  # Continue's default length
 REGISTER_TOLERANCE = 5.0  # semitones: a fourth
 VOICES = ("soprano", "alto", "tenor", "bass")
 TITLE = "## Continue on held-out chorales"
@@ -119,9 +124,10 @@ def score(primer: Clip, result: Clip) -> Score:
     return Score(sum(len(s) >= 3 for s in after) / max(len(after), 1), primer_share, in_key(after, scale), errors)
 
 
-def chorale_primer(path: Path) -> Clip | None:
+def chorale_excerpt(path: Path) -> tuple[Clip, Clip] | None:
     """PRIMER_BARS bars of a chorale's four voices on one clip, from its first full bar (a
-    pickup bar is skipped); None when the file is shorter or its meter has no grid."""
+    pickup bar is skipped), and the same clip followed by Bach's own next CONTINUE_BARS bars;
+    None when the file is shorter or its meter has no grid."""
     score_ = read_midi_tracks(path)
     notes = [n for t in score_.tracks if not t.is_drum for n in t.notes]
     segments = meter_segments(score_, notes, Counter(), None)
@@ -130,61 +136,70 @@ def chorale_primer(path: Path) -> Clip | None:
     meter = segments[0].meter
     bar = meter.beats_per_bar
     start = 0.0 if any(abs(n.start) < 1e-6 for n in notes) else bar
-    end = start + PRIMER_BARS * bar
-    if segments[0].end < end + 2 * bar:  # the primer and the two bars a continuation would have
+    cut, end = start + PRIMER_BARS * bar, start + (PRIMER_BARS + CONTINUE_BARS) * bar
+    if segments[0].end < end:
         return None
-    kept = [Note(n.pitch, n.start - start, min(n.end, end) - n.start, n.velocity)
-            for n in notes if start - 1e-6 <= n.start < end]
-    return Clip(kept, end - start, time_signature=TimeSignature(meter.numerator, meter.denominator), name=path.stem)
+
+    def clip(until: float) -> Clip:
+        kept = [Note(n.pitch, n.start - start, min(n.end, until) - n.start, n.velocity)
+                for n in notes if start - 1e-6 <= n.start < until]
+        return Clip(kept, until - start, time_signature=TimeSignature(meter.numerator, meter.denominator),
+                    name=path.stem)
+
+    return clip(cut), clip(end)
 
 
-def evaluate(bundles: Path, data: Path) -> tuple[list[tuple[str, Score]], int]:
-    """(label, score) for every variation of every usable test chorale, and the files tried."""
+def evaluate(bundles: Path, data: Path) -> tuple[list[Score], list[Score], int, int]:
+    """Scores of every continuation of every usable test chorale, of Bach's own next bars
+    after the same primers, and how many chorales were used of how many test files."""
     store = ModelStore.from_dir(bundles)
     files = pipeline.test_files(data)
-    out = []
-    for i, (path, label) in enumerate(files):
-        primer = chorale_primer(path)
-        if primer is None:
+    model, bach = [], []
+    for i, (path, _) in enumerate(files):
+        excerpt = chorale_excerpt(path)
+        if excerpt is None:
             continue
-        for clip in TOOLS["continue"]([primer], {"seed": i}, ToolContext(store)):
-            out.append((label, score(primer, clip)))
-    return out, len(files)
+        primer, real = excerpt
+        model += [score(primer, clip) for clip in TOOLS["continue"]([primer], {"seed": i}, ToolContext(store))]
+        bach.append(score(primer, real))
+    return model, bach, len(bach), len(files)
+
+
+def _column(s: list[Score]) -> list[str]:
+    """The table's cells for one set of scores, row by row (value, then share passing)."""
+    def passing(flag: str) -> str:
+        return f"{100 * statistics.fmean(getattr(x, flag) for x in s):.0f}%"
+
+    cells = [f"{statistics.fmean(x.three_voices for x in s):.3f} (median {statistics.median(x.three_voices for x in s):.3f})",
+             passing("voices_ok"), f"{statistics.fmean(x.in_key for x in s):.3f}", passing("key_ok")]
+    for v in VOICES:
+        errors = [x.register_error[v] for x in s]
+        finite = [e for e in errors if np.isfinite(e)]
+        cells += [f"{statistics.fmean(finite):.2f}" if finite else "-",
+                  f"{100 * sum(e <= REGISTER_TOLERANCE for e in errors) / len(s):.0f}%"]
+    return cells + ["", passing("ok")]
 
 
 def report(bundle_dir: Path, data: Path) -> str:
     """The markdown section for the model card; the bundle is served from its folder alone."""
-    import shutil
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:  # only this bundle installed, so auto must pick it
         shutil.copytree(bundle_dir, Path(tmp) / bundle_dir.name)
-        scores, tried = evaluate(Path(tmp), data)
-    chorales = len({label for label, _ in scores})
-    s = [x for _, x in scores]
-
-    def share(flag: str) -> str:
-        return f"{100 * statistics.fmean(getattr(x, flag) for x in s):.0f}%"
-
-    errors = {v: [x.register_error[v] for x in s] for v in VOICES}
+        model, bach, chorales, tried = evaluate(Path(tmp), data)
+    rows = ["3+ voices sounding: share of steps, mean", "... passes (above 0.5)",
+            "in-key share of the continuation, mean", f"... passes (at least the primer's "
+            f"{statistics.fmean(x.primer_in_key for x in bach):.3f} mean, minus 0.05, per primer)"]
+    for v in VOICES:
+        rows += [f"{v}: mean pitch off the primer's, semitones", f"... passes (within {REGISTER_TOLERANCE:g})"]
+    rows += ["", "all three pass"]
     lines = [TITLE, "",
              f"Computed by `python -m bridge.train.eval_poly {bundle_dir} --data {data}` with the NumPy model: "
-             f"{chorales} held-out test chorales ({tried} test files; shorter ones skipped), {PRIMER_BARS}-bar "
-             f"primer with the four voices on one clip, Continue at its defaults (type auto, 4 variations, "
-             f"2 bars, temperature 1), {len(s)} continuations.", "",
-             "| measure | value | passes |", "|---|---|---|",
-             f"| steps with 3+ voices sounding, mean (median) | {statistics.fmean(x.three_voices for x in s):.3f} "
-             f"({statistics.median(x.three_voices for x in s):.3f}) | {share('voices_ok')} above 0.5 |",
-             f"| in-key share: primer / continuation, mean | {statistics.fmean(x.primer_in_key for x in s):.3f} / "
-             f"{statistics.fmean(x.in_key for x in s):.3f} | {share('key_ok')} at or above the primer's - 0.05 |"]
-    for v in VOICES:
-        finite = [e for e in errors[v] if np.isfinite(e)]
-        mean = f"{statistics.fmean(finite):.2f}" if finite else "-"
-        lines.append(f"| {v}: mean pitch off the primer's, semitones (mean) | {mean} | "
-                     f"{100 * sum(e <= REGISTER_TOLERANCE for e in errors[v]) / len(s):.0f}% within "
-                     f"{REGISTER_TOLERANCE:g} |")
-    lines += [f"| all three (voices, key, register) | | {share('ok')} |", ""]
-    return "\n".join(lines) + "\n"
+             f"{chorales} held-out test chorales ({tried} test files; those under {PRIMER_BARS + CONTINUE_BARS} "
+             f"bars skipped), a {PRIMER_BARS}-bar primer with the four voices on one clip, Continue at its "
+             f"defaults (type auto, 4 variations, {CONTINUE_BARS} bars, temperature 1): {len(model)} "
+             f"continuations, beside Bach's own next {CONTINUE_BARS} bars after the same primers.", "",
+             f"| measure | model | Bach's next {CONTINUE_BARS} bars |", "|---|---|---|"]
+    lines += [f"| {row} | {ours} | {his} |" for row, ours, his in zip(rows, _column(model), _column(bach)) if row]
+    return "\n".join(lines) + "\n\n"
 
 
 def main(argv: list[str] | None = None) -> None:
