@@ -92,15 +92,16 @@ def drum_clip(bars: int = 4, seed: int = 0) -> Clip:
 
 
 def chorale_clip(bars: int = 4, seed: int = 0) -> Clip:
-    """Four voices (bass 38-49, tenor 50-61, alto 57-68, soprano 64-75) on a C major chord a
-    beat, each bar ending on the tonic: what a chorale or a block-chord part sends Continue."""
+    """Four voices (bass 44-55, tenor 56-67, alto 59-70, soprano 65-76: the chorales' registers)
+    on a C major chord a beat, each bar ending on the tonic: what a chorale or a block-chord
+    part sends Continue."""
     rng = np.random.default_rng(seed)
     chords = ((0, 4, 7), (5, 9, 0), (7, 11, 2), (9, 0, 4), (2, 5, 9))
     notes = []
     for beat in range(bars * 4):
         chord = chords[0] if beat % 4 == 3 else chords[int(rng.integers(len(chords)))]
         turn = int(rng.integers(3))
-        for low, pc in ((38, chord[0]), (50, chord[turn]), (57, chord[(turn + 1) % 3]), (64, chord[(turn + 2) % 3])):
+        for low, pc in ((44, chord[0]), (56, chord[turn]), (59, chord[(turn + 1) % 3]), (65, chord[(turn + 2) % 3])):
             notes.append(Note(low + (pc - low) % 12, float(beat), 1.0, 80))
     return Clip(notes, bars * 4.0, name=f"chorale {seed}")
 

@@ -93,8 +93,10 @@ def drum_folder(root: Path, files: int = 12, bars: int = 16, seed: int = 0) -> P
     return root
 
 
-CHORDS = ((0, 4, 7), (5, 9, 0), (7, 11, 2), (9, 0, 4), (2, 5, 9))  # C major I, IV, V, vi, ii (pitch classes)
-VOICE_RANGES = {"S": (64, 75), "A": (57, 68), "T": (50, 61), "B": (38, 49)}  # an octave each: one pitch per class
+CHORDS = ((0, 4, 7), (5, 9, 0), (7, 11, 2), (9, 0, 4), (2, 5, 9), (2, 6, 9))  # I IV V vi ii V/V (pitch classes)
+# An octave each (one pitch per class) around the chorales' own voice means (S 70.5, A 65,
+# T 59.4, B 50.8); the bass's octave is below the tenor's, so the bass never doubles a voice.
+VOICE_RANGES = {"S": (65, 76), "A": (59, 70), "T": (56, 67), "B": (44, 55)}
 
 
 def chorale_voices(rng: np.random.Generator, bars: int, beats_per_bar: int = 4, key: int = 0) -> dict[str, list]:

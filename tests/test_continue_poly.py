@@ -206,7 +206,7 @@ def test_chorale_score_reads_voices_key_and_register():
         return primer.with_notes(list(primer.notes) + again, length=32.0)
 
     same = eval_poly.score(primer, continued(0))
-    assert same.three_voices == 1.0 and same.in_key == same.primer_in_key == 1.0
+    assert same.three_voices == 1.0 and same.in_key == same.primer_in_key > 0.9  # V/V brings an F sharp
     assert max(same.register_error.values()) == 0.0 and same.ok
     assert eval_poly.score(primer, continued(0, until=8.0)).three_voices == 0.5  # half the time: not "most"
     assert not eval_poly.score(primer, continued(0, until=8.0)).voices_ok
@@ -220,19 +220,38 @@ def test_chorale_score_reads_voices_key_and_register():
 
 @pytest.mark.skipif(not BUNDLE.is_dir(), reason="bundles/poly_rnn is not installed")
 def test_shipped_bundle_continues_a_chorale_in_voices_key_and_register():
+    """Issue #17's Done-when on synthetic chorales at Continue's defaults, over 32 continuations:
+    three or more voices most of the time, in-key share at least the primer's minus 5 points,
+    each voice's mean pitch within a fourth of the primer's (the card measures the same on
+    held-out Bach chorales)."""
     store = ModelStore.from_dir(BUNDLE.parent)
     assert "poly_rnn" not in store.refused
     scores = []
-    for seed in range(3):
+    for seed in range(8):
         primer = chorale(4, seed=seed)
         outs, notices = run(store, primer, seed=seed)
         assert not notices and len(outs) == 4
         for out in outs:
             assert [n for n in out.notes if n.start < primer.length] == primer.sorted_notes()
             scores.append(eval_poly.score(primer, out))
-    assert np.mean([s.voices_ok for s in scores]) >= 0.75
-    assert np.mean([s.key_ok for s in scores]) >= 0.75
-    assert np.mean([s.register_ok for s in scores]) >= 0.75
+    assert np.mean([s.three_voices for s in scores]) > 0.5 and np.mean([s.voices_ok for s in scores]) >= 0.9
+    assert np.mean([s.in_key for s in scores]) >= np.mean([s.primer_in_key for s in scores]) - 0.05
+    for voice in eval_poly.VOICES:
+        assert np.mean([s.register_error[voice] for s in scores]) <= eval_poly.REGISTER_TOLERANCE
+
+
+@pytest.mark.skipif(not BUNDLE.is_dir(), reason="bundles/poly_rnn is not installed")
+def test_shipped_bundle_eval_slice_reproduces_its_card():
+    from bridge.bundle import load_bundle
+
+    bundle = load_bundle(BUNDLE)
+    with np.load(BUNDLE / "eval_slice.npz", allow_pickle=False) as npz:
+        nll, accuracy = PolyRNN.from_bundle(bundle).nll(npz["events"], npz["grid"], npz["length"])
+    stated = bundle.config["eval"]["slice"]
+    assert nll == pytest.approx(stated["loss"], abs=1e-4) and accuracy == pytest.approx(stated["accuracy"], abs=1e-6)
+    card = (BUNDLE / "MODEL_CARD.md").read_text()
+    assert f"exported model scores loss {nll:.4f}, accuracy {accuracy:.4f}" in card
+    assert bundle.config["meters"] == ["3/4", "4/4"] and eval_poly.TITLE in card and "MIT License" in card
 
 
 def test_chorale_report_scores_the_model_beside_bachs_own_bars(tmp_path):
@@ -258,7 +277,8 @@ def test_chorale_report_scores_the_model_beside_bachs_own_bars(tmp_path):
     assert f"{4 * len(tested)} continuations" in section
     voices = next(line for line in lines if line.startswith("| 3+ voices"))
     assert voices.endswith("| 1.000 (median 1.000) |")  # Bach's (synthetic) bars: four voices throughout
-    assert next(line for line in lines if line.startswith("| in-key share")).endswith("| 1.000 |")
+    in_key = next(line for line in lines if line.startswith("| in-key share")).split("|")
+    assert float(in_key[2]) < 0.9 < float(in_key[3])  # random weights wander off the key; the written bars do not
 
 
 def _keras_order(layer):
