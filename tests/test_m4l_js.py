@@ -64,7 +64,7 @@ class Fake:
 
 def fake_store() -> ModelStore:
     def loaded(kind):
-        config = {"name": f"fake-{kind}", "kind": kind, "tools": list(TOOLS), "model_class": "fake"}
+        config = {"name": f"fake-{kind}", "kind": kind, "tools": list(TOOLS), "model_class": "fake", "hparams": {}}
         return Loaded(Bundle(Path(config["name"]), config, {}), Fake())
 
     return ModelStore(loaded=[loaded("melody"), loaded("drums")])
