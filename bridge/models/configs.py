@@ -85,9 +85,9 @@ register(ModelConfig(
 # grid (bridge.encodings.poly), trained on POP909's PIANO parts and the Bach chorales (S, A,
 # T and B merged) together; every chorale window is also transposed into the other keys
 # within a tritone, so that the 300 chorales are not drowned by 900 pop songs. [256, 256] at
-# batch 32 ran 0.6-1.0 steps/s on one thread shared with two or three other trainings: 3000
-# steps (half a pass over the 200k train windows) take about an hour. Eval reads the whole
-# split (the first 1024 windows would be POP909's only).
+# batch 32 ran 0.6-1.8 steps/s on one thread shared with up to three other trainings: 3000
+# steps (half a pass over the 200k train windows) took 49 minutes. Eval reads the whole split
+# (the first 1024 windows would be POP909's only).
 register(ModelConfig(
     "poly_rnn", "poly_rnn", "poly", ("continue",), "poly",
     {"track": "PIANO", "min_pitch": 36, "max_pitch": 84, "max_shift": 16, "window_bars": 4, "hop_bars": 1,
