@@ -112,9 +112,25 @@ def drum_clip(bars: int = 4, seed: int = 0) -> Clip:
     return Clip(notes, bars * 4.0, name=f"drums {seed}")
 
 
+def chorale_clip(bars: int = 4, seed: int = 0) -> Clip:
+    """Four voices (bass 44-55, tenor 56-67, alto 59-70, soprano 65-76: the chorales' registers)
+    on a C major chord a beat, each bar ending on the tonic: what a chorale or a block-chord
+    part sends Continue."""
+    rng = np.random.default_rng(seed)
+    chords = ((0, 4, 7), (5, 9, 0), (7, 11, 2), (9, 0, 4), (2, 5, 9))
+    notes = []
+    for beat in range(bars * 4):
+        chord = chords[0] if beat % 4 == 3 else chords[int(rng.integers(len(chords)))]
+        turn = int(rng.integers(3))
+        for low, pc in ((44, chord[0]), (56, chord[turn]), (59, chord[(turn + 1) % 3]), (65, chord[(turn + 2) % 3])):
+            notes.append(Note(low + (pc - low) % 12, float(beat), 1.0, 80))
+    return Clip(notes, bars * 4.0, name=f"chorale {seed}")
+
+
 def inputs(tool: str, kind: str) -> list[Clip]:
-    """Four-bar inputs, as many as the tool takes: drums for drum tools, the rhythm of a lead for drumify."""
-    make = drum_clip if kind == "drums" and tool != "drumify" else melody_clip
+    """Four-bar inputs, as many as the tool takes: drums for drum tools, the rhythm of a lead for
+    drumify, four voices for the polyphonic model."""
+    make = melody_clip if tool == "drumify" else {"drums": drum_clip, "poly": chorale_clip}.get(kind, melody_clip)
     return [make(4, seed) for seed in range(TOOLS[tool].min_inputs)]
 
 
@@ -133,11 +149,11 @@ class Case:
 
 
 def kinds(tool: str) -> tuple[str, ...]:
-    """The model families a tool can run: its `type` choices, chorale for Harmonize, or drums for
-    the drum-only tools."""
+    """The model families a tool can run: its `type` choices (less "auto", which picks one of
+    them), chorale for Harmonize, or drums for the drum-only tools."""
     for param in TOOLS[tool].params:
         if param.name == "type":
-            return param.choices
+            return tuple(c for c in param.choices if c != "auto")
     return ("drums",) if tool in DRUM_TOOLS else ("chorale",)
 
 

@@ -99,6 +99,16 @@ def save_bundle(directory: str | Path, config: dict, weights: dict[str, np.ndarr
     return directory
 
 
+def write_card_section(directory: str | Path, title: str, section: str) -> None:
+    """Put a markdown section (starting with `title`, e.g. "## Evaluation ...") at the end of a
+    bundle's MODEL_CARD.md, in place of an earlier one with that title, and re-sign the bundle:
+    how an evaluation run after export records its numbers on the card."""
+    bundle = load_bundle(directory)
+    card = (bundle.path / "MODEL_CARD.md").read_text()
+    card = card.split("\n" + title)[0].rstrip("\n") + "\n\n" + section
+    save_bundle(bundle.path, bundle.config, bundle.weights, card)
+
+
 def load_bundle(directory: str | Path) -> Bundle:
     """Verify and load a bundle, or raise BundleError saying exactly what is wrong."""
     directory = Path(directory)

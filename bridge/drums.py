@@ -64,3 +64,15 @@ class DrumMap:
 
 
 GM_DRUM_MAP = DrumMap.parse(",".join(str(group[0]) for group in GM_CLASS_PITCHES))
+
+
+def looks_like_drums(notes, drum_map: DrumMap) -> bool:
+    """Whether notes read as a drum part: at least 80% of them are drums of the map and they are
+    short (a median of a 16th or less), as drum hits are and bass lines in the same register,
+    whose pitches are General MIDI drums too, are not."""
+    notes = [n for n in notes if not n.mute]
+    if not notes:
+        return False
+    drums = sum(drum_map.classify(n.pitch) is not None for n in notes)
+    durations = sorted(n.duration for n in notes)
+    return drums >= 0.8 * len(notes) and durations[len(durations) // 2] <= 0.25

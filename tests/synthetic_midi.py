@@ -91,3 +91,36 @@ def drum_folder(root: Path, files: int = 12, bars: int = 16, seed: int = 0) -> P
         writer.writeheader()
         writer.writerows(rows)
     return root
+
+
+CHORDS = ((0, 4, 7), (5, 9, 0), (7, 11, 2), (9, 0, 4), (2, 5, 9), (2, 6, 9))  # I IV V vi ii V/V (pitch classes)
+# An octave each (one pitch per class) around the chorales' own voice means (S 70.5, A 65,
+# T 59.4, B 50.8); the bass's octave is below the tenor's, so the bass never doubles a voice.
+VOICE_RANGES = {"S": (65, 76), "A": (59, 70), "T": (56, 67), "B": (44, 55)}
+
+
+def chorale_voices(rng: np.random.Generator, bars: int, beats_per_bar: int = 4, key: int = 0) -> dict[str, list]:
+    """Four voices S, A, T, B of a chord a beat in major `key`, each voice in its own register
+    (the bass on the root, the upper three on the three chord tones, so no unisons), every bar
+    ending on the tonic: a chorale's texture, not its art."""
+    voices: dict[str, list] = {name: [] for name in VOICE_RANGES}
+    for beat in range(bars * beats_per_bar):
+        last = beat % beats_per_bar == beats_per_bar - 1
+        chord = CHORDS[0] if last else CHORDS[int(rng.integers(len(CHORDS)))]
+        turn = int(rng.integers(3))
+        for i, (name, (low, high)) in enumerate(VOICE_RANGES.items()):
+            pc = (chord[0] if name == "B" else chord[(i + turn) % 3]) + key
+            pitch = next(p for p in range(low, high + 1) if p % 12 == pc % 12)
+            voices[name].append((pitch, float(beat), 1.0, 80))
+    return voices
+
+
+def chorale_folder(root: Path, files: int = 16, bars: int = 12, seed: int = 0) -> Path:
+    """Chorale-like files: tracks S, A, T, B, in 4/4 and (every third file) 3/4, in several keys."""
+    rng = np.random.default_rng(seed)
+    for i in range(files):
+        beats = 3 if i % 3 == 2 else 4
+        meta = [(0.0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(80))),
+                (0.0, mido.MetaMessage("time_signature", numerator=beats, denominator=4))]
+        write_song(root / f"bwv{i:03d}.mid", chorale_voices(rng, bars, beats, key=i % 5), meta)
+    return root

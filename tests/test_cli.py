@@ -37,7 +37,8 @@ class FakeMelodyModel:
 @pytest.fixture
 def fake_store(monkeypatch):
     model = FakeMelodyModel()
-    bundle = Bundle(Path("fake"), {"name": "fake", "kind": "melody", "tools": ["continue"], "model_class": "Fake"}, {})
+    bundle = Bundle(Path("fake"), {"name": "fake", "kind": "melody", "tools": ["continue"], "model_class": "Fake",
+                                   "hparams": {}}, {})
     monkeypatch.setattr(ModelStore, "from_dir", classmethod(lambda cls, d: ModelStore([Loaded(bundle, model)])))
     return model
 
@@ -51,7 +52,7 @@ def primer(tmp_path):
 def test_continue_writes_every_variation_as_a_track(fake_store, primer, tmp_path, capsys):
     out = tmp_path / "out.mid"
     code = cli.main(["continue", "--input", str(primer), "-o", str(out), "--variations", "3", "--temperature", "0.5",
-                     "--no-include-primer", "--type", "0", "--scale-root", "2.0"])
+                     "--no-include-primer", "--type", "1", "--scale-root", "2.0"])
     assert code == 0
     (params,) = fake_store.calls
     assert (params["variations"], params["temperature"], params["include_primer"]) == (3, 0.5, False)
@@ -86,7 +87,7 @@ def test_every_param_of_every_tool_is_an_option():
 
 @pytest.mark.parametrize("argv, message", [
     (["--temperature", "5"], "argument --temperature: temperature must be 0-2, got 5.0"),
-    (["--type", "bass"], "type must be one of melody, drums, got 'bass'"),
+    (["--type", "bass"], "type must be one of auto, melody, poly, drums, got 'bass'"),
     (["--variations", "many"], "variations must be 1-8"),
     (["--seed", "16777216"], "seed must be 0-16777215, got 16777216"),
 ])

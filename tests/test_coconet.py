@@ -97,7 +97,7 @@ def test_numpy_logits_match_keras():
     assert float(model.test_step(batch)["loss"]) == pytest.approx(eval_coconet.harmonize_nll(ours, pieces), rel=1e-4)
     freq = eval_coconet.voice_frequencies(pieces)
     cells = np.concatenate([freq[v, p[0][:, v].astype(np.int64)] for p in pieces for v in (1, 2, 3)])
-    assert family.baselines(config, batch, batch)["voice_frequency_nll"] == pytest.approx(-np.log(cells).mean())
+    assert family.baselines(config, [batch], batch)["voice_frequency_nll"] == pytest.approx(-np.log(cells).mean())
 
 
 def test_voice_leading_counts():

@@ -2,6 +2,8 @@
 stopped, notes on corrected numbers, and data paths that mean something on another machine."""
 from pathlib import Path
 
+import numpy as np
+
 from bridge.train.export import _commands, _portable, _stopped, model_card
 
 FIRST = "magenta-bridge train groovae_humanize_2bar --data /work/shared/data/groove --run-dir runs/g"
@@ -54,3 +56,23 @@ def test_absolute_paths_in_commands_become_relative_to_where_they_ran():
     assert _portable(FIRST, base) == FIRST.replace("/work/shared/data/groove", "../shared/data/groove")
     assert _portable("train x --cache=/work/main/cache --hparams 'a=1, b=2'", base) == \
         "train x --cache=cache --hparams 'a=1, b=2'"
+
+
+def test_meter_aware_cards_list_the_meters_their_converter_saw(tmp_path):
+    from bridge.bundle import load_bundle, save_bundle, write_card_section
+    from bridge.train.export import trained_meters
+
+    stats = {"windows in 4/4": 100, "windows in 3/4": 20, "windows in 3/4 (4/4 without beat 3)": 40,
+             "windows in 12/8": 10, "windows in 6/8 (4/4 shuffle stretched 3:2)": 60, "examples": 130}
+    assert trained_meters({"stats": stats}) == ["3/4", "4/4", "6/8"]  # 50 windows or more, made ones too
+    assert trained_meters({"stats": {"windows in 4/4": 30, "windows in 3/4": 6, "windows in 5/4": 2}}) == ["3/4", "4/4"]
+    config = {**_config(), "meters": ["3/4", "4/4"]}
+    card = model_card(config, "loss")
+    assert "- meters: 3/4, 4/4 (each with at least 50 training windows or a tenth of them; also meters" in card
+    assert "- meters: 4/4 (4/4 only, and meters with its bar length such as 2/2)" in model_card(_config(), "loss")
+    save_bundle(tmp_path, {k: config[k] for k in ("name", "model_class", "kind", "tools", "hparams")},
+                {"w": np.zeros(2)}, card)
+    write_card_section(tmp_path, "## Extra", "## Extra\n\nfirst\n")
+    write_card_section(tmp_path, "## Extra", "## Extra\n\nsecond\n")
+    text = load_bundle(tmp_path).path.joinpath("MODEL_CARD.md").read_text()  # load_bundle checks the sums
+    assert text.startswith(card.rstrip("\n")) and text.endswith("\n\n## Extra\n\nsecond\n") and "first" not in text

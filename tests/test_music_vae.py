@@ -8,6 +8,7 @@ from bridge.clip import Clip, Note
 from bridge.drums import GM_DRUM_MAP
 from bridge.models.music_vae import MusicVAE, VAEHparams, input_table, slerp
 from bridge.models import vae_clips
+from bridge.tools.common import drum_map_of
 
 
 def random_vae(kind: str = "melody", bars: int = 2, seed: int = 0, enc: int = 16,
@@ -97,7 +98,7 @@ def test_register_follows_the_style_by_octaves():
 def test_drum_map_round_trip():
     kit = "36,37,38,39,40,41,42,43,44"
     hp = VAEHparams("drums", 4, (4,), 2, bars=2)
-    kit_map = vae_clips.drum_map({"drum_map": kit})
+    kit_map = drum_map_of({"drum_map": kit})
     clip = Clip([Note(36, 0.0, 0.25), Note(37, 1.0, 0.25), Note(42, 0.5, 0.25)], length=8.0)
     notes = vae_clips.to_notes(vae_clips.to_events(clip, hp, kit_map), hp, vae_clips.Style(None, 100), kit_map)
     assert sorted((n.pitch, n.start) for n in notes) == [(36, 0.0), (37, 1.0), (42, 0.5)]

@@ -206,7 +206,7 @@ def test_client_ping_status_models(client):
     assert temperature == {"name": "temperature", "type": "float", "min": 0.0, "max": 2.0,
                            "default": 1.0, "choices": [], "help": TOOLS["continue"].params[2].help}
     mode = next(p for p in info["tools"]["continue"]["params"] if p["name"] == "type")
-    assert mode["choices"] == ["melody", "drums"] and mode["min"] == ""
+    assert mode["choices"] == ["auto", "melody", "poly", "drums"] and mode["min"] == ""
 
 
 def test_advertised_ranges_are_exactly_the_accepted_ones(client):

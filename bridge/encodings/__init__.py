@@ -16,3 +16,12 @@ def one_hot(events: np.ndarray, size: int) -> np.ndarray:
     out = np.zeros((events.size, size), np.float32)
     out[np.arange(events.size), events.ravel()] = 1.0
     return out.reshape(events.shape + (size,))
+
+
+def fold(pitch: int, low: int, high: int) -> int:
+    """Move a pitch by octaves into [low, high] (a range of at least an octave)."""
+    while pitch > high:
+        pitch -= 12
+    while pitch < low:
+        pitch += 12
+    return pitch

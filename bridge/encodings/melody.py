@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bridge.encodings import one_hot
+from bridge.encodings import fold, one_hot
 
 NO_EVENT = 0
 NOTE_OFF = 1
@@ -28,11 +28,7 @@ class MelodyEncoding:
 
     def fold(self, pitch: int) -> int:
         """Move a pitch by octaves into the model's range (for conditioning only)."""
-        while pitch > self.max_pitch:
-            pitch -= 12
-        while pitch < self.min_pitch:
-            pitch += 12
-        return pitch
+        return fold(pitch, self.min_pitch, self.max_pitch)
 
     def pitch_event(self, pitch: int) -> int:
         return FIRST_PITCH_EVENT + self.fold(pitch) - self.min_pitch

@@ -96,6 +96,17 @@ class StackedLSTM:
     def __init__(self, layers: list[LSTM]) -> None:
         self.layers = layers
 
+    @classmethod
+    def from_weights(cls, weights: dict[str, np.ndarray], layers: int, extra: tuple[str, ...] = ()) -> "StackedLSTM":
+        """Layers `lstm_<i>/{kernel,recurrent_kernel,bias}` of a bundle's weights; a ValueError
+        names every missing array, those of the `extra` names (e.g. the output layer) too."""
+        parts = ("kernel", "recurrent_kernel", "bias")
+        names = [f"lstm_{i}/{part}" for i in range(layers) for part in parts]
+        missing = [n for n in names + list(extra) if n not in weights]
+        if missing:
+            raise ValueError(f"weights.npz lacks {', '.join(missing)}")
+        return cls([LSTM(*(weights[f"lstm_{i}/{part}"] for part in parts)) for i in range(layers)])
+
     def zero_state(self, batch: int) -> list[tuple[np.ndarray, np.ndarray]]:
         return [layer.zero_state(batch) for layer in self.layers]
 

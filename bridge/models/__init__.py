@@ -12,3 +12,4 @@ from bridge.models import events_rnn  # noqa: E402,F401  (registers "events_rnn"
 from bridge.models import music_vae  # noqa: E402,F401  (registers "music_vae")
 from bridge.models import magenta_rnn  # noqa: E402,F401  (registers "magenta_rnn")
 from bridge.models import coconet  # noqa: E402,F401  (registers "coconet")
+from bridge.models import poly_rnn  # noqa: E402,F401  (registers "poly_rnn")

@@ -20,14 +20,13 @@ import numpy as np
 
 from bridge.clip import Clip, Note, Scale, quantize
 from bridge.drum_feel import Feel
-from bridge.drums import DrumMap
 from bridge.encodings.drums import DrumEncoding
 from bridge.encodings.features import LEGACY_GRID, EventFeatures
 from bridge.encodings.melody import MelodyEncoding
 from bridge.engine.layers import LSTM, StackedLSTM, dense, sample_categorical, softmax
 from bridge.meter import MeterGrid
 from bridge.models import MODEL_CLASSES
-from bridge.params import ParamError
+from bridge.tools.common import drum_map_of
 
 DEFAULT_VELOCITY = 100
 RESAMPLE_ROUNDS = 4  # extra rounds for variations that came out empty
@@ -147,10 +146,7 @@ class EventsRNN:
         notes = quantize(clip, spq)
         mask = None
         if self.kind == "drums":
-            try:
-                drum_map = DrumMap.parse(params["drum_map"])
-            except ValueError as exc:
-                raise ParamError(str(exc)) from None
+            drum_map = drum_map_of(params)
             hits = [(c, g) for g in notes if (c := drum_map.classify(g.pitch)) is not None]
             primer = self.encoding.encode([(c, g.step) for c, g in hits], primer_steps)
             feel = Feel(hits, grid, drum_map)

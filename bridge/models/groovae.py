@@ -25,13 +25,14 @@ import numpy as np
 from bridge.bundle import Bundle
 from bridge.clip import Clip, GridNote, Note
 from bridge.drum_feel import Feel
-from bridge.drums import NUM_CLASSES, DrumMap
+from bridge.drums import NUM_CLASSES, DrumMap, looks_like_drums
 from bridge.encodings import groove as enc
 from bridge.encodings.features import LEGACY_GRID
 from bridge.engine.layers import LSTM, StackedLSTM, dense, sigmoid
 from bridge.meter import MeterGrid
 from bridge.models import MODEL_CLASSES
 from bridge.tools import ToolError
+from bridge.tools.common import drum_map_of
 # Model offsets are kept inside +-MAX_OFFSET of a step's half-width, so a grooved note read back
 # (rounded to the nearest 16th) lands on the step it came from.
 MAX_OFFSET = 0.98
@@ -161,7 +162,7 @@ class GrooVAE:
         """Re-time and re-voice the drum hits of a clip; everything the map does not know stays put."""
         if self.mode != "humanize":
             raise ToolError(f"bundle {self.name} is a {self.mode} model and cannot groove", "bad_input")
-        drum_map = _drum_map(params)
+        drum_map = drum_map_of(params)
         grid = self.grid_for(clip)
         spq = grid.steps_per_quarter
         amount, n = float(params["amount"]), int(params["variations"])
@@ -237,13 +238,11 @@ class GrooVAE:
     def drumify(self, clip: Clip, params: dict, ctx) -> list[Clip]:
         """A drum pattern per variation that follows the onsets of any clip (pitch is ignored).
 
-        A drum clip's own sounds are kept: when it looks like drums (at least 80% of its notes
-        are drums of the map and they are short, a median of a 16th or less, as drum hits are
-        and bass lines in the same register are not), each class is written with the pitch
-        the input used for it."""
+        A drum clip's own sounds are kept: when it looks like drums (`looks_like_drums`), each
+        class is written with the pitch the input used for it."""
         if self.mode != "tap":
             raise ToolError(f"bundle {self.name} is a {self.mode} model and cannot drumify", "bad_input")
-        drum_map = _drum_map(params)
+        drum_map = drum_map_of(params)
         grid = self.grid_for(clip)
         spq = grid.steps_per_quarter
         n = int(params["variations"])
@@ -255,9 +254,7 @@ class GrooVAE:
         out = self.perform(performance, n, float(params["temperature"]), rng,
                            progress=lambda f, m: ctx.report(0.95 * f, m), grid=grid)
         drums = _grid_hits(clip, drum_map, spq)
-        looks_like_drums = (len(drums) >= 0.8 * max(len(audible), 1)
-                            and np.median([note.duration for note in audible] or [1.0]) <= 0.25)
-        feel = Feel(drums if looks_like_drums else [], grid, drum_map)
+        feel = Feel(drums if looks_like_drums(audible, drum_map) else [], grid, drum_map)
         latest = max(clip.length - 1e-3, 0.0)
         results = []
         for v in range(n):
@@ -267,13 +264,6 @@ class GrooVAE:
             results.append(clip.with_notes(notes, name=f"drumify {v + 1}/{n} {clip.name}".rstrip()))
         ctx.report(1.0, "done")
         return results
-
-
-def _drum_map(params: dict) -> DrumMap:
-    try:
-        return DrumMap.parse(params["drum_map"])
-    except ValueError as exc:
-        raise ToolError(str(exc), "bad_param") from None
 
 
 def _grid_hits(clip: Clip, drum_map: DrumMap, spq: int) -> list[tuple[int, GridNote]]:

@@ -29,6 +29,7 @@ from bridge.meter import FEATURES as METER_FEATURES
 from bridge.meter import MeterGrid
 from bridge.models import MODEL_CLASSES, vae_clips
 from bridge.tools import ToolContext, ToolError
+from bridge.tools.common import drum_map_of
 
 FOUR_FOUR = MeterGrid.of("4/4")
 
@@ -278,7 +279,7 @@ class MusicVAE:
         if bars not in GENERATE_BARS:
             raise ToolError(f"bars must be one of {', '.join(map(str, GENERATE_BARS))}, got {bars}", "bad_param")
         scale = Scale(params["scale_root"], params["scale_mode"]) if params.get("scale_root") is not None else context.scale
-        drum_map = vae_clips.drum_map(params) if self.hp.kind == "drums" else None
+        drum_map = drum_map_of(params) if self.hp.kind == "drums" else None
         rng = np.random.default_rng(params.get("seed"))
         n, windows = params["variations"], max(1, -(-bars * grid.bar_steps // self.hp.steps))
         ctx.report(0.0, "sampling latents")
@@ -311,7 +312,7 @@ class MusicVAE:
         returns A and B themselves as first and last clips. Temperature 0 decodes by argmax.
         """
         grid = self.hp.grid_for(a.time_signature)
-        drum_map = vae_clips.drum_map(params) if self.hp.kind == "drums" else None
+        drum_map = drum_map_of(params) if self.hp.kind == "drums" else None
         rng = np.random.default_rng(params.get("seed"))
         bars = max(1, min(MAX_INTERPOLATE_BARS, int(np.ceil(round(min(a.bars, b.bars), 6)))))
         windows = -(-bars * grid.bar_steps // self.hp.steps)

@@ -14,18 +14,10 @@ import numpy as np
 from bridge.clip import Clip, Note, quantize
 from bridge.drums import DrumMap
 from bridge.meter import MeterGrid
-from bridge.tools import ToolError
 
 FOUR_FOUR = MeterGrid.of("4/4")
 
 DEFAULT_VELOCITY = 100
-
-
-def drum_map(params: dict[str, Any]) -> DrumMap:
-    try:
-        return DrumMap.parse(params["drum_map"])
-    except ValueError as exc:
-        raise ToolError(str(exc), "bad_param") from None
 
 
 @dataclass(frozen=True)

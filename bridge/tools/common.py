@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from bridge.clip import MODES
-from bridge.drums import GM_DRUM_MAP
-from bridge.params import Param
+from bridge.drums import GM_DRUM_MAP, DrumMap
+from bridge.params import Param, ParamError
 
 
 def variations(maximum: int, default: int) -> Param:
@@ -21,3 +21,11 @@ SCALE_ROOT = Param("scale_root", "int", None, "Keep output pitches in this key: 
 SCALE_MODE = Param("scale_mode", "enum", "major", "Mode of the scale when scale_root is set.", choices=tuple(MODES))
 DRUM_MAP = Param("drum_map", "str", GM_DRUM_MAP.to_text(),
                  "Nine output pitches: kick, snare, closed hat, open hat, low, mid, high tom, crash, ride.")
+
+
+def drum_map_of(params: dict) -> DrumMap:
+    """The request's drum map; a malformed one is the user's to fix (bad_param), never a crash."""
+    try:
+        return DrumMap.parse(params["drum_map"])
+    except ValueError as exc:
+        raise ParamError(str(exc)) from None

@@ -17,16 +17,16 @@ tool's default (z sampled at temperature 1, Bernoulli hits), seed 0.
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 
-from bridge.bundle import load_bundle, save_bundle
+from bridge.bundle import load_bundle
 from bridge.data import pipeline
 from bridge.drums import CLASS_NAMES, NUM_CLASSES
 from bridge.encodings import groove as enc
 from bridge.models.groovae import GrooVAE
+from bridge.train.export import evaluation_command
 
 N = NUM_CLASSES
 BAR = 16
@@ -115,18 +115,8 @@ def report(bundle_dir: Path, cache: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("bundle", type=Path)
-    parser.add_argument("--cache", type=Path, required=True, help="the training cache folder (train.npz, eval.npz)")
-    parser.add_argument("--write-card", action="store_true", help="append the table to the bundle's MODEL_CARD.md")
-    args = parser.parse_args(argv)
-    section = report(args.bundle, args.cache)
-    print(section)
-    if args.write_card:
-        bundle = load_bundle(args.bundle)
-        card = (args.bundle / "MODEL_CARD.md").read_text()
-        card = card.split("\n## Evaluation (eval split:")[0].rstrip("\n") + "\n\n" + section
-        save_bundle(args.bundle, bundle.config, bundle.weights, card)
+    evaluation_command(argv, __doc__, "## Evaluation (eval split:", report,
+                       ("cache", "the training cache folder (train.npz, eval.npz)"))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ them from the shipped files alone.
 """
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.bundle import atomic_write, save_bundle
+from bridge.bundle import atomic_write, save_bundle, write_card_section
 from bridge.data import pipeline
 from bridge.train import checkpoint
 from bridge.train.trainer import configure_tensorflow, evaluate, load_run
@@ -36,7 +37,9 @@ LICENSES = {  # data folder name -> how its license reads on a model card
 }
 
 
-MIN_METER_WINDOWS = 50  # training windows a meter needs before a bundle says it takes that meter
+# Training windows a meter needs before a bundle says it takes that meter: 50, or a tenth of
+# all windows for a small folder of one's own songs.
+MIN_METER_WINDOWS, MIN_METER_SHARE = 50, 0.1
 
 
 def trained_meters(manifest: dict) -> list[str]:
@@ -47,7 +50,8 @@ def trained_meters(manifest: dict) -> list[str]:
         if key.startswith("windows in "):
             meter = key[len("windows in "):].split(" ")[0]
             counts[meter] = counts.get(meter, 0) + n
-    found = [m for m, n in counts.items() if n >= MIN_METER_WINDOWS]
+    total = sum(counts.values())
+    found = [m for m, n in counts.items() if n >= min(MIN_METER_WINDOWS, MIN_METER_SHARE * total)]
     return sorted(found, key=lambda m: (int(m.split("/")[1]), int(m.split("/")[0])))
 
 
@@ -159,6 +163,21 @@ def export(run_dir: str | Path, output: str | Path, name: str | None = None) -> 
     return path
 
 
+def evaluation_command(argv: list[str] | None, doc: str, title: str, report, source: tuple[str, str]) -> None:
+    """The command line of an evaluation that writes a section into a bundle's card after
+    export (`python -m bridge.train.eval_<x> BUNDLE --<source> PATH [--write-card]`): prints
+    `report(bundle, path)`, and with --write-card puts it on the card under `title`."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("bundle", type=Path)
+    parser.add_argument(f"--{source[0]}", type=Path, required=True, help=source[1])
+    parser.add_argument("--write-card", action="store_true", help="append the section to the bundle's MODEL_CARD.md")
+    args = parser.parse_args(argv)
+    section = report(args.bundle, getattr(args, source[0]))
+    print(section)
+    if args.write_card:
+        write_card_section(args.bundle, title, section)
+
+
 def _command_lines(commands: list[str]) -> list[str]:
     """One command as is; a resumed run as "trained with A; ...; finished with B"."""
     if not commands:
@@ -181,7 +200,8 @@ def model_card(cfg: dict, loss_label: str) -> str:
              f"- hparams: `{json.dumps(cfg['hparams'], sort_keys=True)}`",
              f"- converter: `{cfg['converter']}` `{json.dumps(cfg['converter_args'], sort_keys=True)}`",
              f"- meters: {', '.join(cfg.get('meters') or ['4/4'])}"
-             + (" (each with at least 50 training windows; also meters with the same bar and beats on their grid)"
+             + (" (each with at least 50 training windows or a tenth of them; also meters with the same bar and beats "
+                "on their grid)"
                 if cfg.get("meters") else " (4/4 only, and meters with its bar length such as 2/2)"), "",
              "## Data", "",
              *(f"- source: {d['source']} (`{d['path']}`); license: {d['license']}" for d in data["sources"]),

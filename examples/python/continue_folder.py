@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--variations", type=int, default=2)
     parser.add_argument("--length", type=int, default=2, help="bars to add")
-    parser.add_argument("--type", choices=("melody", "drums"), default="melody")
+    parser.add_argument("--type", choices=("auto", "melody", "poly", "drums"), default="auto",
+                        help="auto: poly for chords and piano parts when a poly model is installed, else melody")
     parser.add_argument("--temperature", type=float, default=1.0)
     args = parser.parse_args(argv)
     with BridgeClient(args.host, args.port, timeout=120.0) as client:

@@ -174,7 +174,9 @@ var TOOL_TABLE = {
       "param": "type",
       "role": "menu",
       "values": [
+       "auto",
        "melody",
+       "poly",
        "drums"
       ]
      },
@@ -276,7 +278,9 @@ var TOOL_TABLE = {
       "param": "type",
       "role": "menu",
       "values": [
+       "auto",
        "melody",
+       "poly",
        "drums"
       ]
      },
@@ -363,7 +367,7 @@ var TOOL_TABLE = {
      "name": "temperature"
     },
     {
-     "default": "melody",
+     "default": "auto",
      "kind": "enum",
      "name": "type"
     },
