@@ -30,6 +30,8 @@ from bridge import live_requests as L
 from bridge import protocol as P
 from bridge.ableton import AbletonOSC
 from bridge.clip import DEFAULT_MAX_NOTES, Clip, ClipError
+from bridge.duet import wire as duet_wire
+from bridge.duet.endpoint import DuetEndpoint
 from bridge.engine import blas
 from bridge.model_store import DEFAULT_BUNDLES_DIR, ModelStore
 from bridge.params import ParamError
@@ -163,6 +165,7 @@ class BridgeServer:
         self._busy = False
         self._connections = itertools.count(1)
         self._writers: set[asyncio.StreamWriter] = set()
+        self.duet = DuetEndpoint(self.store)  # duet hook: /bridge/duet/... (issue #23)
         self._requests = {"ping": (0, self._ping), "status": (0, self._status), "models": (0, self._models),
                           "cancel": (1, self._cancel), "resend": (2, self._resend), "register": (1, self._register)}
 
@@ -189,6 +192,7 @@ class BridgeServer:
         if self._tcp_port is not None:
             self._tcp = await asyncio.start_server(self._tcp_client, self.host, self._tcp_port)
         self._tasks = [loop.create_task(self._worker()) for _ in range(self.workers)]
+        self.duet.start()  # duet hook
 
     async def stop(self) -> None:
         """Answer every open request with `shutting_down`, then close sockets and workers."""
@@ -203,6 +207,7 @@ class BridgeServer:
             for writer in list(self._writers):
                 writer.close()
             await self._tcp.wait_closed()
+        self.duet.stop()  # duet hook
         self._transport.close()
         await self.ableton.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -271,6 +276,9 @@ class BridgeServer:
     def _message(self, address: str, args: list, origin: Origin) -> None:
         if not address.startswith(P.PREFIX) or address in REPLIES:
             log.info("dropped %s from %s: not a bridge request", address, origin.ip)
+            return
+        if address.startswith(duet_wire.PREFIX):  # duet hook: the Duet stream has its own handlers
+            self.duet.message(address, args, origin.peer, lambda reply_port: self._route(origin, reply_port))
             return
         if address in (P.CLIP, P.NOTES):
             self._upload(address, args, origin)
@@ -536,7 +544,9 @@ class BridgeServer:
             send(P.message(P.TOOL, rid, tool.name, tool.min_inputs, tool.max_inputs, info["color"],
                            len(tool.params), tool.help))
             for param in info["params"]:
-                send(P.message(P.PARAM, rid, *param_args(tool.name, param)))
+                send(P.message(P.PARAM, rid, *P.param_args(tool.name, param)))
+        for data in self.duet.describe(rid):  # duet hook: the Duet and Follow parameters
+            send(data)
         send(P.message(P.DONE, rid, 0))
 
     def _cancel(self, rid: str, args: list, origin: Origin, send: Send) -> None:
@@ -575,19 +585,6 @@ class BridgeServer:
             while len(self._registered) > MAX_REGISTERED:
                 self._registered.popitem(last=False)
         self._route(origin, None)(P.message(P.DONE, rid, 0))
-
-
-def param_args(tool: str, param: dict[str, Any]) -> tuple:
-    """`<tool> <name> <type> <min> <max> <default> <choices-csv> <help>`; absent values are ""."""
-    kind, default = param["type"], param["default"]
-    if default is None:
-        default = ""
-    elif kind in ("int", "bool"):
-        default = int(default)
-    elif kind == "float":
-        default = float(default)
-    return (tool, param["name"], kind, float(param["min"]) if "min" in param else "",
-            float(param["max"]) if "max" in param else "", default, ",".join(param.get("choices", ())), param["help"])
 
 
 def confine_path(root: str | Path, name: Any) -> Path:

@@ -31,7 +31,8 @@ class Fake:
     generate:    `variations` clips of `bars` bars of the context's meter; one note per beat,
                  pitch 60 + variation index + the context scale's root (0 without a scale).
     continue:    the primer, then one note of pitch 72 + variation index at the primer's end;
-                 length grows by `length` bars.
+                 length grows by `length` bars. Without the primer (the Duet): the continuation
+                 alone, `length` bars from 0, a note of pitch 72 + variation on every beat.
     interpolate: `steps` clips as long as the shorter input, one note: A's first pitch + step.
     groove:      the input's notes with velocity 90.
     drumify:     a kick (36) at every input note's start.
@@ -46,9 +47,11 @@ class Fake:
                      context.time_signature, context.scale, f"generate {v + 1}") for v in range(params["variations"])]
 
     def continue_clip(self, clip, params, ctx):
-        length = clip.length + params["length"] * clip.beats_per_bar
-        primer = list(clip.notes) if params["include_primer"] else []
-        return [clip.with_notes(primer + [Note(72 + v, clip.length, 1.0, 90)], length=length)
+        added = params["length"] * clip.beats_per_bar
+        if not params["include_primer"]:
+            return [clip.with_notes([Note(72 + v, float(b), 0.5, 90) for b in range(int(added))], length=added)
+                    for v in range(params["variations"])]
+        return [clip.with_notes(list(clip.notes) + [Note(72 + v, clip.length, 1.0, 90)], length=clip.length + added)
                 for v in range(params["variations"])]
 
     def interpolate(self, a, b, params, ctx):

@@ -1,0 +1,222 @@
+"""The server's `/bridge/duet/...` handlers: sessions keyed by sender and id, answers streamed back.
+
+The OSC server hands every message under `wire.PREFIX` to `DuetEndpoint.message` with the
+sender's key and a `route` that turns a `reply_port` value (or None) into a way to answer, and
+adds `describe` to its `models` reply: that is the whole hook (bridge/server.py, "duet hook").
+Nothing here reaches into the server. Sessions run on the server's loop (runner.py); their
+models run in one thread of their own, so a long Generate never holds an answer up.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from bridge import protocol as P
+from bridge.clip import ClipError
+from bridge.duet import answers, wire
+from bridge.duet.events import Answer, Cut
+from bridge.duet.modes import MODES, Mode
+from bridge.duet.runner import SessionRunner
+from bridge.duet.session import SESSIONS
+from bridge.meter import MeterError, parse
+from bridge.params import Param, ParamError
+from bridge.tools import ToolError
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[bytes], None]
+Route = Callable[[Any], Send]  # reply_port value or None -> where replies go
+MAX_SESSIONS = 16
+IDLE = 600.0  # seconds without a message after which a session may be dropped for a new one
+KEPT_ANSWERS = 8  # answers per session that `resend` can still send
+TEMPO = Param("tempo", "float", 120.0, "The transport's tempo in beats (quarter notes) a minute.", 1.0, 999.0)
+
+
+def error_code(exc: BaseException) -> str:
+    if isinstance(exc, ToolError):
+        return exc.code
+    if isinstance(exc, (ParamError, MeterError)):
+        return "bad_param"
+    if isinstance(exc, (P.ProtocolError, ClipError)):
+        return "bad_request"
+    return "internal"
+
+
+@dataclass(eq=False)
+class Entry:
+    sid: str
+    mode: Mode
+    runner: SessionRunner
+    send: Send
+    answers: OrderedDict[int, Answer] = field(default_factory=OrderedDict)
+    touched: float = field(default_factory=time.monotonic)
+
+
+class DuetEndpoint:
+    def __init__(self, store: Any, max_sessions: int = MAX_SESSIONS) -> None:
+        self.store = store
+        self.max_sessions = max_sessions
+        self.sessions: dict[tuple, Entry] = {}
+        self.executor: ThreadPoolExecutor | None = None
+
+    def start(self) -> None:
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="bridge-duet")
+
+    def stop(self) -> None:
+        for entry in self.sessions.values():
+            entry.runner.close()
+        self.sessions.clear()
+        if self.executor:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+
+    def describe(self, rid: str) -> list[bytes]:
+        return wire.describe(rid)
+
+    def message(self, address: str, args: list, peer: tuple, route: Route) -> None:
+        if address in wire.REPLIES:  # never answer an answer: two peers would bounce forever
+            log.info("dropped %s: not a bridge request", address)
+            return
+        try:
+            sid = P.request_id(args[0] if args else None)
+        except P.ProtocolError as exc:
+            route(None)(P.message(P.ERROR, "", "bad_request", f"{address}: {exc}"))
+            return
+        handlers = {wire.START: self._start, wire.STOP: self._stop, wire.NOTE: self._note,
+                    wire.CLOCK: self._clock, wire.RESEND: self._resend}
+        handler = handlers.get(address)
+        request = address in (wire.START, wire.STOP)
+        try:
+            if handler is None:
+                raise ToolError(f"no such address {address}; known: {', '.join(sorted(handlers))}", "unknown_address")
+            handler(sid, args[1:], peer, route)
+        except Exception as exc:
+            code = error_code(exc)
+            if code == "internal":
+                log.exception("error handling %s %s", address, sid)
+            entry = self.sessions.get((peer, sid))
+            send = route(None) if request or entry is None else entry.send
+            send(P.message(P.ERROR if request else wire.ERROR, sid, code, P.truncate(str(exc), 600)))
+
+    # Requests --------------------------------------------------------------------------------
+
+    def _start(self, sid: str, args: list, peer: tuple, route: Route) -> None:
+        given = P.key_values(args)
+        send = route(given.pop("reply_port", None))
+        given.pop("timeout", None)
+        name = given.pop("mode", "duet")
+        mode = MODES.get(str(name))
+        if mode is None:
+            raise ParamError(f"mode must be one of {', '.join(MODES)}, got {name!r}")
+        tempo = TEMPO.coerce(given.pop("tempo", TEMPO.default))
+        meter = parse(given.pop("meter", "4/4"))
+        params = mode.resolve(given)
+        key = (peer, sid)
+        entry = self.sessions.get(key)
+        if entry is not None and entry.mode is mode:
+            entry.runner.session.configure(params, meter, tempo)
+            entry.runner.clock.tempo = tempo
+            entry.send = send
+            entry.runner.arm()
+        else:
+            if entry is not None:
+                self._drop(key)
+            session = SESSIONS[mode.name](params, meter, tempo)  # a meter without a grid: MeterError
+            self._make_room()
+            runner = SessionRunner(session, self.store, self.executor, lambda event: self._emit(key, event),
+                                   lambda exc: self._failed(key, exc))
+            entry = self.sessions[key] = Entry(sid, mode, runner, send)
+        warming = entry.runner.loop.run_in_executor(self.executor, answers.warm_up, entry.runner.session, self.store)
+        warming.add_done_callback(lambda done: self._started(key, entry, sid, send, done))
+
+    def _started(self, key: tuple, entry: Entry, sid: str, send: Send, done: Any) -> None:
+        """`done` once the warm-up answered; a failed one (no model for this type and meter) ends
+        the session with the tool's error."""
+        exc = done.exception() if not done.cancelled() else ToolError("the server is stopping", "shutting_down")
+        if exc is None:
+            send(P.message(P.DONE, sid, 0))
+            return
+        if self.sessions.get(key) is entry:
+            self._drop(key)
+        code = error_code(exc)
+        if code == "internal":
+            log.error("duet session %s failed to start", sid, exc_info=exc)
+        send(P.message(P.ERROR, sid, code, P.truncate(str(exc) or type(exc).__name__, 600)))
+
+    def _stop(self, sid: str, args: list, peer: tuple, route: Route) -> None:
+        given = P.key_values(args)
+        send = route(given.pop("reply_port", None))
+        given.pop("timeout", None)
+        if given:
+            raise ParamError(f"{wire.STOP} takes no parameter {next(iter(given))!r}")
+        if self.sessions.get((peer, sid)) is None:
+            raise ToolError(f"no duet session {sid} is open", "unknown_request")
+        self._drop((peer, sid))
+        send(P.message(P.DONE, sid, 0))
+
+    def _make_room(self) -> None:
+        """Drop sessions idle for IDLE seconds; refuse a new one when MAX_SESSIONS are still in use."""
+        now = time.monotonic()
+        for key, entry in list(self.sessions.items()):
+            if now - entry.touched > IDLE:
+                self._drop(key)
+        if len(self.sessions) >= self.max_sessions:
+            raise ToolError(f"{self.max_sessions} duet sessions are open; stop one first", "busy")
+
+    def _drop(self, key: tuple) -> None:
+        self.sessions.pop(key).runner.close()
+
+    # The stream -------------------------------------------------------------------------------
+
+    def _entry(self, sid: str, peer: tuple, args: list, fields: tuple[str, ...]) -> Entry:
+        if len(args) != len(fields):
+            raise P.ProtocolError(f"takes <id> {' '.join(f'<{f}>' for f in fields)}")
+        entry = self.sessions.get((peer, sid))
+        if entry is None:
+            raise ToolError(f"no duet session {sid} is open: send {wire.START} first", "unknown_request")
+        entry.touched = time.monotonic()
+        return entry
+
+    def _note(self, sid: str, args: list, peer: tuple, route: Route) -> None:
+        entry = self._entry(sid, peer, args, ("beat", "pitch", "velocity"))
+        beat, pitch, velocity = P.as_float("beat", args[0]), P.as_int("pitch", args[1]), P.as_int("velocity", args[2])
+        if not (0 <= pitch <= 127 and 0 <= velocity <= 127 and abs(beat) <= P.MAX_BEATS * 64):
+            raise ClipError(f"a note takes a beat, a pitch 0-127 and a velocity 0-127, got {args}")
+        entry.runner.note(beat, pitch, velocity)
+
+    def _clock(self, sid: str, args: list, peer: tuple, route: Route) -> None:
+        entry = self._entry(sid, peer, args, ("beat", "tempo", "playing"))
+        beat, tempo = P.as_float("beat", args[0]), TEMPO.coerce(P.as_float("tempo", args[1]))
+        entry.runner.sync(beat, tempo, bool(P.as_int("playing", args[2])))
+
+    def _resend(self, sid: str, args: list, peer: tuple, route: Route) -> None:
+        entry = self._entry(sid, peer, args, ("answer", "chunk"))
+        answer = entry.answers.get(P.as_int("answer", args[0]))
+        chunk = P.as_int("chunk", args[1])
+        if answer is None or not 0 <= chunk < wire.chunk_count(answer):
+            raise ToolError(f"no recent answer {args[0]} chunk {args[1]} in session {sid}", "unknown_request")
+        entry.send(wire.answer_chunk(sid, answer, chunk))
+
+    def _emit(self, key: tuple, event: Answer | Cut) -> None:
+        entry = self.sessions.get(key)
+        if entry is None:
+            return
+        if isinstance(event, Cut):
+            entry.send(wire.cut_message(entry.sid, event))
+            return
+        entry.answers[event.number] = event
+        while len(entry.answers) > KEPT_ANSWERS:
+            entry.answers.popitem(last=False)
+        for data in wire.answer_messages(entry.sid, event):
+            entry.send(data)
+
+    def _failed(self, key: tuple, exc: Exception) -> None:
+        entry = self.sessions.get(key)
+        code = error_code(exc)
+        if code == "internal":
+            log.error("duet answer failed", exc_info=exc)
+        if entry is not None:
+            entry.send(P.message(wire.ERROR, entry.sid, code, P.truncate(str(exc) or type(exc).__name__, 600)))
