@@ -468,6 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bridge.play import register as register_play
 
     register_play(subparsers)
+    from bridge.duet.midi import register as register_duet
+
+    register_duet(subparsers)
     from bridge.interop.commands import register as register_interop
 
     register_interop(subparsers)

@@ -19,7 +19,7 @@ from bridge import protocol as P
 from bridge.clip import ClipError
 from bridge.duet import answers, wire
 from bridge.duet.events import Answer, Cut
-from bridge.duet.modes import MODES, Mode
+from bridge.duet.modes import LEAD, MODES, Mode
 from bridge.duet.runner import SessionRunner
 from bridge.duet.session import SESSIONS
 from bridge.meter import MeterError, parse
@@ -57,9 +57,10 @@ class Entry:
 
 
 class DuetEndpoint:
-    def __init__(self, store: Any, max_sessions: int = MAX_SESSIONS) -> None:
+    def __init__(self, store: Any, max_sessions: int = MAX_SESSIONS, lead: float = LEAD) -> None:
         self.store = store
         self.max_sessions = max_sessions
+        self.lead = lead  # seconds between a decision and the answer's first beat
         self.sessions: dict[tuple, Entry] = {}
         self.executor: ThreadPoolExecutor | None = None
 
@@ -127,7 +128,7 @@ class DuetEndpoint:
             session = SESSIONS[mode.name](params, meter, tempo)  # a meter without a grid: MeterError
             self._make_room()
             runner = SessionRunner(session, self.store, self.executor, lambda event: self._emit(key, event),
-                                   lambda exc: self._failed(key, exc))
+                                   lambda exc: self._failed(key, exc), self.lead)
             entry = self.sessions[key] = Entry(sid, mode, runner, send)
         warming = entry.runner.loop.run_in_executor(self.executor, answers.warm_up, entry.runner.session, self.store)
         warming.add_done_callback(lambda done: self._started(key, entry, sid, send, done))
