@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -190,18 +189,12 @@ def cmd_play_along(mode: Mode, args: argparse.Namespace) -> int:
                       not args.no_thru)
 
     async def main() -> None:
-        stop = asyncio.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            try:
-                asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-            except NotImplementedError:  # Windows: Ctrl-C raises KeyboardInterrupt instead
-                pass
         keyboard = open_input(args.in_port, along.receive)
         print(f"{mode.name}: playing along on {getattr(keyboard, 'name', args.in_port)} -> "
               f"{getattr(out, 'name', args.out_port)} at {args.tempo:g} bpm in {meter}; Ctrl-C stops",
               file=sys.stderr, flush=True)
         try:
-            await along.run(stop)
+            await along.run(asyncio.Event())  # until Ctrl-C cancels it; run's cleanup releases every note
         finally:
             keyboard.close()
 
