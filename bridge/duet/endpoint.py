@@ -29,7 +29,7 @@ from bridge.tools import ToolError
 log = logging.getLogger(__name__)
 
 Send = Callable[[bytes], None]
-Route = Callable[[Any], Send]  # reply_port value or None -> where replies go
+Route = Callable[[Any], Send]  # reply_port value or None -> where replies go (ParamError for a bad one)
 MAX_SESSIONS = 16
 IDLE = 600.0  # seconds without a message after which a session may be dropped for a new one
 KEPT_ANSWERS = 8  # answers per session that `resend` can still send
@@ -90,23 +90,36 @@ class DuetEndpoint:
                     wire.CLOCK: self._clock, wire.RESEND: self._resend}
         handler = handlers.get(address)
         request = address in (wire.START, wire.STOP)
+        reply, refused = self._reply(args[1:], route) if request else (None, None)
         try:
+            if refused:
+                raise refused
             if handler is None:
                 raise ToolError(f"no such address {address}; known: {', '.join(sorted(handlers))}", "unknown_address")
-            handler(sid, args[1:], peer, route)
+            handler(sid, args[1:], peer, reply)
         except Exception as exc:
             code = error_code(exc)
             if code == "internal":
                 log.exception("error handling %s %s", address, sid)
             entry = self.sessions.get((peer, sid))
-            send = route(None) if request or entry is None else entry.send
+            send = reply or (entry.send if entry else route(None))
             send(P.message(P.ERROR if request else wire.ERROR, sid, code, P.truncate(str(exc), 600)))
+
+    @staticmethod
+    def _reply(args: list, route: Route) -> tuple[Send, ParamError | None]:
+        """Where a request's replies go: its `reply_port`, so that even a refused request reaches
+        a client that listens on its own port; a bad reply_port is refused to the sender."""
+        pairs = dict(zip(args[::2], args[1::2]))
+        try:
+            return route(pairs.get("reply_port")), None
+        except ParamError as exc:
+            return route(None), exc
 
     # Requests --------------------------------------------------------------------------------
 
-    def _start(self, sid: str, args: list, peer: tuple, route: Route) -> None:
+    def _start(self, sid: str, args: list, peer: tuple, send: Send) -> None:
         given = P.key_values(args)
-        send = route(given.pop("reply_port", None))
+        given.pop("reply_port", None)
         given.pop("timeout", None)
         name = given.pop("mode", "duet")
         mode = MODES.get(str(name))
@@ -147,9 +160,9 @@ class DuetEndpoint:
             log.error("duet session %s failed to start", sid, exc_info=exc)
         send(P.message(P.ERROR, sid, code, P.truncate(str(exc) or type(exc).__name__, 600)))
 
-    def _stop(self, sid: str, args: list, peer: tuple, route: Route) -> None:
+    def _stop(self, sid: str, args: list, peer: tuple, send: Send) -> None:
         given = P.key_values(args)
-        send = route(given.pop("reply_port", None))
+        given.pop("reply_port", None)
         given.pop("timeout", None)
         if given:
             raise ParamError(f"{wire.STOP} takes no parameter {next(iter(given))!r}")
@@ -181,19 +194,19 @@ class DuetEndpoint:
         entry.touched = time.monotonic()
         return entry
 
-    def _note(self, sid: str, args: list, peer: tuple, route: Route) -> None:
+    def _note(self, sid: str, args: list, peer: tuple, reply: Send | None) -> None:
         entry = self._entry(sid, peer, args, ("beat", "pitch", "velocity"))
         beat, pitch, velocity = P.as_float("beat", args[0]), P.as_int("pitch", args[1]), P.as_int("velocity", args[2])
         if not (0 <= pitch <= 127 and 0 <= velocity <= 127 and abs(beat) <= P.MAX_BEATS * 64):
             raise ClipError(f"a note takes a beat, a pitch 0-127 and a velocity 0-127, got {args}")
         entry.runner.note(beat, pitch, velocity)
 
-    def _clock(self, sid: str, args: list, peer: tuple, route: Route) -> None:
+    def _clock(self, sid: str, args: list, peer: tuple, reply: Send | None) -> None:
         entry = self._entry(sid, peer, args, ("beat", "tempo", "playing"))
         beat, tempo = P.as_float("beat", args[0]), TEMPO.coerce(P.as_float("tempo", args[1]))
         entry.runner.sync(beat, tempo, bool(P.as_int("playing", args[2])))
 
-    def _resend(self, sid: str, args: list, peer: tuple, route: Route) -> None:
+    def _resend(self, sid: str, args: list, peer: tuple, reply: Send | None) -> None:
         entry = self._entry(sid, peer, args, ("answer", "chunk"))
         answer = entry.answers.get(P.as_int("answer", args[0]))
         chunk = P.as_int("chunk", args[1])

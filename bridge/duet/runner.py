@@ -5,6 +5,11 @@ each, the timer is set for the moment the session next needs a decision, `LEAD` 
 the answer's first beat. The tool runs in the executor, so the loop keeps taking notes while a
 model works; its result is placed on the loop, after every cut that came in meanwhile, and only
 then emitted. The endpoint (OSC) and `magenta-bridge duet` (MIDI) both run sessions this way.
+
+A Duet answer is made ahead: PREPARE seconds before the phrase would end (once the player
+pauses), the model answers the phrase as it stands; if no note came by the decision, that answer
+is sent at once, so a busy machine delays the model, not the answer. A note in between makes it
+stale, and the decision runs the model again.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from bridge.duet.session import JUMP, Session
 log = logging.getLogger(__name__)
 
 Emit = Callable[[Answer | Cut], None]
+PREPARE = 0.25  # seconds before a Duet decision at which its answer is made ahead
 
 
 class SessionRunner:
@@ -37,6 +43,7 @@ class SessionRunner:
         self.clock = TransportClock(0.0, self.loop.time(), session.tempo)
         self.timer: asyncio.TimerHandle | None = None
         self.tasks: set[asyncio.Task] = set()
+        self.prepared: tuple[int, Call, asyncio.Future] | None = None  # (session version, call, result)
         self.closed = False
 
     def now(self) -> float:
@@ -61,27 +68,49 @@ class SessionRunner:
         self.arm()
 
     def arm(self) -> None:
+        """Set the timer for the next decision, or first for making its answer ahead."""
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
         if self.closed or not self.clock.playing:
             return
-        due = self.session.due(self.now(), self.clock.beats(self.lead))
-        if due is not None:
-            self.timer = self.loop.call_at(self.clock.wall_at(due), self._decide)
+        now, lead = self.now(), self.clock.beats(self.lead)
+        due = self.session.due(now, lead)
+        if due is None:
+            return
+        when = due
+        if self.prepared is None or self.prepared[0] != self.session.version:
+            ahead = due - self.clock.beats(PREPARE)
+            if ahead <= now:
+                self._prepare(lead)
+            else:
+                when = ahead
+        self.timer = self.loop.call_at(self.clock.wall_at(when), self._tick)
 
-    def _decide(self) -> None:
+    def _prepare(self, lead: float) -> None:
+        call = self.session.prepare(lead)
+        self.prepared = None if call is None else (self.session.version, call, self._make(call))
+
+    def _make(self, call: Call) -> asyncio.Future:
+        future = self.loop.run_in_executor(self.executor, answers.make, self.session, call, self.store)
+        future.add_done_callback(lambda done: done.cancelled() or done.exception())  # a stale one's error is dropped
+        return future
+
+    def _tick(self) -> None:
         self.timer = None
+        version, prepared = self.session.version, self.prepared
         call = self.session.decide(self.now(), self.clock.beats(self.lead))
         if call is not None:
-            task = self.loop.create_task(self._answer(call))
+            made = prepared[2] if prepared and prepared[0] == version and prepared[1] == call else self._make(call)
+            self.prepared = None
+            task = self.loop.create_task(self._answer(call, made))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
         self.arm()
 
-    async def _answer(self, call: Call) -> None:
+    async def _answer(self, call: Call, made: asyncio.Future) -> None:
         try:
-            result = await self.loop.run_in_executor(self.executor, answers.make, self.session, call, self.store)
+            result = await made
         except Exception as exc:  # a missing model, a bug: the session lives on, the client is told
             self.on_error(exc)
             return

@@ -48,17 +48,20 @@ class Session:
         self.played: list[Played] = []
         self.latest = -math.inf  # the latest beat a note came at
         self.counter = 0
+        self.version = 0  # changes with every note and setting: a prepared answer is for one version
         self.configure(params, meter, tempo)
 
     def configure(self, params: dict[str, Any], meter: TimeSignature, tempo: float) -> None:
         """New settings (already resolved); raises MeterError for a meter without a grid."""
         grid = MeterGrid.of(meter)
+        self.version += 1
         self.params, self.meter, self.tempo = params, meter, tempo
         self.beat = grid.beat_steps / grid.steps_per_quarter
         self.bar = grid.bar_steps / grid.steps_per_quarter
 
     def reset(self) -> None:
         """The transport stopped or moved: what was played no longer leads anywhere."""
+        self.version += 1
         self.held.clear()
         self.played.clear()
         self.latest = -math.inf
@@ -67,6 +70,7 @@ class Session:
         """A note on (velocity 1-127) or off (0) at `beat`; returns the answers it cuts."""
         if beat < self.latest - JUMP:
             self.reset()
+        self.version += 1
         self.latest = max(self.latest, beat)
         if pitch in self.held:
             start, held_velocity = self.held.pop(pitch)
@@ -79,6 +83,11 @@ class Session:
 
     def interrupt(self, beat: float) -> list[Cut]:
         return []
+
+    def prepare(self, lead: float) -> Call | None:
+        """The call `decide` will make when it is due, if no note comes first; None where an
+        answer cannot be known ahead (Follow's bar is read up to the decision)."""
+        return None
 
     def sounding(self, now: float) -> list[Played]:
         """Played notes plus the held ones, as if released now."""
@@ -140,21 +149,31 @@ class DuetSession(Session):
         start = self._first_start(lead)
         return None if start is None else start - lead
 
+    def prepare(self, lead: float) -> Call | None:
+        start = self._first_start(lead)
+        return None if start is None else self._call(start)
+
     def decide(self, now: float, lead: float) -> Call | None:
         start = self._first_start(lead)
         if start is None or now < start - lead - EPS:
             return None
         if now > start - lead / 2:  # woken late: the next beat that can still be met
             start = ceil_to(now + lead, self._step())
+        call = self._call(start)
+        self.version += 1
+        self.played.clear()
+        self.counter = call.number
+        self.active[call.number] = (call.start, call.end)
+        return call
+
+    def _call(self, start: float) -> Call:
+        """The answer to the phrase as it stands, starting at `start`."""
         phrase = sorted(self.played, key=lambda n: n.start)
         origin = max(floor_to(phrase[0].start, self.bar), ceil_to(start - MAX_PHRASE_BARS * self.bar, self.bar))
         notes = [n for n in phrase if n.start >= origin - EPS] or phrase[-1:]
         origin = min(origin, floor_to(notes[0].start, self.bar))
-        self.played.clear()
-        self.counter += 1
-        end = start + self.params["length"] * self.bar
-        self.active[self.counter] = (start, end)
-        return Call(self.counter, self.clip(notes, origin, start - origin, "phrase"), self._given(notes), start, end)
+        return Call(self.counter + 1, self.clip(notes, origin, start - origin, "phrase"), self._given(notes), start,
+                    start + self.params["length"] * self.bar)
 
     def _given(self, notes: list[Played]) -> dict[str, Any]:
         """Continue's parameters: one variation after the phrase, in the phrase's key unless told."""

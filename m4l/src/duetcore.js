@@ -50,6 +50,7 @@ function DuetDevice(options) {
     this.started = false;
     this.ready = false;  // the reply port is open
     this.listening = false;  // the bridge has the session
+    this.playing = false;  // Live's transport, as last seen
     this.again = false;  // settings changed while a start or stop was on its way
     this.tick = 0;  // the stamp of the player's latest note
     this.answers = {};  // number -> {chunks, count, cut (ticks or null), end (ticks), notes}
@@ -79,7 +80,7 @@ DuetDevice.prototype.start = function () {
         }
         self.ready = true;
         self.client.replyPort = port;
-        var follow = function () { self.transport(); };
+        var follow = function () { self.transport(false); };
         self.observers = [self.live.observe("is_playing", follow), self.live.observe("tempo", follow)];
         self.open();
     });
@@ -163,21 +164,29 @@ DuetDevice.prototype.open = function () {
     this.status("Looking for the bridge...");
     this.client.run("duet/start", [], params, {progress: function () {}, error: failed, result: function () {
         self.listening = true;
-        self.transport();
+        self.transport(true);
         done("Listening: " + self.spec.help);
     }}, this.sid);
 };
 
-DuetDevice.prototype.transport = function () {
-    // Live's transport started, stopped or changed tempo (an observer: read and send only).
+DuetDevice.prototype.transport = function (opened) {
+    // Live's transport started, stopped or changed tempo (an observer: read and send only), or
+    // the session just opened (`opened`): the bridge learns where the transport is.
     if (!this.listening) {
         return;
     }
     var now = this.live.transport();
     if (!now.playing) {
         this.flush();
+    } else if (!this.playing && !opened) {
+        this.again = true;  // each press of Play opens the session again: a restarted bridge gets it back
     }
+    this.playing = now.playing;
     this.send("clock", [now.beat, now.tempo, now.playing ? 1 : 0]);
+    if (this.again && !this.client.busy()) {
+        this.again = false;
+        this.open();
+    }
 };
 
 DuetDevice.prototype.send = function (name, args) {

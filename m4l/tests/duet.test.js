@@ -163,6 +163,11 @@ test("MB Duet: the transport stopping ends what plays; switching Off ends the se
         assert.deepEqual(out(dev, 72).map(([, v]) => v), [90, 0], "the first note, ended at the stop; no more");
         const clock = dev.sent.filter((m) => m.address === "/bridge/duet/clock").map((m) => m.args.slice(1));
         assert.deepEqual(clock.at(-1).slice(2), [0], "the bridge is told the transport stopped");
+        const starts = () => dev.sent.filter((m) => m.address === "/bridge/duet/start").length;
+        const before = starts();
+        sim.transport.play();
+        await dev.until(LISTENING, dev.statuses.length);
+        assert.equal(starts(), before + 1, "each press of Play opens the session again (a restarted bridge gets it)");
         dev.set("on", 0);
         assert.match(await dev.until(/^Off/, dev.statuses.length), /^Off: your notes pass through/);
         assert.ok(dev.sent.some((m) => m.address === "/bridge/duet/stop"));
