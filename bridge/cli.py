@@ -216,12 +216,20 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"  ✗ {name}  {reason}")
     if not store.loaded and not store.refused:
         print("  (none installed)")
+    from bridge.duet.modes import MODES
+
     for tool in TOOLS.values():
         inputs = str(tool.min_inputs) if tool.min_inputs == tool.max_inputs else f"{tool.min_inputs}-{tool.max_inputs}"
-        print(f"\n{tool.name}: {tool.help} Input clips: {inputs}.")
-        for param in tool.params:
-            print(f"  {_option(param):<18} {_range_default(param)}. {param.help}")
+        _print_params(f"{tool.name}: {tool.help} Input clips: {inputs}.", tool.params)
+    for mode in MODES.values():
+        _print_params(f"{mode.name} (play along; answers by {mode.tool}): {mode.help}", mode.params)
     return 0
+
+
+def _print_params(title: str, params: tuple[Param, ...]) -> None:
+    print(f"\n{title}")
+    for param in params:
+        print(f"  {_option(param):<18} {_range_default(param)}. {param.help}")
 
 
 # --- bundles and devices ---------------------------------------------------------------------

@@ -42,7 +42,7 @@ class Mode:
                 "params": [p.to_dict() for p in self.params]}
 
 
-DUET = Mode("duet", "Play a phrase and pause: the bridge answers with its continuation, on the beat.", (
+DUET = Mode("duet", "Play a phrase and pause, and the bridge answers with its continuation, on the beat.", (
     Param("length", "int", 2, "Bars the answer lasts.", 1, 8),
     Param("wait", "float", 1.0, "Beats of silence after your last note that end your phrase.", 0.25, 8.0),
     Param("quantize", "enum", "beat", "Where the answer starts: on the first beat, or the first bar line, "
@@ -57,7 +57,7 @@ DUET = Mode("duet", "Play a phrase and pause: the bridge answers with its contin
     _tool_param("continue", "bundle"),
 ), "continue", 0xB06FE8)
 
-FOLLOW = Mode("follow", "Play: each next bar of drums follows the rhythm of your last bar or two.", (
+FOLLOW = Mode("follow", "Play, and each next bar of drums follows the rhythm of your last bar or two.", (
     Param("bars", "int", 2, "Bars of your playing that each next bar of drums follows.", choices=(1, 2)),
     _tool_param("drumify", "temperature"),
     _tool_param("drumify", "seed"),

@@ -165,7 +165,7 @@ DuetDevice.prototype.open = function () {
     this.client.run("duet/start", [], params, {progress: function () {}, error: failed, result: function () {
         self.listening = true;
         self.transport(true);
-        done("Listening: " + self.spec.help);
+        done("Listening: " + self.spec.help.charAt(0).toLowerCase() + self.spec.help.slice(1));
     }}, this.sid);
 };
 

@@ -84,7 +84,8 @@ function anything() {
 }
 
 function notifydeleted() {
-    // The device is taken off the track: the session ends and nothing is left sounding.
+    // Max calls this when the js object is freed (the device taken off the track; Cycling '74,
+    // JavaScript in Max, and so used in public device scripts): the session ends, nothing sounds on.
     if (device) {
         device.values.on = 0;
         device.open();

@@ -241,7 +241,7 @@ var TOOL_TABLE = {
       "role": "text"
      }
     ],
-    "help": "Play a phrase and pause: the bridge answers with its continuation, on the beat.",
+    "help": "Play a phrase and pause, and the bridge answers with its continuation, on the beat.",
     "params": [
      {
       "default": 2,
@@ -343,7 +343,7 @@ var TOOL_TABLE = {
       "role": "text"
      }
     ],
-    "help": "Play: each next bar of drums follows the rhythm of your last bar or two.",
+    "help": "Play, and each next bar of drums follows the rhythm of your last bar or two.",
     "params": [
      {
       "default": 2,
