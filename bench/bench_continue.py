@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -24,6 +22,7 @@ import numpy as np  # noqa: E402
 from bridge.clip import Clip, Note  # noqa: E402
 from bridge.model_store import ModelStore  # noqa: E402
 from bridge.tools import ToolContext  # noqa: E402
+from common import p50_p95, timed  # noqa: E402
 
 PRIMERS = {
     "melody": Clip([Note(p, i * 0.5, 0.45, 90) for i, p in enumerate((60, 62, 64, 67, 69, 67, 64, 62,
@@ -32,21 +31,6 @@ PRIMERS = {
                   + [Note(42, b / 2, 0.1, 70) for b in range(16)], length=8.0),
 }
 CASES = (("defaults: 4 variations x 2 bars", 4, 2), ("8 variations x 32 bars", 8, 32))
-
-
-def percentiles(times: list[float]) -> tuple[float, float]:
-    ms = sorted(t * 1000 for t in times)
-    return statistics.median(ms), ms[min(len(ms) - 1, int(round(0.95 * (len(ms) - 1))))]
-
-
-def timed(fn, repeats: int) -> list[float]:
-    fn()  # warm-up (and tracing, for Keras)
-    out = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
 
 
 def keras_sampler(model, config: dict, weights: dict[str, np.ndarray]):
@@ -112,10 +96,10 @@ def main() -> None:
             params = {"variations": n, "length": bars, "temperature": 1.0, "seed": 0, "scale_root": None,
                       "scale_mode": "major", "include_primer": True, "drum_map": "36,38,42,46,45,48,50,49,51"}
             repeats = args.repeats if bars <= 4 else max(3, args.repeats // 6)
-            ours = timed(lambda: model.continue_clip(clip, params, ctx), repeats)
+            ours = timed(lambda: model.continue_clip(clip, params, ctx), repeats).wall_ms
             primer = np.zeros(primer_steps, np.int64)
-            theirs = timed(lambda: sample(primer, bars * 16, n, np.random.default_rng(0)), max(3, repeats // 3))
-            (a50, a95), (b50, b95) = percentiles(ours), percentiles(theirs)
+            theirs = timed(lambda: sample(primer, bars * 16, n, np.random.default_rng(0)), max(3, repeats // 3)).wall_ms
+            (a50, a95), (b50, b95) = p50_p95(ours), p50_p95(theirs)
             print(f"{item.name:<12} {label:<34} {a50:>8.1f}ms {a95:>6.1f}ms {b50:>8.1f}ms {b95:>6.1f}ms {b50 / a50:>5.1f}x")
 
 

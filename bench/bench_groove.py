@@ -13,7 +13,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from bridge.clip import Clip, Note  # noqa: E402
 from bridge.encodings import groove as enc  # noqa: E402
 from bridge.models.groovae import GrooVAE  # noqa: E402
 from bridge.tools import TOOLS, ToolContext  # noqa: E402
+from common import timed  # noqa: E402
 
 
 def four_bar_beat() -> Clip:
@@ -35,16 +35,6 @@ def four_bar_beat() -> Clip:
         if i % 4 == 0:
             notes.append(Note(36 if i % 8 == 0 else 38, i / 2, 0.25, 110))
     return Clip(tuple(notes), 16.0, name="bench")
-
-
-def timed(fn, reps: int) -> list[float]:
-    fn()  # warm-up (tf.function tracing, caches)
-    out = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - start) * 1000.0)
-    return out
 
 
 def keras_runner(bundle, performance: np.ndarray):
@@ -109,14 +99,14 @@ def main() -> None:
         bundle = load_bundle(path)
         model = GrooVAE.from_bundle(bundle)
         params = TOOLS[tool].resolve({"seed": 0})
-        numpy_ms = timed(lambda: getattr(model, tool)(clip, params, ctx), args.reps)
+        numpy_ms = timed(lambda: getattr(model, tool)(clip, params, ctx), args.reps).wall_ms
         if tool == "groove":
             perf = np.zeros((enc.num_steps(clip.length), enc.FEATURES), np.float32)
             for note in clip.notes:
                 perf[enc.grid_position(note.start)[0], {36: 0, 38: 1, 42: 2}[note.pitch]] = 1.0
         else:
             perf = enc.encode([enc.Hit(n.start, 0, n.velocity) for n in clip.notes], enc.num_steps(clip.length))
-        keras_ms = timed(keras_runner(bundle, perf), max(5, args.reps // 3))
+        keras_ms = timed(keras_runner(bundle, perf), max(5, args.reps // 3)).wall_ms
         p50, k50 = statistics.median(numpy_ms), statistics.median(keras_ms)
         print(f"{tool:8s} numpy {p50:7.2f} / {np.percentile(numpy_ms, 90):7.2f}   keras {k50:8.2f} / "
               f"{np.percentile(keras_ms, 90):8.2f}   keras/numpy {k50 / p50:5.1f}x   target p50 < 15: "

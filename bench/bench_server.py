@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from bench_startup import TARGET as START_TARGET, time_to_first_pong
-from common import Case, cases, installed, p50_p95, rss_mb, server_process
+from common import Case, cases, installed, p50_p95, rss_mb, server_process, timed
 from bridge.client import BridgeClient
 from bridge.model_store import DEFAULT_BUNDLES_DIR, ModelStore
 from bridge.tools import TOOLS, ToolContext
@@ -32,17 +30,6 @@ class Latency:
     case: Case
     local_ms: list[float]
     server_ms: list[float]
-
-
-def timed(fn: Callable[[], object], runs: int) -> list[float]:
-    """Milliseconds per call after one untimed warm-up call (first calls fill caches)."""
-    fn()
-    out = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - start) * 1000)
-    return out
 
 
 def cold_start(bundles: Path, runs: int) -> list[float]:
@@ -61,8 +48,8 @@ def latencies(bundles: Path, runs: int, max_runs: int) -> tuple[list[Latency], l
                 missing.append(case)
                 continue
             n = runs if case.setting == "default" else max_runs
-            local = timed(lambda: TOOLS[case.tool](list(case.clips), case.params, ctx), n)
-            remote = timed(lambda: client.run(case.tool, case.clips, **case.params), n)
+            local = timed(lambda: TOOLS[case.tool](list(case.clips), case.params, ctx), n).wall_ms
+            remote = timed(lambda: client.run(case.tool, case.clips, **case.params), n).wall_ms
             measured.append(Latency(case, local, remote))
     return measured, missing, rss
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -31,23 +30,7 @@ from bridge.model_store import DEFAULT_BUNDLES_DIR, ModelStore  # noqa: E402
 from bridge.models import vae_clips  # noqa: E402
 from bridge.models.music_vae import slerp  # noqa: E402
 from bridge.tools import TOOLS, ToolContext  # noqa: E402
-from common import drum_clip, melody_clip, p50_p95  # noqa: E402
-
-
-def timed(fn, runs: int) -> tuple[float, float, float]:
-    """Wall p50 and p95 and CPU-time p50, in ms, after one warm-up call (which traces graphs).
-
-    CPU time is this process's own work: on a box shared with training jobs the wall time
-    also holds the time spent waiting for a core, which says more about the box than the code.
-    """
-    fn()
-    wall, cpu = [], []
-    for _ in range(runs):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        fn()
-        wall.append((time.perf_counter() - start) * 1000)
-        cpu.append((time.process_time() - start_cpu) * 1000)
-    return (*p50_p95(wall), p50_p95(cpu)[0])
+from common import drum_clip, melody_clip, p50_p95, timed  # noqa: E402
 
 
 def keras_cases(loaded, clips, threads: int):
@@ -111,8 +94,9 @@ def main() -> int:
         for label, ours, theirs in cases:
             if label.split()[0] not in item.bundle.config["tools"]:
                 continue  # e.g. the high-KL drums model serves interpolate only
-            n50, n95, ncpu = timed(ours, args.runs)
-            k50, k95, kcpu = timed(theirs, args.runs)
+            mine, keras = timed(ours, args.runs), timed(theirs, args.runs)
+            (n50, n95), (k50, k95) = p50_p95(mine.wall_ms), p50_p95(keras.wall_ms)
+            ncpu, kcpu = p50_p95(mine.cpu_ms)[0], p50_p95(keras.cpu_ms)[0]
             print(f"{name:<22} {label:<28} {n50:>9.1f} {n95:>7.1f} {ncpu:>6.1f} {k50:>9.1f} {k95:>7.1f} {kcpu:>6.1f} "
                   f"{k50 / n50:>6.2f}")
     return 0

@@ -16,7 +16,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -70,6 +70,26 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def p50_p95(values: Sequence[float]) -> tuple[float, float]:
     return statistics.median(values), percentile(values, 95)
+
+
+@dataclass(frozen=True)
+class Timing:
+    wall_ms: list[float]
+    cpu_ms: list[float]  # this process's CPU time: on a box shared with training jobs the wall
+    # time also holds the time spent waiting for a core, which says more about the box than the code
+
+
+def timed(fn: Callable[[], object], runs: int) -> Timing:
+    """Milliseconds per call, wall and CPU, after one untimed warm-up call (first calls fill
+    caches and trace graphs)."""
+    fn()
+    wall, cpu = [], []
+    for _ in range(runs):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        fn()
+        wall.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.process_time() - start_cpu) * 1000)
+    return Timing(wall, cpu)
 
 
 def melody_clip(bars: int = 4, seed: int = 0) -> Clip:

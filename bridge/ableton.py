@@ -43,11 +43,13 @@ import struct
 from dataclasses import dataclass, replace
 from typing import Any, AsyncIterator, Sequence
 
-from pythonosc.osc_packet import OscPacket
+from pythonosc.osc_message import OscMessage
 
 from bridge import protocol as P
-from bridge.clip import Clip, Note, TimeSignature
+from bridge.clip import Clip, ClipError, Note, TimeSignature
+from bridge.quiet_log import QuietLog
 from bridge.tools import ToolError
+from bridge.udp import OscReceiver
 
 log = logging.getLogger(__name__)
 
@@ -171,23 +173,6 @@ def pages(window: int, track: int, slot: int, start: float, end: float) -> list[
             for i in range(count)]
 
 
-class _Receiver(asyncio.DatagramProtocol):
-    def __init__(self, owner: "AbletonOSC") -> None:
-        self.owner = owner
-
-    def datagram_received(self, data: bytes, addr: tuple) -> None:
-        try:
-            messages = [timed.message for timed in OscPacket(data).messages]
-        except Exception as exc:  # python-osc raises several kinds on garbage
-            log.warning("dropped undecodable datagram from %s: %s", addr, exc)
-            return
-        for msg in messages:
-            self.owner._received(msg.address, list(msg.params))
-
-    def error_received(self, exc: Exception) -> None:
-        log.debug("udp error talking to AbletonOSC: %s", exc)
-
-
 class AbletonOSC:
     """An AbletonOSC peer: `host:port` takes requests, replies arrive on `reply_port`.
 
@@ -208,13 +193,20 @@ class AbletonOSC:
         self._errors: list[str] = []  # /live/error texts of the current operation
         self._answers = 0
         self._nonces = itertools.count(1)
+        self._quiet = QuietLog(log)
+        self._senders: set[tuple[str, int]] = set()  # where AbletonOSC's replies come from
 
     async def _open(self) -> None:
         if self._transport is None:
+            loop = asyncio.get_running_loop()
             local = "127.0.0.1" if P.is_loopback(self.host) else "0.0.0.0"
             try:
-                self._transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
-                    lambda: _Receiver(self), local_addr=(local, self.reply_port))
+                # AbletonOSC answers from the socket it listens on (OSCServer.send uses self._socket,
+                # abletonosc/osc_server.py): a reply comes from the Live host's address and port.
+                found = await loop.getaddrinfo(self.host, self.port, family=socket.AF_INET, type=socket.SOCK_DGRAM)
+                self._senders = {(info[4][0], self.port) for info in found}
+                self._transport, _ = await loop.create_datagram_endpoint(
+                    lambda: OscReceiver(self._datagram, self._quiet, self._from_live), local_addr=(local, self.reply_port))
             except OSError as exc:
                 raise AbletonError(f"cannot listen for AbletonOSC replies on udp port {self.reply_port}: "
                                    f"{exc.strerror or exc}") from None
@@ -233,9 +225,29 @@ class AbletonOSC:
             self._lock = asyncio.Lock()
         async with self._lock:
             self._errors.clear()
-            yield
+            try:
+                yield
+            except (TypeError, ValueError, IndexError) as exc:
+                if isinstance(exc, ClipError):  # a clip Live holds that no tool can take: bad_clip
+                    raise
+                # A reply of the right address and arity but the wrong types (a changed
+                # AbletonOSC, or a program on Live's host and port): the user's problem, not a bug.
+                raise AbletonError(f"AbletonOSC sent a reply this bridge cannot read ({exc}); the bridge needs "
+                                   f"{REQUIRED}") from None
 
     # Talking -----------------------------------------------------------------------------
+
+    def _from_live(self, addr: tuple) -> bool:
+        """Only AbletonOSC may answer: any other local program could send to the reply port."""
+        if (addr[0], addr[1]) in self._senders:
+            return True
+        self._quiet.warning("stranger", "dropped a datagram from %s:%d on the AbletonOSC reply port: "
+                            "AbletonOSC answers from %s:%d", addr[0], addr[1], self.host, self.port)
+        return False
+
+    def _datagram(self, messages: list[OscMessage], skipped: int, addr: tuple) -> None:
+        for msg in messages:
+            self._received(msg.address, list(msg.params))
 
     def _received(self, address: str, args: list) -> None:
         if address == "/live/error":

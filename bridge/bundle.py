@@ -5,8 +5,10 @@
     MODEL_CARD.md  data, split, training command, time, eval metrics, data license
     SHA256SUMS     checksums of the three files above, verified on every load
 
-Loading refuses a bundle whose checksum, schema version or config keys are wrong, with a
-message that says which, so a half-copied or hand-edited bundle never plays wrong notes.
+Loading refuses a bundle whose checksum, schema version or config is wrong (`check_config`:
+each key's type, and the hparams that size the network within sane ranges), with a short
+message that says which, so a half-copied or hand-edited bundle never plays wrong notes and
+never stops the other bundles from serving.
 """
 from __future__ import annotations
 
@@ -22,6 +24,13 @@ import numpy as np
 SCHEMA_VERSION = 1
 FILES = ("config.json", "weights.npz", "MODEL_CARD.md")
 REQUIRED_KEYS = ("schema_version", "name", "model_class", "kind", "tools", "hparams")
+MAX_TEXT = 200  # name, kind, model_class, tool and meter names
+# Hyperparameters that size a network's loops and arrays, and the range a bundle may give each
+# (ints; a list holds one per layer). Others (training settings) are not read when serving.
+SIZES = {"layers": (1, 64), "enc_layers": (1, 16), "lookback": (0, 4096), "counter_bits": (0, 64),
+         "window": (1, 65536), "bars": (1, 1024), "steps_per_bar": (1, 1024), "segments": (0, 4096),
+         "z_size": (1, 65536), "enc_units": (1, 65536), "dec_units": (1, 65536), "conductor_units": (1, 65536),
+         "min_pitch": (0, 127), "max_pitch": (0, 127)}
 
 
 class BundleError(Exception):
@@ -119,9 +128,58 @@ def load_bundle(directory: str | Path) -> Bundle:
     missing = [k for k in REQUIRED_KEYS if k not in config]
     if missing:
         raise BundleError(f"bundle {label}: config.json lacks {', '.join(missing)}")
+    problem = check_config(config)
+    if problem:
+        raise BundleError(f"bundle {label}: config.json {problem}")
     try:
         with np.load(directory / "weights.npz", allow_pickle=False) as npz:
             weights = {k: npz[k] for k in npz.files}
     except Exception as exc:  # a truncated zip raises several kinds; all mean the same to the user
         raise BundleError(f"bundle {label}: weights.npz cannot be read: {exc}") from None
     return Bundle(directory, config, weights)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_TEXT
+
+
+def check_config(config: dict) -> str | None:
+    """What is wrong with a config's keys (None when nothing): types, and SIZES' ranges."""
+    from bridge import meter  # bridge.meter needs bridge.clip; keep exporting light
+
+    for key in ("name", "model_class", "kind"):
+        if not _is_text(config[key]):
+            return f"{key} must be text of 1-{MAX_TEXT} characters, got {_short(config[key])}"
+    tools = config["tools"]
+    if not isinstance(tools, list) or not all(_is_text(t) for t in tools):
+        return f"tools must be a list of tool names, got {_short(tools)}"
+    for key in ("hparams", "converter_args"):
+        if not isinstance(config.get(key, {}), dict):
+            return f"{key} must be an object, got {_short(config[key])}"
+    if "default" in config and not isinstance(config["default"], bool):
+        return f"default must be true or false, got {_short(config['default'])}"
+    if "converter" in config and not _is_text(config["converter"]):
+        return f"converter must be a name, got {_short(config['converter'])}"
+    meters = config.get("meters")
+    if meters is not None:
+        if not isinstance(meters, list) or not all(isinstance(m, str) for m in meters):
+            return f"meters must be a list like [\"4/4\", \"3/4\"], got {_short(meters)}"
+        for text in meters:
+            try:
+                meter.MeterGrid.of(meter.parse(text))
+            except ValueError as exc:
+                return f"meters: {exc}"
+    for key, (low, high) in SIZES.items():
+        if key not in config["hparams"]:
+            continue
+        value = config["hparams"][key]
+        values = value if isinstance(value, list) else [value]
+        if not values or not all(isinstance(v, int) and not isinstance(v, bool) and low <= v <= high for v in values):
+            return f"hparams.{key} must be {'integers' if isinstance(value, list) else 'an integer'} " \
+                   f"{low}-{high}, got {_short(value)}"
+    return None

@@ -18,18 +18,17 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
 
-from bridge import install
+from bridge import install, offline
 from bridge import protocol as P
 from bridge.bundle import BundleError
-from bridge.clip import Clip, ClipError
+from bridge.clip import ClipError
 from bridge.model_store import ModelStore
 from bridge.params import Param, ParamError
-from bridge.tools import TOOLS, Tool, ToolContext, ToolError
+from bridge.saving import is_drums
+from bridge.tools import TOOLS, Tool, ToolError
 
 USER_ERRORS = (ToolError, ParamError, ClipError, BundleError, OSError)
-DRUM_TOOLS = ("groove", "drumify")
 
 
 def _fail(message: str) -> int:
@@ -43,26 +42,7 @@ def _describe(exc: Exception) -> str:
     return str(exc)
 
 
-def _note(text: str) -> None:
-    """What the user should know about a result that is not an error (ToolContext.notice)."""
-    print(f"magenta-bridge: note: {text}", file=sys.stderr)
-
-
 # --- where bundles are -----------------------------------------------------------------------
-
-def existing_folder(text: str) -> Path:
-    path = Path(text).expanduser()
-    if not path.is_dir():
-        raise argparse.ArgumentTypeError(f"no such folder: {text}")
-    return path
-
-
-def add_bundles_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--bundles", type=existing_folder, metavar="DIR",
-                        help=f"load bundles from this folder only (default: the folders in ${install.ENV_BUNDLES}, "
-                             f"then {install.user_bundles_dir()}, then the bundles that ship with magenta-bridge; "
-                             "`magenta-bridge bundles` lists them)")
-
 
 def _folder_state(folder: Path) -> str:
     if not folder.is_dir():
@@ -85,7 +65,7 @@ def _print_search_path(search: install.SearchPath, names: bool = False) -> None:
 # --- serve -----------------------------------------------------------------------------------
 
 def cmd_serve(args: argparse.Namespace) -> int | None:
-    from bridge.server import serve
+    from bridge.serving import serve
 
     # Limits the user did not set are left out, so the server's own defaults apply.
     limits = {"tcp_port": args.tcp_port, "queue_size": args.queue_size, "default_timeout": args.timeout,
@@ -115,7 +95,7 @@ def cmd_serve(args: argparse.Namespace) -> int | None:
 # a TensorFlow import: it imports what `serve` imports and loads the bundles, as serving does.
 _SERVE_IMPORT_CHECK = """
 import sys
-import bridge.server
+import bridge.serving
 from bridge.model_store import ModelStore
 ModelStore.from_dir(sys.argv[1:])
 print(" ".join(sorted(m for m in ("tensorflow", "keras", "tf_keras") if m in sys.modules)))
@@ -138,7 +118,7 @@ def _check_serve_imports(folders: list[Path]) -> tuple[str, bool, str]:
                           capture_output=True, text=True, timeout=120)
     if done.returncode:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return ("serve imports without TensorFlow", False, f"bridge.server failed to import: {last}")
+        return ("serve imports without TensorFlow", False, f"bridge.serving failed to import: {last}")
     heavy = done.stdout.strip()
     return ("serve imports without TensorFlow", not heavy, f"imports {heavy}" if heavy else "numpy only")
 
@@ -197,13 +177,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 # --- models ----------------------------------------------------------------------------------
 
-def _range_default(param: Param) -> str:
-    if param.kind == "bool":  # the CLI spells a bool as --name / --no-name
-        return f"default {'on' if param.default else 'off'}"
-    default = "none" if param.default is None else param.default
-    return f"{param.describe_range()}, default {default}"
-
-
 def cmd_models(args: argparse.Namespace) -> int:
     search = install.bundle_search_path(args.bundles)
     _print_search_path(search)
@@ -229,7 +202,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 def _print_params(title: str, params: tuple[Param, ...]) -> None:
     print(f"\n{title}")
     for param in params:
-        print(f"  {_option(param):<18} {_range_default(param)}. {param.help}")
+        print(f"  {offline.option(param):<18} {offline.range_default(param)}. {param.help}")
 
 
 # --- bundles and devices ---------------------------------------------------------------------
@@ -281,97 +254,14 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 # --- offline tools ---------------------------------------------------------------------------
 
-def _option(param: Param) -> str:
-    return "--" + param.name.replace("_", "-")
-
-
-def _converter(param: Param) -> Callable[[str], Any]:
-    def convert(text: str) -> Any:
-        try:  # an enum also takes its index, as a Live menu sends it
-            return param.coerce(int(text) if param.kind == "enum" and text.isdigit() else text)
-        except ParamError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    convert.__name__ = param.kind  # argparse names the type in its fallback message
-    return convert
-
-
-def _add_param(parser: argparse.ArgumentParser, param: Param) -> None:
-    """One option per Param; default None means "not given", so the tool's own default applies."""
-    help_text = f"{param.help} ({_range_default(param)})".replace("%", "%%")
-    if param.kind == "bool":
-        parser.add_argument(_option(param), dest=param.name, action=argparse.BooleanOptionalAction,
-                            default=None, help=help_text)
-    else:
-        metavar = {"int": "INT", "float": "NUMBER", "str": "TEXT"}.get(param.kind)
-        parser.add_argument(_option(param), dest=param.name, type=_converter(param), default=None,
-                            choices=param.choices or None, metavar=metavar, help=help_text)
-
-
-class Progress:
-    """One self-overwriting progress line on stderr, ended before the summary goes to stdout."""
-
-    def __init__(self, tool: str) -> None:
-        self.tool = tool
-        self.shown = False
-
-    def __call__(self, fraction: float, message: str) -> None:
-        print(f"\r{self.tool}: {fraction:4.0%} {message}".ljust(60), end="", file=sys.stderr, flush=True)
-        self.shown = True
-
-    def end(self) -> None:
-        if self.shown:
-            print(file=sys.stderr, flush=True)
-            self.shown = False
-
-
-def given_params(tool: Tool, args: argparse.Namespace) -> dict[str, Any]:
-    return {p.name: getattr(args, p.name) for p in tool.params if getattr(args, p.name) is not None}
-
-
-def is_drums(tool: Tool, given: dict[str, Any]) -> bool:
-    """Whether a request works on drums: it reads the drum channel and writes on it."""
-    return tool.name in DRUM_TOOLS or tool.resolve(given).get("type") == "drums"
-
-
-def run_offline(tool: Tool, given: dict[str, Any], inputs: list[str], track: str | None,
-                bundles: Path | None) -> list[Clip]:
-    """Read each input as the tool wants it, run the tool on the installed models, and tell the
-    user which track of a file was read and what the tool noticed."""
-    from bridge.midi_io import read_midi, read_part
-
-    track_key = int(track) if track is not None and track.isdigit() else track
-    drums = is_drums(tool, given)  # also checks the parameters before any file is read
-    clips = []
-    for path in inputs:
-        if tool.min_inputs == 0:  # an optional input (generate) only lends its tempo and meter
-            clips.append(read_midi(path, track=track_key))
-            continue
-        clip, which = read_part(path, drums, track_key)
-        clips.append(clip)
-        if which:
-            _note(which)
-    progress = Progress(tool.name)
-    ctx = ToolContext(ModelStore.from_dir(install.bundle_search_path(bundles)), progress=progress)
-    try:
-        results = tool(clips, given, ctx)
-    finally:
-        progress.end()
-    for text in ctx.notices:
-        _note(text)
-    if not results:
-        raise ToolError(f"{tool.name} returned no clips")
-    return results
-
-
 def run_tool(tool: Tool, args: argparse.Namespace) -> int:
     """Read the inputs, run the tool on the installed models, write the results as MIDI."""
     from bridge.midi_io import write_midi
 
-    given = given_params(tool, args)
+    given = offline.given_params(tool, args)
     # The output folder first: a typo in -o must not cost a model run.
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    results = run_offline(tool, given, args.input, args.track, args.bundles)
+    results = offline.run(tool, given, args.input, args.track, args.bundles)
     drums = is_drums(tool, given)
     named = [c if c.name else c.with_notes(c.notes, name=f"{tool.name} {i}/{len(results)}")
              for i, c in enumerate(results, 1)]
@@ -390,12 +280,6 @@ def run_tool(tool: Tool, args: argparse.Namespace) -> int:
     return 0
 
 
-def add_track_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--track", metavar="NAME|INDEX",
-                        help="read this track of each input file (default: for drums the drum channel, else the "
-                             "track named MELODY, else the one with the most notes; a note says which was read)")
-
-
 def _add_tool(subparsers: argparse._SubParsersAction, tool: Tool) -> None:
     parser = subparsers.add_parser(tool.name, help=tool.help, description=tool.help, allow_abbrev=False)
     count = str(tool.min_inputs) if tool.min_inputs == tool.max_inputs else f"{tool.min_inputs}-{tool.max_inputs}"
@@ -403,15 +287,22 @@ def _add_tool(subparsers: argparse._SubParsersAction, tool: Tool) -> None:
                         required=tool.min_inputs > 0, help=f"input MIDI file(s), {count} in all")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.mid",
                         help="output MIDI file: one track per result; '{i}' in the name writes one file per result")
-    add_track_option(parser)
-    add_bundles_option(parser)
+    offline.add_track_option(parser)
+    offline.add_bundles_option(parser)
     group = parser.add_argument_group("tool parameters")
     for param in tool.params:
-        _add_param(group, param)
+        offline.add_param(group, param)
     parser.set_defaults(func=lambda args: run_tool(tool, args))
 
 
 # --- parser and entry point ------------------------------------------------------------------
+
+def _address(text: str) -> str:
+    try:
+        return P.ip_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="magenta-bridge", description=__doc__.splitlines()[0], allow_abbrev=False)
@@ -422,11 +313,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=P.DEFAULT_PORT, help=f"UDP port (default {P.DEFAULT_PORT})")
     serve.add_argument("--tcp-port", type=int, metavar="PORT",
                        help=f"also take SLIP-framed OSC over TCP on this port, e.g. {P.DEFAULT_TCP_PORT} (default: off)")
-    add_bundles_option(serve)
+    offline.add_bundles_option(serve)
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     serve.add_argument("--queue-size", type=int, help="requests waiting at most (default: the server's)")
     serve.add_argument("--timeout", type=float, help="seconds a request may run (default: the server's)")
-    serve.add_argument("--allow", nargs="+", metavar="IP", help="answer only these client addresses (default: any client that reaches --host)")
+    serve.add_argument("--allow", nargs="+", metavar="IP", type=_address,
+                       help="answer only these client addresses (default: any client that reaches --host)")
     serve.add_argument("--output-dir", type=Path, metavar="DIR",
                        help="folder where requests with `save NAME` write MIDI files (default ~/Music/magenta-bridge)")
     serve.add_argument("--live-host", metavar="HOST", help="where AbletonOSC runs, for `input live` and `deliver live` (default 127.0.0.1)")
@@ -435,19 +327,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     doctor = subparsers.add_parser("doctor", help="check the installation", allow_abbrev=False)
-    add_bundles_option(doctor)
+    offline.add_bundles_option(doctor)
     doctor.add_argument("--port", type=int, default=P.DEFAULT_PORT, help=f"UDP port to check (default {P.DEFAULT_PORT})")
     doctor.set_defaults(func=cmd_doctor)
 
     models = subparsers.add_parser("models", help="list installed bundles and every tool's parameters")
-    add_bundles_option(models)
+    offline.add_bundles_option(models)
     models.set_defaults(func=cmd_models)
 
     bundles = subparsers.add_parser(
         "bundles", help="list the bundle folders, or copy bundles into your own folder", allow_abbrev=False,
         description="Without --copy or --all: the folders bundles are loaded from and what each holds. With them: "
                     f"copy bundles (checked on the way) into --to, by default {install.user_bundles_dir()}.")
-    add_bundles_option(bundles)
+    offline.add_bundles_option(bundles)
     bundles.add_argument("--copy", nargs="+", default=[], metavar="NAME|FOLDER",
                          help="bundles to copy: a name from the folders listed, or a bundle folder (e.g. an export)")
     bundles.add_argument("--all", action="store_true", help="copy every bundle that ships with magenta-bridge")
@@ -459,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
         "devices", help="where the Max for Live devices are; --copy puts them into Live's User Library",
         allow_abbrev=False)
     devices.add_argument("--copy", action="store_true", help="copy the devices into Live's User Library")
-    devices.add_argument("--to", type=existing_folder, metavar="LIBRARY",
+    devices.add_argument("--to", type=offline.existing_folder, metavar="LIBRARY",
                          help=f"Live's User Library, if not at {install.live_user_library()} (Live's Preferences > "
                               "Library shows where it is)")
     devices.add_argument("--force", action="store_true", help="replace devices that differ from these")

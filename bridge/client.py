@@ -9,14 +9,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from pythonosc.osc_packet import OscPacket
+from pythonosc.osc_message import OscMessage
 
 from bridge import protocol as P
 from bridge.clip import Clip, ClipError
 from bridge.duet import wire as duet_wire
+from bridge.quiet_log import QuietLog
+from bridge.udp import OscReceiver
 
 log = logging.getLogger(__name__)
 
@@ -40,23 +42,7 @@ class Status:
     queue: int
     models: tuple[str, ...]
     refused: int
-
-
-class _Receiver(asyncio.DatagramProtocol):
-    def __init__(self, client: "AsyncBridgeClient") -> None:
-        self.client = client
-
-    def datagram_received(self, data: bytes, addr: tuple) -> None:
-        try:
-            messages = [timed.message for timed in OscPacket(data).messages]
-        except Exception as exc:
-            log.warning("dropped undecodable reply from %s: %s", addr, exc)
-            return
-        for msg in messages:
-            self.client._dispatch(msg.address, msg.params)
-
-    def error_received(self, exc: Exception) -> None:
-        log.debug("udp error: %s", exc)
+    limits: dict[str, float] = field(default_factory=dict, compare=False)  # the server's limits (status only)
 
 
 class AsyncBridgeClient:
@@ -79,14 +65,15 @@ class AsyncBridgeClient:
         self._ids = itertools.count(1)
         self._transports: list[asyncio.DatagramTransport] = []
         self.last_status: Status | None = None  # the latest status the server pushed
+        self._quiet = QuietLog(log)
 
     async def open(self) -> "AsyncBridgeClient":
         loop = asyncio.get_running_loop()
-        sender, _ = await loop.create_datagram_endpoint(lambda: _Receiver(self), remote_addr=(self.host, self.port))
+        sender, _ = await loop.create_datagram_endpoint(self._receiver, remote_addr=(self.host, self.port))
         self._transports = [sender]
         if self.reply_port is not None:
             local = "127.0.0.1" if P.is_loopback(self.host) else "0.0.0.0"
-            receiver, _ = await loop.create_datagram_endpoint(lambda: _Receiver(self), local_addr=(local, self.reply_port))
+            receiver, _ = await loop.create_datagram_endpoint(self._receiver, local_addr=(local, self.reply_port))
             self.reply_port = receiver.get_extra_info("sockname")[1]
             self._transports.append(receiver)
         return self
@@ -109,6 +96,13 @@ class AsyncBridgeClient:
 
     def new_id(self) -> str:
         return str(next(self._ids))
+
+    def _receiver(self) -> OscReceiver:
+        return OscReceiver(self._received, self._quiet)
+
+    def _received(self, messages: list[OscMessage], skipped: int, addr: tuple) -> None:
+        for msg in messages:
+            self._dispatch(msg.address, msg.params)
 
     def _dispatch(self, address: str, args: list) -> None:
         """Route one reply to the request waiting for its id; tests override this to lose replies."""
@@ -156,8 +150,10 @@ class AsyncBridgeClient:
         await self.request(P.PING)
 
     async def status(self) -> Status:
+        """The server's state, with its limits (`/bridge/limit` replies) in `limits`."""
         replies = await self.request(P.STATUS)
-        return _status(replies[0][1][1:])
+        limits = {args[1]: args[2] for address, args in replies if address == P.LIMIT and len(args) == 3}
+        return _status(replies[0][1][1:], limits)
 
     async def models(self) -> dict[str, Any]:
         """{"models": [...], "refused": {name: reason}, "tools": {name: {..., "params": [...]}},
@@ -251,9 +247,9 @@ def _error(args: list) -> BridgeError:
     return BridgeError(str(code), str(args[2]) if len(args) > 2 else "")
 
 
-def _status(args: list) -> Status:
+def _status(args: list, limits: dict[str, float] | None = None) -> Status:
     busy, queue, models, refused = args
-    return Status(bool(busy), int(queue), tuple(models.split(",")) if models else (), int(refused))
+    return Status(bool(busy), int(queue), tuple(models.split(",")) if models else (), int(refused), limits or {})
 
 
 class BridgeClient:

@@ -7,20 +7,42 @@ Channels use mido's numbering 0-15; the General MIDI drum channel "10" is DRUM_C
 Writing truncates a note when the same pitch starts again before it ends (a synth would cut
 it there anyway, and the file stays unambiguous), and puts note-offs before note-ons that share
 a tick, so a repeated note is never cut by its predecessor's note-off.
+
+Reading refuses absurd files early, with a one-line ClipError, before they can cost memory or
+time (READ_LIMITS): files over 2 MiB, ticks per beat of 0 or SMPTE time, a tempo of 0, events
+past beat 16,384, more than 200,000 events or 100,000 notes, meters that have no grid, and
+anything mido cannot parse (truncated files, bad key signatures).
 """
 from __future__ import annotations
 
+import io
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import mido
 
 from bridge.clip import Clip, ClipError, Note, TimeSignature
+from bridge.meter import MeterGrid
 
 DRUM_CHANNEL = 9
 TICKS_PER_BEAT = 480
 DEFAULT_TEMPO = 120.0
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """What a MIDI file may hold. The largest training file (POP909, Groove, folk, chorales) is
+    155 KB and a few thousand beats; these leave room for any real song and refuse the rest."""
+
+    file_bytes: int = 2 << 20  # mido keeps ~250 bytes per event: 2 MiB of events is ~175 MB at most
+    events: int = 200_000  # messages in all tracks
+    notes: int = 100_000
+    beats: float = 16_384.0  # where the last event may fall (2.3 hours at 120 bpm)
+
+
+READ_LIMITS = ReadLimits()
 
 
 @dataclass(frozen=True)
@@ -93,27 +115,46 @@ def _changes(pairs: list[tuple[int, object]], tpb: int) -> list[tuple[float, obj
     return [(tick / tpb, value) for tick, value in by_tick.items()]
 
 
-def _load(path: str | Path) -> mido.MidiFile:
-    # We write names as UTF-8; other programs often write Latin-1, which any byte string is.
+def _load(path: str | Path, limits: ReadLimits) -> mido.MidiFile:
+    """The parsed file, or a one-line ClipError (FileNotFoundError and other OS errors pass)."""
+    size = os.path.getsize(path)
+    if size == 0:
+        raise ClipError(f"{path}: the file is empty, not a MIDI file")
+    if size > limits.file_bytes:
+        raise ClipError(f"{path}: {size:,} bytes; MIDI files over {limits.file_bytes:,} bytes are refused")
+    data = Path(path).read_bytes()
+    if not data.startswith(b"MThd"):
+        raise ClipError(f"{path}: not a MIDI file (it does not start with MThd)")
     try:
+        # We write names as UTF-8; other programs often write Latin-1, which any byte string is.
         try:
-            return mido.MidiFile(path, clip=True, charset="utf-8")
+            mid = mido.MidiFile(file=io.BytesIO(data), clip=True, charset="utf-8")
         except UnicodeDecodeError:
-            return mido.MidiFile(path, clip=True)
-    except (OSError, EOFError, ValueError, KeyError, IndexError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise ClipError(f"{path}: not a readable MIDI file ({exc})") from None
+            mid = mido.MidiFile(file=io.BytesIO(data), clip=True)
+    except EOFError:
+        raise ClipError(f"{path}: not a readable MIDI file: it ends in the middle of a track (truncated?)") from None
+    except Exception as exc:  # mido raises OSError, ValueError, KeyError, KeySignatureError and more on garbage
+        raise ClipError(f"{path}: not a readable MIDI file: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    if not 0 < mid.ticks_per_beat < 0x8000:  # mido reads the division as signed: SMPTE time is negative
+        raise ClipError(f"{path}: {mid.ticks_per_beat} ticks per beat; only metrical time of 1-32767 ticks "
+                        "per beat is read (not SMPTE time)")
+    events = sum(len(track) for track in mid.tracks)
+    if events > limits.events:
+        raise ClipError(f"{path}: {events:,} events; files with more than {limits.events:,} are refused")
+    return mid
 
 
-def read_midi_tracks(path: str | Path) -> MidiScore:
+def read_midi_tracks(path: str | Path, limits: ReadLimits = READ_LIMITS) -> MidiScore:
     """Read every note of a file, grouped by track and channel, with its tempo and meter maps.
 
     Overlapping notes of one pitch end first-in first-out; a zero-length note lasts one tick;
-    a note never switched off ends at the last event of its track.
+    a note never switched off ends at the last event of its track. A file past `limits`, or
+    with a tempo of 0 or a meter that has no grid, is refused with a one-line ClipError.
     """
-    mid = _load(path)
+    mid = _load(path, limits)
     tpb = mid.ticks_per_beat
+    last_tick = limits.beats * tpb
+    n_notes = 0
     tempos: list[tuple[int, object]] = []
     meters: list[tuple[int, object]] = []
     tracks: list[TrackNotes] = []
@@ -126,8 +167,14 @@ def read_midi_tracks(path: str | Path) -> MidiScore:
         programs: dict[int, int] = {}
         for msg in track:
             tick += msg.time
+            if tick > last_tick:
+                raise ClipError(f"{path}: track {index} runs past beat {limits.beats:,.0f}; longer files are refused "
+                                f"(or its ticks per beat, {tpb}, are wrong)")
             kind = msg.type
             if kind == "note_on" and msg.velocity > 0:
+                n_notes += 1
+                if n_notes > limits.notes:
+                    raise ClipError(f"{path}: more than {limits.notes:,} notes; larger files are refused")
                 open_notes.setdefault((msg.channel, msg.note), []).append((tick, msg.velocity))
             elif kind == "note_off" or kind == "note_on":
                 starts = open_notes.get((msg.channel, msg.note))
@@ -139,9 +186,11 @@ def read_midi_tracks(path: str | Path) -> MidiScore:
             elif kind == "program_change":
                 programs.setdefault(msg.channel, msg.program)
             elif kind == "set_tempo":
+                if msg.tempo <= 0:
+                    raise ClipError(f"{path}: a tempo of {msg.tempo} microseconds per beat at beat {tick / tpb:g}")
                 tempos.append((tick, _bpm(msg.tempo)))
             elif kind == "time_signature":
-                meters.append((tick, TimeSignature(msg.numerator, msg.denominator)))
+                meters.append((tick, _meter(path, msg.numerator, msg.denominator, tick / tpb)))
             elif kind == "track_name" and not name:
                 name = msg.name.strip()
         for (channel, pitch), starts in open_notes.items():
@@ -159,6 +208,18 @@ def read_midi_tracks(path: str | Path) -> MidiScore:
         tpb,
         tuple(names),
     )
+
+
+def _meter(path: str | Path, numerator: int, denominator: int, beat: float) -> TimeSignature:
+    """A file's time signature, or ClipError: a meter with no grid would stop every tool and
+    converter that measures bars with it."""
+    meter = TimeSignature(numerator, denominator)
+    try:
+        meter.validate()
+        MeterGrid.of(meter)
+    except ValueError as exc:
+        raise ClipError(f"{path}: time signature {numerator}/{denominator} at beat {beat:g}: {exc}") from None
+    return meter
 
 
 def _pick_track(score: MidiScore, track: str | int) -> int:
@@ -311,7 +372,23 @@ def _track(name: str, events: list[tuple[int, int, mido.Message]], end: int) -> 
 
 def write_midi(path: str | Path, clips: list[Clip], sequence: bool = False, channel: int = 0,
                drums: bool = False, name: str = "") -> Path:
-    """Write clips to a type-1 file at 480 ticks per beat; return the path.
+    """Write clips to a type-1 file at 480 ticks per beat (see `midi_file`); return the path."""
+    path = Path(path)
+    midi_file(clips, sequence, channel, drums, name).save(path)
+    return path
+
+
+def midi_bytes(clips: list[Clip], sequence: bool = False, channel: int = 0, drums: bool = False,
+               name: str = "") -> bytes:
+    """The file `write_midi` would write, as bytes (for writers that open the file themselves)."""
+    buffer = io.BytesIO()
+    midi_file(clips, sequence, channel, drums, name).save(file=buffer)
+    return buffer.getvalue()
+
+
+def midi_file(clips: list[Clip], sequence: bool = False, channel: int = 0, drums: bool = False,
+              name: str = "") -> mido.MidiFile:
+    """Clips as a type-1 MIDI file at 480 ticks per beat.
 
     Default: one track per clip (named after the clip), all starting at beat 0, after a
     conductor track with the first clip's tempo and time signature. With `sequence`, the clips
@@ -341,6 +418,4 @@ def write_midi(path: str | Path, clips: list[Clip], sequence: bool = False, chan
         mid.tracks.append(_track(name, _context_events(clips[0], 0), max(ends)))
         for (clip, events), end in zip(parts, ends):
             mid.tracks.append(_track(clip.name, events, end))
-    path = Path(path)
-    mid.save(path)
-    return path
+    return mid

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 # The bundles this copy of the package ships (the checkout's bundles/, or the wheel's copy).
 DEFAULT_BUNDLES_DIR = shipped("bundles")
+MAX_REASON = 300  # characters of a refusal reason kept
 
 
 @dataclass
@@ -73,6 +74,8 @@ class ModelStore:
                 store.loaded.append(Loaded(bundle, model_class.from_bundle(bundle)))
             except Exception as exc:  # one bad bundle must not stop the others from serving
                 reason = str(exc) if isinstance(exc, BundleError) else f"bundle {path.name}: {exc}"
+                if len(reason) > MAX_REASON:  # a model may list every missing weight: say it in a line
+                    reason = reason[:MAX_REASON - 3] + "..."
                 store.refused[path.name] = reason
                 log.warning("refused %s", reason)
         return store

@@ -95,7 +95,7 @@ class Param:
                     raise ValueError
             else:
                 value = str(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: round(inf) for an enum or bool
             raise ParamError(f"{self.name} must be {self.describe_range()}, got {value!r}") from None
         if self.kind in ("int", "float"):
             outside = (self.min is not None and value < self.min) or (self.max is not None and value > self.max)

@@ -20,6 +20,8 @@ from typing import Any, Callable, Protocol
 
 import mido
 
+from bridge import offline
+from bridge.saving import is_drums
 from bridge.tools import TOOLS, ToolError
 
 # Where Debian, Ubuntu, Fedora, Arch and Homebrew put General MIDI soundfonts, best first.
@@ -116,7 +118,6 @@ def open_port(name: str | None) -> Any:
 
 def _tool_result(name: str, argv: list[str], bundles: Path | None, folder: Path) -> Path:
     """Run a tool offline on the options after `--tool NAME`; its clips, in sequence, as a file."""
-    from bridge.cli import _add_param, add_track_option, given_params, is_drums, run_offline
     from bridge.midi_io import write_midi
 
     tool = TOOLS.get(name)
@@ -125,15 +126,15 @@ def _tool_result(name: str, argv: list[str], bundles: Path | None, folder: Path)
     parser = argparse.ArgumentParser(prog=f"magenta-bridge play --tool {name}", description=tool.help)
     parser.add_argument("-i", "--input", action="extend", nargs="+", default=[], metavar="FILE",
                         required=tool.min_inputs > 0, help="input MIDI file(s)")
-    add_track_option(parser)
+    offline.add_track_option(parser)
     parser.add_argument("-o", "--output", metavar="OUT.mid", help="also keep the result, its clips in sequence")
     for param in tool.params:
-        _add_param(parser, param)
+        offline.add_param(parser, param)
     args = parser.parse_args(argv)
-    given = given_params(tool, args)
+    given = offline.given_params(tool, args)
     path = Path(args.output) if args.output else folder / f"{tool.name}.mid"
     path.parent.mkdir(parents=True, exist_ok=True)
-    results = run_offline(tool, given, args.input, args.track, bundles)
+    results = offline.run(tool, given, args.input, args.track, bundles)
     return write_midi(path, results, sequence=True, drums=is_drums(tool, given), name=tool.name)
 
 
@@ -176,8 +177,6 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from bridge.cli import add_bundles_option
-
     parser = subparsers.add_parser(
         "play", help="play a MIDI file or a tool's result on a MIDI port, or render it to WAV",
         description="Play a MIDI file, or run a tool and play its variations one after another. "
@@ -188,7 +187,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tempo", type=float, metavar="BPM", help="play at this tempo instead of the file's")
     parser.add_argument("--preview", metavar="OUT.wav", help="render to a WAV file with FluidSynth instead of playing")
     parser.add_argument("--soundfont", metavar="SF2", help="soundfont for --preview (default: a General MIDI one installed)")
-    add_bundles_option(parser)
+    offline.add_bundles_option(parser)
     parser.add_argument("--tool", nargs=argparse.REMAINDER, metavar="NAME ...",
                         help="run this tool offline with the options that follow, then play the result")
     parser.set_defaults(func=cmd_play)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
+import struct
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, Iterator, Sequence
@@ -45,6 +46,7 @@ MODEL = PREFIX + "model"
 REFUSED = PREFIX + "refused"
 TOOL = PREFIX + "tool"
 PARAM = PREFIX + "param"
+LIMIT = PREFIX + "limit"
 
 # Keys every request may carry besides a tool's own parameters.
 COMMON_KEYS = ("reply_port", "timeout")
@@ -64,6 +66,14 @@ INT32 = (-(2**31), 2**31 - 1)
 
 class ProtocolError(ValueError):
     """A message that does not follow the protocol; answered with `bad_request`."""
+
+
+def ip_address(text: str) -> str:
+    """An IPv4 or IPv6 address spelt as sockets report peers ("::1", not "0::1"); ValueError otherwise."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ValueError(f"not an IP address: {text!r} (give one such as 192.168.1.20 or ::1)") from None
 
 
 def is_loopback(host: str) -> bool:
@@ -101,6 +111,54 @@ def parse(data: bytes) -> OscMessage:
         return OscMessage(data)
     except Exception as exc:  # python-osc lets UnicodeDecodeError and others through
         raise ProtocolError(f"undecodable OSC message: {exc}") from None
+
+
+BUNDLE_TAG = b"#bundle\0"
+
+
+def decode_packet(data: bytes, max_messages: int = 1 << 16) -> tuple[list[OscMessage], int]:
+    """The messages of one datagram or frame (a message, or a bundle, nested bundles flattened;
+    time tags are ignored), at most `max_messages` of them, and how many more it held.
+
+    Bundle elements are walked by their size prefixes and only the kept ones are parsed, so a
+    64 KB bundle of two thousand messages costs no more than the messages kept. A malformed
+    packet raises ProtocolError; so does a bundle element that is cut short.
+    """
+    if not data.startswith(BUNDLE_TAG):
+        return [parse(data)], 0
+    messages: list[OscMessage] = []
+    skipped = 0
+    pending = [(data, 16)]  # (bundle, offset of its next element), innermost last
+    while pending:
+        bundle, at = pending.pop()
+        if at + 4 > len(bundle):
+            if at != len(bundle):
+                raise ProtocolError("undecodable OSC bundle: an element size is cut short")
+            continue
+        size = struct.unpack(">i", bundle[at:at + 4])[0]
+        element = bundle[at + 4:at + 4 + size]
+        if size <= 0 or len(element) != size:
+            raise ProtocolError(f"undecodable OSC bundle: element of {size} bytes does not fit")
+        pending.append((bundle, at + 4 + size))
+        if element.startswith(BUNDLE_TAG):
+            if len(element) < 16:
+                raise ProtocolError("undecodable OSC bundle: a nested bundle has no time tag")
+            pending.append((element, 16))
+        elif len(messages) < max_messages:
+            messages.append(parse(element))
+        else:
+            skipped += 1
+    return messages, skipped
+
+
+def reply_port_in(args: Sequence[Any]) -> Any:
+    """The value after a "reply_port" key anywhere in a message, or None: for errors found
+    before a request could be parsed (a bad id, an odd key-value list), which must still go
+    where a Max, Pure Data or oscsend client listens."""
+    for key, value in zip(args[1:], args[2:]):
+        if key == "reply_port":
+            return value
+    return None
 
 
 def request_id(value: Any) -> str:
@@ -209,8 +267,8 @@ def header_args(clip: Clip, index: int, n_clips: int) -> tuple:
     return args
 
 
-def decode_header(args: Sequence[Any], max_clips: int, max_notes: int) -> ClipHeader:
-    """Check a header's counts BEFORE anything is allocated for its notes."""
+def decode_header(args: Sequence[Any], max_clips: int, max_notes: int, max_beats: float = MAX_BEATS) -> ClipHeader:
+    """Check a header's counts and length BEFORE anything is allocated for its notes."""
     if len(args) not in (9, 11):
         raise ClipError(f"clip header takes 9 values (or 11 with scale root and mode), got {len(args)}")
     index, n_clips, n_notes, n_chunks = (as_int(k, v) for k, v in zip(
@@ -224,8 +282,8 @@ def decode_header(args: Sequence[Any], max_clips: int, max_notes: int) -> ClipHe
     if not (n_chunks == 0 if n_notes == 0 else 1 <= n_chunks <= n_notes):
         raise ClipError(f"chunk count {n_chunks} does not fit {n_notes} notes")
     length, tempo = as_float("length", args[4]), as_float("tempo", args[5])
-    if abs(length) > MAX_BEATS:
-        raise ClipError(f"clip length must be at most {MAX_BEATS:g} beats, got {length}")
+    if abs(length) > max_beats:
+        raise ClipError(f"clip length must be at most {max_beats:g} beats, got {length:g}")
     meter = TimeSignature(as_int("time signature numerator", args[6]), as_int("time signature denominator", args[7]))
     if not isinstance(args[8], str):
         raise ClipError(f"clip name must be text, got {args[8]!r}")
@@ -238,17 +296,21 @@ class ClipAssembly:
 
     Used for uploads on the server and results on the client. Only what has arrived is
     stored, so a header announcing 10,000 notes costs nothing until notes come, and every
-    count is checked before notes are kept.
+    count is checked before notes are kept. A chunk weighs its notes, and an empty chunk one:
+    empty chunks fill the cap as notes do, and each costs constant time (the weight held per
+    clip is kept as a running sum, never recounted).
     """
 
-    def __init__(self, max_clips: int, max_notes: int) -> None:
+    def __init__(self, max_clips: int, max_notes: int, max_beats: float = MAX_BEATS) -> None:
         self.max_clips = max_clips
         self.max_notes = max_notes
+        self.max_beats = max_beats
         self.n_clips: int | None = None
         self.headers: dict[int, ClipHeader] = {}
         self.chunks: dict[tuple[int, int], list[Note]] = {}
         self.announced: dict[int, int] = {}  # clip -> n_chunks, from notes seen before the header
-        self.n_notes = 0
+        self.held: dict[int, int] = {}  # clip -> weight of its chunks
+        self.n_notes = 0  # weight of every chunk held: notes, an empty chunk counting one
 
     def set_clip_count(self, n_clips: int) -> None:
         if self.n_clips is not None and n_clips != self.n_clips:
@@ -256,7 +318,7 @@ class ClipAssembly:
         self.n_clips = n_clips
 
     def add_header(self, args: Sequence[Any]) -> None:
-        header = decode_header(args, self.max_clips, self.max_notes)
+        header = decode_header(args, self.max_clips, self.max_notes, self.max_beats)
         self.set_clip_count(header.n_clips)
         if self.announced.get(header.index, header.n_chunks) != header.n_chunks:
             raise ClipError(f"clip {header.index}: header says {header.n_chunks} chunks, "
@@ -275,12 +337,16 @@ class ClipAssembly:
         if n_chunks != expected or not 0 <= chunk < n_chunks:
             raise ClipError(f"clip {index}: chunk {chunk} of {n_chunks} does not fit the {expected} chunks announced")
         notes = decode_notes(args[3:])
-        held = sum(len(n) for (i, c), n in self.chunks.items() if i == index and c != chunk) + len(notes)
+        replaced = self.chunks.get((index, chunk))
+        change = _weight(notes) - (0 if replaced is None else _weight(replaced))
+        held = self.held.get(index, 0) + change
         limit = header.n_notes if header else self.max_notes
         if held > limit:
-            raise ClipError(f"clip {index}: {held} notes arrived, more than the {limit} announced")
+            raise ClipError(f"clip {index}: {held} notes arrived, more than the {limit} announced"
+                            + ("" if notes else " (an empty chunk counts as one)"))
         self.announced[index] = n_chunks
-        self.n_notes += len(notes) - len(self.chunks.get((index, chunk), ()))
+        self.held[index] = held
+        self.n_notes += change
         self.chunks[(index, chunk)] = notes
 
     def clip_count(self) -> int:
@@ -308,6 +374,10 @@ class ClipAssembly:
                 raise ClipError(f"clip {index}: header announced {header.n_notes} notes, chunks held {len(notes)}")
             clips.append(header.clip(notes))
         return clips
+
+
+def _weight(notes: Sequence[Note]) -> int:
+    return max(1, len(notes))
 
 
 def format_missing(missing: Sequence[tuple[int, int]], max_bytes: int = 900) -> str:

@@ -321,9 +321,9 @@ def test_no_abletonosc_is_a_timeout_error():
 
 def test_serve_takes_the_abletonosc_ports(monkeypatch):
     calls = []
-    fake = types.ModuleType("bridge.server")
+    fake = types.ModuleType("bridge.serving")
     fake.serve = lambda **kwargs: calls.append(kwargs)
-    monkeypatch.setitem(sys.modules, "bridge.server", fake)
+    monkeypatch.setitem(sys.modules, "bridge.serving", fake)
     assert cli.main(["serve", "--live-port", "11500", "--live-reply-port", "11501"]) == 0
     assert cli.main(["serve"]) == 0
     live = calls[0]["ableton"]

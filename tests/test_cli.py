@@ -11,7 +11,7 @@ import mido
 import pytest
 from synthetic_midi import write_song
 
-from bridge import cli
+from bridge import cli, offline
 from bridge import protocol as P
 from bridge.bundle import Bundle
 from bridge.clip import Clip, Note
@@ -79,7 +79,7 @@ def test_every_param_of_every_tool_is_an_option():
         assert all(getattr(args, p.name) is None for p in tool.params)  # not given: the tool default applies
         help_text = parser._subparsers._group_actions[0].choices[tool.name].format_help()
         for param in tool.params:
-            assert cli._option(param) in help_text
+            assert offline.option(param) in help_text
             if param.kind in ("int", "float"):
                 assert param.describe_range() in help_text
 
@@ -122,14 +122,14 @@ def test_models_lists_bundles_and_params(tmp_path, capsys):
     assert "(none installed)" in out
     for tool in TOOLS.values():
         assert f"\n{tool.name}: {tool.help}" in out
-        assert all(cli._option(p) in out for p in tool.params)
+        assert all(offline.option(p) in out for p in tool.params)
 
 
 def test_serve_passes_options_to_the_server(monkeypatch, tmp_path):
     calls = []
-    fake = types.ModuleType("bridge.server")
+    fake = types.ModuleType("bridge.serving")
     fake.serve = lambda **kwargs: calls.append(kwargs)
-    monkeypatch.setitem(sys.modules, "bridge.server", fake)
+    monkeypatch.setitem(sys.modules, "bridge.serving", fake)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.setenv("MAGENTA_BRIDGE_BUNDLES", str(tmp_path / "mine"))
     assert cli.main(["serve", "--bundles", str(tmp_path), "--port", "9800", "--allow", "10.0.0.2", "10.0.0.3",
@@ -140,6 +140,14 @@ def test_serve_passes_options_to_the_server(monkeypatch, tmp_path):
                       "default_timeout": 30.0, "allow": ["10.0.0.2", "10.0.0.3"]},
                      {"host": "127.0.0.1", "port": 9700, "bundles_dir": searched, "log_level": "debug",
                       "tcp_port": 9701, "queue_size": 3}]
+
+
+def test_serve_allow_takes_only_ip_addresses(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["serve", "--allow", "10.0.0.2", "not-an-ip"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --allow: not an IP address: 'not-an-ip'" in err and "Traceback" not in err
 
 
 def test_doctor_reports_refused_bundles_and_busy_port(tmp_path, capsys):
@@ -156,7 +164,7 @@ def test_doctor_reports_refused_bundles_and_busy_port(tmp_path, capsys):
 
 
 def test_serve_path_imports_no_tensorflow(tmp_path):
-    pytest.importorskip("bridge.server")
+    pytest.importorskip("bridge.serving")
     label, ok, detail = cli._check_serve_imports([tmp_path])
     assert ok, detail
 

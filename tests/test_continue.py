@@ -117,10 +117,12 @@ def test_out_of_range_primer_is_folded_for_conditioning():
     assert [new_notes(x, high) for x in a] == [new_notes(x, folded) for x in b]
 
 
-def test_progress_is_reported_a_few_times_in_order():
+def test_progress_is_reported_at_every_step_in_order():
+    """Every step reports (it is where a cancelled request stops: issue #20); the server and the
+    CLI thin the reports out for the user."""
     seen = []
     run(random_model("melody"), C_MAJOR, progress=lambda f, m: seen.append(f), seed=1, length=8)
-    assert 4 <= len(seen) <= 10 and seen == sorted(seen) and seen[-1] == 1.0
+    assert len(set(seen)) >= 8 * 16 and seen == sorted(seen) and seen[-1] == 1.0
 
 
 DRUM_RACK = "36,37,38,39,40,41,42,43,44"

@@ -148,7 +148,7 @@ def test_errors_name_the_problem(tmp_path):
         read_midi(path, track=5)
     junk = tmp_path / "junk.mid"
     junk.write_bytes(b"not midi at all")
-    with pytest.raises(ClipError, match="not a readable MIDI file"):
+    with pytest.raises(ClipError, match="not a MIDI file"):
         read_midi(junk)
     with pytest.raises(FileNotFoundError):
         read_midi(tmp_path / "missing.mid")

@@ -125,3 +125,54 @@ def test_quantization_agrees_with_note_seq(tmp_path):
     theirs = sorted((n.pitch, n.quantized_start_step) for n in quantized.notes)
     ours = sorted((n.pitch, int(np.floor(n.start * 4 + 0.5))) for t in read_midi_tracks(path).tracks for n in t.notes)
     assert ours == theirs
+
+
+def _same_cache(a, b) -> None:
+    """Two caches hold the same examples in the same order, split and statistics alike."""
+    for split in pipeline.SPLITS:
+        left, right = pipeline.load(a, split), pipeline.load(b, split)
+        assert list(left) == list(right)
+        for key in left:
+            assert left[key].dtype == right[key].dtype and np.array_equal(left[key], right[key]), (split, key)
+    drop = ("created", "shards", "shard_files")
+    assert {k: v for k, v in pipeline.manifest(a).items() if k not in drop} == \
+        {k: v for k, v in pipeline.manifest(b).items() if k not in drop}
+
+
+def test_sharded_cache_holds_the_same_examples_and_streams(tmp_path):
+    data = melody_folder(tmp_path / "songs", songs=24, bars=20)
+    (data / "broken.mid").write_bytes(b"MThd nonsense")
+    config = CONFIGS["melody_rnn"]
+    single = pipeline.build(config, data, tmp_path / "single", quiet=True)
+    sharded = pipeline.build(config, data, tmp_path / "sharded", quiet=True, shard_files=4)
+    _same_cache(single, sharded)
+    manifest = pipeline.manifest(sharded)
+    assert manifest["shard_files"] == 4 and not (sharded / "train.npz").exists()
+    # Shard k holds files 4k..4k+3 (25 files: 7 shards at most per split, none empty).
+    for split in pipeline.SPLITS:
+        listed = manifest["shards"][split]
+        assert sum(s["examples"] for s in listed) == manifest["splits"][split]["examples"]
+        assert all(s["examples"] > 0 for s in listed) and len(listed) <= 7
+        assert sorted(p.name for p in sharded.glob(f"{split}-*.npz")) == [s["file"] for s in listed]
+    # Chunks are cut at the same places in both layouts, reading one shard at a time.
+    stream, whole = pipeline.open_split(sharded, "train"), pipeline.open_split(single, "train")
+    for size, limit in ((7, None), (16, 50), (1000, None)):
+        got, want = list(stream.chunks(size, limit)), list(whole.chunks(size, limit))
+        assert [len(c["events"]) for c in got] == [len(c["events"]) for c in want]
+        assert all((g["events"] == w["events"]).all() for g, w in zip(got, want))
+    assert len(stream._loaded) <= stream.keep
+
+
+def test_dataset_command_hands_beam_only_what_it_asked_for(tmp_path, capsys):
+    """Options `dataset` does not know go to Beam, and only with --runner or --workers; without
+    them the plain path runs, and a typo is refused rather than silently dropped."""
+    from bridge.cli import main
+    from bridge.train.commands import beam_options
+
+    assert beam_options(None, 1, []) is None
+    assert beam_options(None, 2, []) == ["--runner=DirectRunner", "--direct_num_workers=2",
+                                         "--direct_running_mode=multi_processing"]
+    assert beam_options("FlinkRunner", 1, ["--flink_master=h:8081"]) == ["--runner=FlinkRunner", "--flink_master=h:8081"]
+    data = melody_folder(tmp_path / "songs", songs=6, bars=12)
+    assert main(["dataset", "melody_rnn", "--data", str(data), "--cache", str(tmp_path / "c"), "--flink_master=h"]) == 2
+    assert "unrecognized arguments: --flink_master=h" in capsys.readouterr().err and not (tmp_path / "c").exists()

@@ -25,10 +25,11 @@ from bridge.bundle import Bundle
 from fake_bridge import ANY_METER
 from bridge.clip import Clip, Note
 from bridge.model_store import Loaded, ModelStore
-from bridge.server import MAX_UPLOADS, RESULT_CACHE
+from bridge.limits import Limits
 from bridge.tools import TOOLS
 from test_server import CLIP, FINALS, Raw, loop, server, start, upload  # noqa: F401  (fixtures used by name)
 
+LIMITS = Limits()
 SMALL = Clip([Note(60, 0.0, 1.0), Note(64, 1.0, 1.0)], 4.0, name="small")
 
 
@@ -127,7 +128,7 @@ def test_every_request_gets_exactly_one_final_reply_whatever_its_arguments(start
     assert len(counts) == next(ids)  # every id was answered (until_final already failed otherwise)
     raw.send(P.PING, "alive")
     assert raw.until_final("alive")[-1] == (P.DONE, ["alive", 0])
-    assert server._jobs == {}
+    assert len(server.jobs) == 0
     assert all(p.suffix in (".mid", ".midi") for p in (tmp_path / "out").rglob("*") if p.is_file())
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
@@ -169,7 +170,7 @@ def test_random_upload_sequences_end_in_one_reply_and_bounded_memory(start, capl
         replies = raw.until_final(rid, timeout=5)
         address, args = replies[-1]
         assert address == P.DONE or args[1] in codes, args
-        assert sum(u.assembly.n_notes for u in server._uploads.values()) <= 2 * 2 * 500
+        assert server.uploads.notes <= 2 * 2 * 500
 
     check()
     assert set(finals(raw.skipped + raw.quiet(0.3)).values()) <= {1}
@@ -215,7 +216,7 @@ def test_many_clients_with_a_small_queue_lose_no_request(start):
     assert len(outcomes) == 16  # a client whose assertion failed never appends
     total = sum(outcomes, Counter())
     assert set(total) == {"done", "busy"} and sum(total.values()) == 16 * 18, total
-    assert server._jobs == {} and server._queue.empty()
+    assert len(server.jobs) == 0 and len(server.jobs.queue) == 0
 
 
 def test_memory_stays_bounded_after_many_requests(start):
@@ -235,11 +236,11 @@ def test_memory_stays_bounded_after_many_requests(start):
 
     tracemalloc.start()
     try:
-        requests(0, RESULT_CACHE + 8, MAX_UPLOADS + 6)
+        requests(0, LIMITS.result_cache + 8, LIMITS.max_uploads + 6)
         before = tracemalloc.get_traced_memory()[0]
         requests(1000, 150, 30)
         grown = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
     assert grown < 1_000_000, f"{grown / 1e6:.1f} MB more after 150 requests"
-    assert len(server._results) <= RESULT_CACHE and len(server._uploads) <= MAX_UPLOADS and not server._jobs
+    assert len(server.results) <= LIMITS.result_cache and len(server.uploads) <= LIMITS.max_uploads and not len(server.jobs)

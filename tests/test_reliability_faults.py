@@ -33,7 +33,7 @@ def settled(server, timeout: float = 5.0) -> bool:
     can take longer than a fixed sleep to finish the abandoned results)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if server._jobs == {} and server._running == 0:
+        if len(server.jobs) == 0 and server.jobs.running == 0:
             return True
         time.sleep(0.05)
     return False
@@ -123,7 +123,7 @@ def test_udp_client_gone_mid_result_costs_nothing(start, caplog):
             pass
         assert reply is not None
         raw.close()  # gone: the rest goes to a closed port (ICMP port unreachable)
-    assert settled(server), (server._jobs, server._running)
+    assert settled(server), (len(server.jobs), server.jobs.running)
     raw = Raw(server.port)
     raw.send(P.PREFIX + "generate", "after")
     assert raw.until_final("after", timeout=5)[-1] == (P.DONE, ["after", 16])
@@ -139,7 +139,7 @@ def test_tcp_client_gone_mid_result_costs_nothing(start, caplog):
         assert sock.recv(100)  # the ack, maybe more: the result has started
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         sock.close()  # reset, not a polite close
-    assert settled(server), (server._jobs, server._running)
+    assert settled(server), (len(server.jobs), server.jobs.running)
     with socket.create_connection(("127.0.0.1", server.tcp_port), timeout=5) as sock:
         sock.sendall(P.slip_encode(P.message(P.PREFIX + "generate", "after")))
         assert tcp_frames(sock, "after")[-1] == (P.DONE, ["after", 16])
@@ -189,7 +189,7 @@ def test_cancel_stops_the_running_tool_at_its_next_report(start):
     assert time.monotonic() - cancelled_at < 0.5
     assert model.ended == "Cancelled" and model.steps < Counting.STEPS // 2
     deadline = time.monotonic() + 1.0  # the worker notices the tool's end on the next loop turn
-    while time.monotonic() < deadline and (server._running or not server._queue.empty()):
+    while time.monotonic() < deadline and (server.jobs.running or len(server.jobs.queue)):
         time.sleep(0.01)
     raw.send(P.STATUS, "s")
     assert raw.until_final("s")[0][1][1:3] == [0, 0]  # the worker is free again

@@ -14,7 +14,9 @@ from bridge import protocol as P
 from bridge.cli import build_parser
 from bridge.midi_io import DRUM_CHANNEL, read_midi, read_midi_tracks
 from bridge.params import ParamError
-from bridge.server import BridgeServer, confine_path, exposure_warning
+from bridge.saving import confine_path
+from bridge.server import BridgeServer
+from bridge.serving import exposure_warning
 from test_reliability import quick_store
 from test_server import CLIP, Raw, loop, start, upload  # noqa: F401  (fixtures used by name)
 
@@ -23,7 +25,7 @@ def test_binds_loopback_by_default(start):
     assert build_parser().parse_args(["serve"]).host == "127.0.0.1"
     assert BridgeServer(store=quick_store()).host == "127.0.0.1"
     running = start()
-    assert running._transport.get_extra_info("sockname")[0] == "127.0.0.1"
+    assert running.udp.transport.get_extra_info("sockname")[0] == "127.0.0.1"
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])

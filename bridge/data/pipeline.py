@@ -11,18 +11,22 @@ out as test:
     folder keeps its split when it is trained together with other folders.
 Eval chooses checkpoints; test files are never read by `build` or training, only by the
 evaluations that report on them (`test_files`), so their numbers are honest.
-The cache is `train.npz` + `eval.npz` (stacked arrays, loaded with allow_pickle=False) and
-`manifest.json`; it is rebuilt only when the converter, its args or the source folders change.
+The cache is `manifest.json` beside `train.npz` + `eval.npz` (stacked arrays, loaded with
+allow_pickle=False) or, with `shard_files`, npz shards a trainer streams (bridge.data.cache_layout);
+it is rebuilt only when the converter, its args or the source folders change. Each file is
+converted on its own (`convert_file`) and the manifest is made from per-file summaries
+(`manifest_of`), so `bridge.data.beam_pipeline` runs the same steps on Apache Beam and writes
+the same cache.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -30,7 +34,7 @@ import numpy as np
 
 from bridge.bundle import atomic_write
 from bridge.clip import ClipError
-from bridge.data import converters
+from bridge.data import cache_layout, converters
 from bridge.midi_io import read_midi_tracks
 from bridge.models.configs import ModelConfig
 
@@ -39,6 +43,7 @@ EVAL_RATIO = 0.1
 TEST_RATIO = 0.1
 SPLITS = ("train", "eval")
 _INFO_SPLITS = {"train": "train", "validation": "eval", "test": "test"}
+SHOW_UNREADABLE = 20  # unreadable files the summary names; manifest.json keeps every one
 
 
 def midi_files(root: Path) -> list[Path]:
@@ -116,86 +121,161 @@ class Progress:
                   file=sys.stderr, flush=True)
 
 
-def build(config: ModelConfig, source: str | Path | Sequence[str | Path], cache_root: str | Path = "cache",
-          quiet: bool = False) -> Path:
-    """Build (or reuse) the cache for a config and one or more MIDI folders; return the cache folder."""
-    sources = sources_of(source)
+@dataclass
+class FileResult:
+    """What one file gave: its split, its examples or why it gave none, and the converter's
+    statistics for this file alone (summed over the files they make the statistics table)."""
+    index: int
+    label: str
+    split: str | None
+    skipped: str | None
+    examples: list[dict[str, np.ndarray]]
+    stats: Counter
+    count: int = 0
+    reason: str = ""  # why an unreadable file was skipped: the manifest lists it
+
+    def summary(self) -> "FileResult":
+        """The same without its examples (`count` keeps how many): what the manifest needs."""
+        return replace(self, examples=[])
+
+
+def convert_file(converter, index: int, path: Path, label: str, split: str | None,
+                 wanted: Sequence[str] = SPLITS) -> FileResult:
+    """Read and convert one file (number `index` in `labelled_files` order) if its split is
+    `wanted` (training builds train and eval; only a card's evaluation asks for test). The
+    converter's stats are reset first, so the result carries this file's counts only."""
+    converter.stats = Counter()
+    if split not in wanted:
+        return FileResult(index, label, split, "held out (test split)" if split == "test" else "split not known", [],
+                          Counter())
+    try:
+        score = read_midi_tracks(path)
+    except (ClipError, OSError) as exc:  # a broken or absurd file is skipped and listed, never fatal
+        return FileResult(index, label, split, "unreadable", [], Counter(), reason=str(exc).removeprefix(f"{path}: "))
+    found = converter.examples(score, {"path": label, "file": str(path), "split": split, "seed": _hash(label)})
+    return FileResult(index, label, split, None, found, converter.stats, len(found))
+
+
+def cache_folder(config: ModelConfig, sources: Sequence[Path], cache_root: str | Path) -> Path:
+    """The cache folder of a config and its data folders (which must exist)."""
     for folder in sources:
         if not folder.is_dir():
             raise FileNotFoundError(f"data folder {folder} does not exist")
-    cache = Path(cache_root) / f"{config.converter}-{cache_key(config, sources)}"
-    if (cache / "manifest.json").is_file():
-        return cache
-    converter = converters.get(config.converter, **config.converter_args)
+    return Path(cache_root) / f"{config.converter}-{cache_key(config, sources)}"
+
+
+def listed_files(sources: Sequence[Path]) -> list[tuple[Path, str, str | None]]:
+    """`labelled_files`, refusing folders that hold no MIDI file."""
     files = labelled_files(sources)
     if not files:
         raise FileNotFoundError(f"no .mid or .midi files under {', '.join(map(str, sources))}")
-    examples: dict[str, list[dict[str, np.ndarray]]] = {s: [] for s in SPLITS}
-    counts = {s: Counter() for s in SPLITS}
+    return files
+
+
+def part_of(result: FileResult, shard_files: int) -> int:
+    """The shard a file's examples go to (0, the only part, in the single layout)."""
+    return result.index // shard_files if shard_files else 0
+
+
+def part_name(split: str, part: int, shard_files: int) -> str:
+    return cache_layout.shard_name(split, part) if shard_files else f"{split}.npz"
+
+
+def manifest_of(config: ModelConfig, sources: Sequence[Path], found: int, summaries: Sequence[FileResult],
+                specs: dict, shards: dict[str, list[dict]] | None = None, shard_files: int = 0) -> dict:
+    """The manifest from every file's summary (in file order) and what was written; raises
+    when a split got no examples."""
     skipped: Counter = Counter()
+    counts = {s: Counter() for s in SPLITS}
+    stats: Counter = Counter()
     eval_files = []
-    progress = Progress(len(files), "reading MIDI", not quiet)
-    for i, (path, rel, split) in enumerate(files, 1):
-        if split not in SPLITS:
-            skipped["held out (test split)" if split == "test" else "split not known"] += 1
-        else:
-            try:
-                score = read_midi_tracks(path)
-            except (ClipError, OSError) as exc:
-                skipped[f"unreadable: {type(exc).__name__}"] += 1
-                score = None
-            if score is not None:
-                found = converter.examples(score, {"path": rel, "file": str(path), "split": split, "seed": _hash(rel)})
-                examples[split] += found
-                counts[split]["files"] += 1
-                counts[split]["examples"] += len(found)
-                if split == "eval":
-                    eval_files.append(rel)
-        progress.update(i)
-    cache.mkdir(parents=True, exist_ok=True)
-    shapes = {}
+    unreadable: dict[str, str] = {}  # file -> why it was skipped
+    for result in summaries:
+        if result.skipped:
+            skipped[result.skipped] += 1
+            if result.reason:
+                unreadable[result.label] = result.reason
+            continue
+        counts[result.split]["files"] += 1
+        counts[result.split]["examples"] += result.count
+        stats.update(result.stats)  # update, not +: keeps reasons counted zero times, as the converter does
+        if result.split == "eval":
+            eval_files.append(result.label)
     for split in SPLITS:
-        if not examples[split]:
-            raise ValueError(f"no {split} examples from {', '.join(map(str, sources))}: {dict(converter.stats) or 'no usable files'}")
-        arrays = {k: np.stack([e[k] for e in examples[split]]) for k in examples[split][0]}
-        shapes = {k: {"shape": list(v.shape[1:]), "dtype": str(v.dtype)} for k, v in arrays.items()}
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        atomic_write(cache / f"{split}.npz", buffer.getvalue())
+        if not counts[split]["examples"]:
+            raise ValueError(f"no {split} examples from {', '.join(map(str, sources))}: "
+                             f"{dict(stats) or 'no usable files'}")
     manifest = {
         "version": PIPELINE_VERSION, "converter": config.converter, "converter_args": config.converter_args,
         "source": str(sources[0].resolve()) if len(sources) == 1 else [str(s.resolve()) for s in sources],
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "files": {"found": len(files), "skipped": dict(skipped)},
-        "splits": {s: dict(counts[s]) for s in SPLITS}, "arrays": shapes,
+        "files": {"found": found, "skipped": dict(skipped)},
+        "splits": {s: dict(counts[s]) for s in SPLITS}, "arrays": specs,
         "split_rule": " + ".join(_split_rule(s) for s in sources),
-        "stats": dict(sorted(converter.stats.items())), "eval_files": eval_files,
+        "stats": dict(sorted(stats.items())), "eval_files": eval_files, "unreadable": unreadable,
     }
+    if shard_files:
+        manifest.update(shard_files=shard_files, shards=shards)
+    return manifest
+
+
+def write_manifest(cache: Path, manifest: dict) -> None:
+    """Written last: a cache folder without a manifest is unfinished and is built again."""
     atomic_write(cache / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
+
+
+def build(config: ModelConfig, source: str | Path | Sequence[str | Path], cache_root: str | Path = "cache",
+          quiet: bool = False, shard_files: int = 0) -> Path:
+    """Build (or reuse) the cache for a config and one or more MIDI folders; return the cache
+    folder. `shard_files` > 0 writes npz shards of that many files' examples, each as soon as
+    its files are read, instead of one file per split."""
+    sources = sources_of(source)
+    cache = cache_folder(config, sources, cache_root)
+    if (cache / "manifest.json").is_file():
+        return cache
+    converter = converters.get(config.converter, **config.converter_args)
+    files = listed_files(sources)
+    cache.mkdir(parents=True, exist_ok=True)
+    pending: dict[str, list[dict[str, np.ndarray]]] = {s: [] for s in SPLITS}
+    shards: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    summaries, specs = [], {}
+    progress = Progress(len(files), "reading MIDI", not quiet)
+    for index, (path, label, split) in enumerate(files):
+        result = convert_file(converter, index, path, label, split)
+        summaries.append(result.summary())
+        if result.examples:
+            pending[split] += result.examples
+        if shard_files and ((index + 1) % shard_files == 0 or index + 1 == len(files)):
+            for name in SPLITS:
+                if pending[name]:
+                    specs = cache_layout.array_specs(pending[name][0])
+                    shards[name].append(cache_layout.write_arrays(
+                        cache / part_name(name, part_of(result, shard_files), shard_files), pending[name]))
+                    pending[name] = []
+        progress.update(index + 1)
+    if not shard_files:
+        specs = next((cache_layout.array_specs(pending[s][0]) for s in reversed(SPLITS) if pending[s]), {})
+    manifest = manifest_of(config, sources, len(files), summaries, specs, shards, shard_files)
+    if not shard_files:
+        for name in SPLITS:
+            cache_layout.write_arrays(cache / part_name(name, 0, 0), pending[name])
+    write_manifest(cache, manifest)
     return cache
 
 
 def test_split(config: ModelConfig, cache: str | Path) -> dict[str, np.ndarray]:
     """The held-out test examples of a built cache's folders, converted as training converts
-    (test.npz beside train.npz and eval.npz, made on first use): what cards report beside the
+    (test.npz beside the cache's other splits, made on first use): what cards report beside the
     validation numbers, read only after a model is chosen. Empty when the folders have no
     test files (a small folder of one's own songs may have none)."""
     cache = Path(cache)
     if not (cache / "test.npz").is_file():
-        m = manifest(cache)
         converter = converters.get(config.converter, **config.converter_args)
-        found: list[dict[str, np.ndarray]] = []
-        for path, rel in test_files(m["source"]):
-            try:
-                score = read_midi_tracks(path)
-            except (ClipError, OSError):
-                continue
-            found += converter.examples(score, {"path": rel, "file": str(path), "split": "test", "seed": _hash(rel)})
+        found = [example for i, (path, label) in enumerate(test_files(manifest(cache)["source"]))
+                 for example in convert_file(converter, i, path, label, "test", ("test",)).examples]
         if not found:
             return {}
-        buffer = io.BytesIO()
-        np.savez(buffer, **{k: np.stack([e[k] for e in found]) for k in found[0]})
-        atomic_write(cache / "test.npz", buffer.getvalue())
+        cache_layout.write_arrays(cache / "test.npz", found)
     return load(cache, "test")
 
 
@@ -205,9 +285,14 @@ def _split_rule(source: Path) -> str:
     return f"{source.name}: path hash, eval {EVAL_RATIO:g}, test {TEST_RATIO:g}"
 
 
+def open_split(cache: str | Path, split: str) -> cache_layout.Split:
+    """A split of a cache in either layout, read part by part (see bridge.data.cache_layout)."""
+    return cache_layout.Split(cache, split, manifest(cache))
+
+
 def load(cache: str | Path, split: str) -> dict[str, np.ndarray]:
-    with np.load(Path(cache) / f"{split}.npz", allow_pickle=False) as npz:
-        return {k: npz[k] for k in npz.files}
+    """A whole split in memory, whichever layout the cache has."""
+    return open_split(cache, split).arrays()
 
 
 def manifest(cache: str | Path) -> dict:
@@ -225,4 +310,10 @@ def summary(m: dict) -> str:
     width = max(len(r[0]) for r in rows)
     lines = [f"pipeline statistics ({m['converter']}, split by {m['split_rule']})"]
     lines += [f"  {name:<{width}}  {value:>8}" for name, value in rows]
+    unreadable = m.get("unreadable", {})
+    if unreadable:
+        lines.append(f"unreadable files, skipped ({len(unreadable)}):")
+        lines += [f"  {name}: {reason}" for name, reason in list(unreadable.items())[:SHOW_UNREADABLE]]
+        if len(unreadable) > SHOW_UNREADABLE:
+            lines.append(f"  ... and {len(unreadable) - SHOW_UNREADABLE} more (manifest.json lists them all)")
     return "\n".join(lines)

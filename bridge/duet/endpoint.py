@@ -9,6 +9,7 @@ models run in one thread of their own, so a long Generate never holds an answer 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -16,12 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from bridge import protocol as P
-from bridge.clip import ClipError
 from bridge.duet import answers, wire
 from bridge.duet.events import Answer, Cut
 from bridge.duet.modes import LEAD, MODES, Mode
 from bridge.duet.runner import SessionRunner
 from bridge.duet.session import SESSIONS
+from bridge.errors import error_code, error_reply
 from bridge.meter import MeterError, parse
 from bridge.params import Param, ParamError
 from bridge.tools import ToolError
@@ -34,16 +35,6 @@ MAX_SESSIONS = 16
 IDLE = 600.0  # seconds without a message after which a session may be dropped for a new one
 KEPT_ANSWERS = 8  # answers per session that `resend` can still send
 TEMPO = Param("tempo", "float", 120.0, "The transport's tempo in beats (quarter notes) a minute.", 1.0, 999.0)
-
-
-def error_code(exc: BaseException) -> str:
-    if isinstance(exc, ToolError):
-        return exc.code
-    if isinstance(exc, (ParamError, MeterError)):
-        return "bad_param"
-    if isinstance(exc, (P.ProtocolError, ClipError)):
-        return "bad_request"
-    return "internal"
 
 
 @dataclass(eq=False)
@@ -84,13 +75,13 @@ class DuetEndpoint:
         try:
             sid = P.request_id(args[0] if args else None)
         except P.ProtocolError as exc:
-            route(None)(P.message(P.ERROR, "", "bad_request", f"{address}: {exc}"))
+            self._reply(args, route)[0](error_reply("", "bad_request", f"{address}: {exc}"))
             return
         handlers = {wire.START: self._start, wire.STOP: self._stop, wire.NOTE: self._note,
                     wire.CLOCK: self._clock, wire.RESEND: self._resend}
         handler = handlers.get(address)
         request = address in (wire.START, wire.STOP)
-        reply, refused = self._reply(args[1:], route) if request else (None, None)
+        reply, refused = self._reply(args, route) if request else (None, None)
         try:
             if refused:
                 raise refused
@@ -102,16 +93,17 @@ class DuetEndpoint:
             if code == "internal":
                 log.exception("error handling %s %s", address, sid)
             entry = self.sessions.get((peer, sid))
-            send = reply or (entry.send if entry else route(None))
-            send(P.message(P.ERROR if request else wire.ERROR, sid, code, P.truncate(str(exc), 600)))
+            if request:
+                reply(error_reply(sid, code, str(exc)))
+            else:
+                (entry.send if entry else route(None))(P.message(wire.ERROR, sid, code, P.truncate(str(exc), 600)))
 
     @staticmethod
     def _reply(args: list, route: Route) -> tuple[Send, ParamError | None]:
         """Where a request's replies go: its `reply_port`, so that even a refused request reaches
         a client that listens on its own port; a bad reply_port is refused to the sender."""
-        pairs = dict(zip(args[::2], args[1::2]))
         try:
-            return route(pairs.get("reply_port")), None
+            return route(P.reply_port_in(args)), None
         except ParamError as exc:
             return route(None), exc
 
@@ -126,19 +118,21 @@ class DuetEndpoint:
         if mode is None:
             raise ParamError(f"mode must be one of {', '.join(MODES)}, got {name!r}")
         tempo = TEMPO.coerce(given.pop("tempo", TEMPO.default))
-        meter = parse(given.pop("meter", "4/4"))
-        params = mode.resolve(given)
+        try:
+            meter = parse(given.pop("meter", "4/4"))
+            session = SESSIONS[mode.name](mode.resolve(given), meter, tempo)  # a meter must have a grid
+        except MeterError as exc:
+            raise ParamError(str(exc)) from None
         key = (peer, sid)
         entry = self.sessions.get(key)
         if entry is not None and entry.mode is mode:
-            entry.runner.session.configure(params, meter, tempo)
+            entry.runner.session.configure(session.params, meter, tempo)
             entry.runner.clock.tempo = tempo
             entry.send = send
             entry.runner.arm()
         else:
             if entry is not None:
                 self._drop(key)
-            session = SESSIONS[mode.name](params, meter, tempo)  # a meter without a grid: MeterError
             self._make_room()
             runner = SessionRunner(session, self.store, self.executor, lambda event: self._emit(key, event),
                                    lambda exc: self._failed(key, exc), self.lead)
@@ -158,7 +152,7 @@ class DuetEndpoint:
         code = error_code(exc)
         if code == "internal":
             log.error("duet session %s failed to start", sid, exc_info=exc)
-        send(P.message(P.ERROR, sid, code, P.truncate(str(exc) or type(exc).__name__, 600)))
+        send(error_reply(sid, code, str(exc) or type(exc).__name__))
 
     def _stop(self, sid: str, args: list, peer: tuple, send: Send) -> None:
         given = P.key_values(args)
@@ -197,8 +191,8 @@ class DuetEndpoint:
     def _note(self, sid: str, args: list, peer: tuple, reply: Send | None) -> None:
         entry = self._entry(sid, peer, args, ("beat", "pitch", "velocity"))
         beat, pitch, velocity = P.as_float("beat", args[0]), P.as_int("pitch", args[1]), P.as_int("velocity", args[2])
-        if not (0 <= pitch <= 127 and 0 <= velocity <= 127 and abs(beat) <= P.MAX_BEATS * 64):
-            raise ClipError(f"a note takes a beat, a pitch 0-127 and a velocity 0-127, got {args}")
+        if not (0 <= pitch <= 127 and 0 <= velocity <= 127 and math.isfinite(beat)):
+            raise P.ProtocolError(f"a note takes a beat, a pitch 0-127 and a velocity 0-127, got {args}")
         entry.runner.note(beat, pitch, velocity)
 
     def _clock(self, sid: str, args: list, peer: tuple, reply: Send | None) -> None:

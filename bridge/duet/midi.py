@@ -28,6 +28,7 @@ from bridge.duet.runner import SessionRunner
 from bridge.duet.session import SESSIONS
 from bridge.meter import MeterError, parse
 from bridge.model_store import ModelStore
+from bridge.offline import add_bundles_option, add_param, given_params
 from bridge.play import OutputPort, open_port
 from bridge.tools import ToolError
 
@@ -167,8 +168,6 @@ def open_input(name: str | None, callback: Any) -> Any:
 
 
 def cmd_play_along(mode: Mode, args: argparse.Namespace) -> int:
-    from bridge.cli import given_params
-
     if args.list_ports:
         try:
             print("inputs:", ", ".join(mido.get_input_names()) or "none")
@@ -208,8 +207,6 @@ def cmd_play_along(mode: Mode, args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from bridge.cli import _add_param, add_bundles_option
-
     for mode in MODES.values():
         parser = subparsers.add_parser(
             mode.name, help=f"play along from a MIDI keyboard: {mode.help}", description=f"{mode.help} "
@@ -227,5 +224,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         add_bundles_option(parser)
         group = parser.add_argument_group(f"{mode.name} parameters")
         for param in mode.params:
-            _add_param(group, param)
+            add_param(group, param)
         parser.set_defaults(func=lambda args, mode=mode: cmd_play_along(mode, args))

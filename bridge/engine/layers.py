@@ -6,6 +6,8 @@ axis, because variations are sampled together in one batch, never one call each.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 
@@ -69,8 +71,12 @@ class LSTM:
         return h, (h, c)
 
     def run(self, xs: np.ndarray, state: tuple[np.ndarray, np.ndarray] | None = None,
-            reverse: bool = False) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-        """Outputs [B, T, H] and the final state; the input projection is one matmul for all steps."""
+            reverse: bool = False, on_step: Callable[[], None] | None = None
+            ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """Outputs [B, T, H] and the final state; the input projection is one matmul for all steps.
+
+        `on_step` is called after every step: a tool passes its progress report, the point where
+        a cancelled request stops, so a long sequence never runs on unchecked."""
         batch, steps = xs.shape[:2]
         h, c = state if state is not None else self.zero_state(batch)
         proj = xs.astype(np.float32) @ self.kernel + self.bias
@@ -79,6 +85,8 @@ class LSTM:
         for t in order:
             h, c = self._cell(proj[:, t], h, c)
             out[:, t] = h
+            if on_step is not None:
+                on_step()
         return out, (h, c)
 
 
@@ -91,11 +99,11 @@ class StackedLSTM:
     def zero_state(self, batch: int) -> list[tuple[np.ndarray, np.ndarray]]:
         return [layer.zero_state(batch) for layer in self.layers]
 
-    def run(self, xs: np.ndarray, states=None):
+    def run(self, xs: np.ndarray, states=None, on_step: Callable[[], None] | None = None):
         states = states or self.zero_state(xs.shape[0])
         new_states = []
         for layer, state in zip(self.layers, states):
-            xs, state = layer.run(xs, state)
+            xs, state = layer.run(xs, state, on_step=on_step)
             new_states.append(state)
         return xs, new_states
 

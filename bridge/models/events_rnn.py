@@ -98,14 +98,17 @@ class EventsRNN:
     def sample(self, primer: np.ndarray, steps: int, n: int, temperature: float, rng: np.random.Generator,
                mask: np.ndarray | None = None, report=lambda fraction, message: None,
                grid: MeterGrid = LEGACY_GRID) -> np.ndarray:
-        """n continuations [n, steps] of a primer [P] of events, all in one batch."""
-        out, states = self.rnn.run(self.features(primer[None], grids=self._grids(grid, 1)))
+        """n continuations [n, steps] of a primer [P] of events, all in one batch.
+
+        `report` is called after every step of the primer and of sampling: it is where a
+        cancelled or timed-out request stops."""
+        out, states = self.rnn.run(self.features(primer[None], grids=self._grids(grid, 1)),
+                                   on_step=lambda: report(0.05, "reading the primer"))
         logits = np.repeat(dense(out[:, -1], self.out_kernel, self.out_bias), n, axis=0)
         states = [(np.repeat(h, n, axis=0), np.repeat(c, n, axis=0)) for h, c in states]
         history = np.zeros((n, len(primer) + steps), np.int64)
         history[:, :len(primer)] = primer
         report(0.1, "primer read")
-        marks = {steps * k // 4 for k in (1, 2, 3)}
         for i in range(steps):
             if mask is not None:
                 logits = np.where(mask, logits, -np.inf)
@@ -113,8 +116,7 @@ class EventsRNN:
             history[:, t] = sample_categorical(softmax(logits, temperature), rng)
             if i + 1 < steps:
                 logits = self.advance(history, t, states, grid)
-            if i + 1 in marks:
-                report(0.1 + 0.85 * (i + 1) / steps, "sampling")
+            report(0.1 + 0.85 * (i + 1) / steps, "sampling")
         return history[:, len(primer):]
 
     def sample_notes(self, primer: np.ndarray, steps: int, n: int, temperature: float, rng: np.random.Generator,
@@ -126,7 +128,8 @@ class EventsRNN:
         for _ in range(RESAMPLE_ROUNDS):
             if not empty:
                 break
-            again = self.sample(primer, steps, len(empty), temperature, rng, mask, grid=grid)
+            again = self.sample(primer, steps, len(empty), temperature, rng, mask,
+                                lambda fraction, message: report(0.95, "sampling again"), grid)
             events[empty] = again
             empty = [i for i in empty if not self.encoding.decode(events[i])]
         return events, empty
@@ -166,6 +169,7 @@ class EventsRNN:
         length = start + added
         out = []
         for i, row in enumerate(events):
+            ctx.report(0.95 + 0.05 * i / len(events), "placing notes")
             if self.kind == "drums":
                 new = [feel.note(c, primer_steps + s, start + s / spq, rng) for c, s in self.encoding.decode(row)]
             else:

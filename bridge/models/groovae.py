@@ -35,6 +35,7 @@ from bridge.tools import ToolError
 # Model offsets are kept inside +-MAX_OFFSET of a step's half-width, so a grooved note read back
 # (rounded to the nearest 16th) lands on the step it came from.
 MAX_OFFSET = 0.98
+REPORT_EVERY = 256  # cells placed between two progress reports (the cancellation point)
 
 
 def _softplus(x: np.ndarray) -> np.ndarray:
@@ -76,10 +77,10 @@ class GrooVAE:
             return np.zeros((steps, 0), np.float32)
         return grid.features(np.arange(start, start + steps))
 
-    def encode(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior mean and std [B, Z] of encoder inputs [B, T, D]."""
-        _, (h_fw, _) = self.enc_fw.run(inputs)
-        _, (h_bw, _) = self.enc_bw.run(inputs, reverse=True)
+    def encode(self, inputs: np.ndarray, on_step=None) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and std [B, Z] of encoder inputs [B, T, D]; `on_step` after every step."""
+        _, (h_fw, _) = self.enc_fw.run(inputs, on_step=on_step)
+        _, (h_bw, _) = self.enc_bw.run(inputs, reverse=True, on_step=on_step)
         h = np.concatenate([h_fw, h_bw], axis=-1)
         sigma = _softplus(dense(h, self.w["sigma/kernel"], self.w["sigma/bias"]))
         return dense(h, self.w["mu/kernel"], self.w["mu/bias"]), sigma
@@ -143,7 +144,7 @@ class GrooVAE:
             known = np.zeros((padded_len, NUM_CLASSES), np.float32)
             known[:steps] = known_hits
         inputs = enc.encoder_inputs(np.stack([padded[s:s + self.window] for s in starts]), self.mode)
-        mu, sigma = self.encode(inputs)
+        mu, sigma = self.encode(inputs, on_step=(lambda: progress(0.0, "reading the clip")) if progress else None)
         eps = rng.standard_normal((variations, self.z_size)).astype(np.float32) * temperature
         result = np.zeros((variations, padded_len, enc.FEATURES), np.float32)
         for i, s in enumerate(starts):
@@ -181,17 +182,24 @@ class GrooVAE:
         out = self.perform(performance, n, float(params["temperature"]), rng, performance[:, :NUM_CLASSES],
                            ghost, lambda f, m: ctx.report(0.95 * f, m), grid)
         feel = Feel(_grid_hits(clip, drum_map, spq), grid, drum_map)
-        ctx.report(1.0, "done")
         # Notes keep the input's order, so amount 0 gives back the input's notes exactly.
-        return [replace(clip, notes=self._regroove(clip, cells, out[v], amount, float(params["dynamics"]), feel),
-                        name=f"groove {v + 1}/{n} {clip.name}".rstrip()) for v in range(n)]
+        results = []
+        for v in range(n):
+            ctx.report(0.95 + 0.05 * v / n, "placing notes")
+            placing = lambda: ctx.report(0.95 + 0.05 * v / n, "placing notes")  # noqa: E731
+            results.append(replace(clip, notes=self._regroove(clip, cells, out[v], amount, float(params["dynamics"]),
+                                                              feel, placing),
+                                   name=f"groove {v + 1}/{n} {clip.name}".rstrip()))
+        ctx.report(1.0, "done")
+        return results
 
     @staticmethod
     def _regroove(clip: Clip, cells: dict[tuple[int, int], list[int]], tensor: np.ndarray, amount: float,
-                  dynamics: float, feel: Feel) -> tuple[Note, ...]:
+                  dynamics: float, feel: Feel, report=lambda: None) -> tuple[Note, ...]:
         """The clip's notes moved toward the model's timing and velocity by `amount`, plus ghost
         notes in the input's own sounds. With `dynamics` 1 each drum's velocities keep the
-        input's mean level (the model's accents move around it); with 0 the model's level."""
+        input's mean level (the model's accents move around it); with 0 the model's level.
+        `report` is called every REPORT_EVERY cells (the cancellation point)."""
         hits, velocities, offsets = enc.split(tensor)
         spq = feel.grid.steps_per_quarter
         notes = list(clip.notes)
@@ -199,10 +207,13 @@ class GrooVAE:
         leads = {cell: max(members, key=lambda i: (clip.notes[i].velocity, -i)) for cell, members in cells.items()}
         level = {}  # class -> (input mean, model mean) velocity over the input's hits
         for k in {k for _, k in cells}:
+            report()
             played = [(clip.notes[i].velocity, float(velocities[step, k]) * 127.0)
                       for (step, kk), i in leads.items() if kk == k]
             level[k] = (np.mean([a for a, _ in played]), np.mean([b for _, b in played]))
-        for (step, k), members in cells.items():
+        for count, ((step, k), members) in enumerate(cells.items()):
+            if count % REPORT_EVERY == 0:
+                report()
             lead = leads[step, k]
             target_start = float(enc.onset_beats(step, np.clip(offsets[step, k], -MAX_OFFSET, MAX_OFFSET), spq))
             target_velocity = float(velocities[step, k]) * 127.0 - dynamics * (level[k][1] - level[k][0])
@@ -213,7 +224,9 @@ class GrooVAE:
                 start = min(max(0.0, note.start + shift), max(note.start, latest))
                 velocity = int(np.clip(round(note.velocity + lift), 1, 127))
                 notes[i] = replace(note, start=start, velocity=velocity)
-        for step, k in zip(*np.nonzero(hits > 0.5)):
+        for count, (step, k) in enumerate(zip(*np.nonzero(hits > 0.5))):
+            if count % REPORT_EVERY == 0:
+                report()
             if (int(step), int(k)) in cells:
                 continue
             start = float(enc.onset_beats(step, np.clip(offsets[step, k], -MAX_OFFSET, MAX_OFFSET), spq))
@@ -248,6 +261,7 @@ class GrooVAE:
         latest = max(clip.length - 1e-3, 0.0)
         results = []
         for v in range(n):
+            ctx.report(0.95 + 0.05 * v / n, "placing notes")
             notes = [Note(feel.pitch(h.drum_class, enc.grid_position(h.start, spq)[0]), min(h.start, latest),
                           1.0 / spq, h.velocity) for h in enc.decode(out[v], spq)]
             results.append(clip.with_notes(notes, name=f"drumify {v + 1}/{n} {clip.name}".rstrip()))

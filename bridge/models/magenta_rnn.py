@@ -124,7 +124,7 @@ class MagentaRNN(EventsRNN):
         state = self.zero_state(n)
         for t in range(len(primer)):
             logits, state = self.step(x[:, t], state)
-        report(0.1, "primer read")
+            report(0.1 * (t + 1) / len(primer), "reading the primer")
         label_mask = self._label_mask(mask) if mask is not None else None
         for i in range(steps):
             if label_mask is not None:
@@ -135,8 +135,7 @@ class MagentaRNN(EventsRNN):
             if i + 1 < steps:
                 x_t = np.stack([self.inputs.input_at(row, len(row) - 1) for row in history])
                 logits, state = self.step(x_t, state)
-            if (i + 1) % max(1, steps // 4) == 0:
-                report(0.1 + 0.85 * (i + 1) / steps, "sampling")
+            report(0.1 + 0.85 * (i + 1) / steps, "sampling")
         return np.asarray([row[len(primer):] for row in history], np.int64)
 
 

@@ -161,13 +161,13 @@ class MusicVAE:
     def from_bundle(cls, bundle: Bundle) -> "MusicVAE":
         return cls(bundle.weights, VAEHparams.from_config(bundle.config["kind"], bundle.config["hparams"]), bundle.name)
 
-    def encode(self, events: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior mean and std [B, Z] of int events [B, T]."""
+    def encode(self, events: np.ndarray, on_step: Callable[[], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and std [B, Z] of int events [B, T]; `on_step` after every step."""
         x = self.table[events]
         with blas.threads_for(len(events), self.hp.enc_units):
             for fw, bw in self.encoder:  # each layer reads both directions' outputs of the one below
-                out_fw, (h_fw, _) = fw.run(x)
-                out_bw, (h_bw, _) = bw.run(x, reverse=True)
+                out_fw, (h_fw, _) = fw.run(x, on_step=on_step)
+                out_bw, (h_bw, _) = bw.run(x, reverse=True, on_step=on_step)
                 x = np.concatenate([out_fw, out_bw], axis=-1)
         h = np.concatenate([h_fw, h_bw], axis=-1)
         sigma = np.logaddexp(0.0, dense(h, self.w["encoder/sigma/kernel"], self.w["encoder/sigma/bias"]))
@@ -263,7 +263,7 @@ class MusicVAE:
     # --- tools ---------------------------------------------------------------------------------
 
     def _progress(self, ctx: ToolContext, start: float, span: float, message: str) -> Callable[[int], None]:
-        return lambda t: ctx.report(start + span * t / self.hp.steps, message) if t % 8 == 0 else None
+        return lambda t: ctx.report(start + span * t / self.hp.steps, message)
 
     def generate(self, clips: list[Clip], params: dict[str, Any], ctx: ToolContext) -> list[Clip]:
         """`variations` clips of `bars` bars from the prior; an input clip only lends its context.
@@ -315,9 +315,12 @@ class MusicVAE:
         rng = np.random.default_rng(params.get("seed"))
         bars = max(1, min(MAX_INTERPOLATE_BARS, int(np.ceil(round(min(a.bars, b.bars), 6)))))
         windows = -(-bars * grid.bar_steps // self.hp.steps)
-        ctx.report(0.0, "encoding A and B")
-        events = np.stack([vae_clips.to_events(c, self.hp, drum_map, windows * self.hp.steps, grid) for c in (a, b)])
-        mu, _ = self.encode(events.reshape(2 * windows, self.hp.steps))
+        events = []
+        for c in (a, b):
+            ctx.report(0.0, "encoding A and B")
+            events.append(vae_clips.to_events(c, self.hp, drum_map, windows * self.hp.steps, grid))
+        events = np.stack(events)
+        mu, _ = self.encode(events.reshape(2 * windows, self.hp.steps), on_step=lambda: ctx.report(0.05, "encoding A and B"))
         if params.get("amount") is not None:
             ts = np.array([params["amount"]], np.float32)
         else:

@@ -17,11 +17,40 @@ def _configs() -> list[str]:
     return sorted(CONFIGS)
 
 
+def beam_options(runner: str | None, workers: int, rest: list[str]) -> list[str] | None:
+    """Beam's pipeline options for `dataset`, or None for the plain one-process path:
+    `--runner NAME` and every option `dataset` does not know pass through to Beam as they are;
+    `--workers N` alone is Beam's DirectRunner with N processes on this machine."""
+    if runner is None and workers <= 1:
+        if rest:
+            raise ValueError(f"unrecognized arguments: {' '.join(rest)} (Beam options need --runner or --workers)")
+        return None
+    if runner is None and workers > 1:
+        rest = [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing", *rest]
+    return [f"--runner={runner or 'DirectRunner'}", *rest]
+
+
 def cmd_dataset(args: argparse.Namespace) -> int:
     from bridge.data import pipeline
     from bridge.models.configs import CONFIGS
 
-    cache = pipeline.build(CONFIGS[args.config], args.data, args.cache)
+    try:
+        options = beam_options(args.runner, args.workers, args.beam_args)
+    except ValueError as exc:
+        print(f"magenta-bridge: error: {exc}", file=sys.stderr)
+        return 2
+    if options is None:
+        cache = pipeline.build(CONFIGS[args.config], args.data, args.cache, shard_files=args.shard_files)
+    else:
+        try:
+            from bridge.data import beam_pipeline
+        except ModuleNotFoundError as exc:
+            if exc.name != "apache_beam":
+                raise
+            print("magenta-bridge: error: --runner and --workers need Apache Beam: pip install -e '.[scale]'",
+                  file=sys.stderr)
+            return 2
+        cache = beam_pipeline.build(CONFIGS[args.config], args.data, args.cache, options, args.shard_files)
     print(pipeline.summary(pipeline.manifest(cache)))
     print(f"cache: {cache}")
     return 0
@@ -32,7 +61,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     command = shlex.join(["magenta-bridge", *sys.argv[1:]])
     train(args.config, args.data, args.run_dir, args.hparams, args.steps, args.seed, args.threads, args.cache,
-          command=command)
+          command=command, strategy=args.strategy)
     return 0
 
 
@@ -51,6 +80,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pass_unknown_options(parser: argparse.ArgumentParser, dest: str) -> None:
+    """Collect the options this subcommand does not know in `dest` instead of refusing them.
+    The top-level parser is not ours to change, but it parses a subcommand's arguments with
+    `subparser.parse_known_args` and refuses whatever that leaves over (CPython's
+    Lib/argparse.py, _SubParsersAction.__call__, 3.11 to 3.13 alike)."""
+    known = parser.parse_known_args
+
+    def parse_known_args(args=None, namespace=None):
+        namespace, extras = known(args, namespace)
+        setattr(namespace, dest, [a for a in extras if a != "--"])
+        return namespace, []
+
+    parser.parse_known_args = parse_known_args
+
+
 def register(subparsers) -> None:
     configs = _configs()
     dataset = subparsers.add_parser("dataset", help="turn a MIDI folder into a cached training set")
@@ -58,7 +102,17 @@ def register(subparsers) -> None:
     dataset.add_argument("--data", type=Path, required=True, action="append",
                          help="folder of .mid files (searched recursively); repeat to combine folders")
     dataset.add_argument("--cache", type=Path, default=Path("cache"), help="cache root folder (default ./cache)")
+    dataset.add_argument("--shard-files", type=int, default=0, metavar="N",
+                         help="write the cache as npz shards of N files' examples each, which training streams "
+                              "(default: one train.npz and one eval.npz)")
+    dataset.add_argument("--runner", default=None,
+                         help="run the conversion as an Apache Beam pipeline on this runner (DirectRunner, "
+                              "FlinkRunner, SparkRunner, DataflowRunner...; needs the scale extra); options that "
+                              "dataset does not know go to Beam, e.g. --flink_master=host:8081")
+    dataset.add_argument("--workers", type=int, default=1, metavar="N",
+                         help="convert with N processes on this machine (Beam's DirectRunner in multi-process mode)")
     dataset.set_defaults(func=cmd_dataset)
+    _pass_unknown_options(dataset, "beam_args")
 
     train = subparsers.add_parser("train", help="train a model config on a MIDI folder (resumes a killed run)")
     train.add_argument("config", choices=configs, help="model config to train")
@@ -71,6 +125,10 @@ def register(subparsers) -> None:
     train.add_argument("--seed", type=int, default=0, help="seed for batches, initial weights and dropout")
     train.add_argument("--threads", type=int, default=1, help="TensorFlow intra/inter-op threads (default 1)")
     train.add_argument("--cache", type=Path, default=Path("cache"), help="cache root folder (default ./cache)")
+    train.add_argument("--strategy", choices=("auto", "none", "mirrored", "multi_worker"), default="auto",
+                       help="tf.distribute strategy: mirrored = this machine's GPUs; multi_worker = the machines "
+                            "TF_CONFIG names; auto (default) = multi_worker under a TF_CONFIG cluster, mirrored "
+                            "with several GPUs, else none")
     train.set_defaults(func=cmd_train)
 
     export = subparsers.add_parser("export", help="write a trained run as a bundle, or a bundle as a magenta.js checkpoint")

@@ -23,17 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from bridge.bundle import load_bundle, save_bundle
+from bridge.data import pipeline
 from bridge.drums import CLASS_NAMES, NUM_CLASSES
 from bridge.encodings import groove as enc
 from bridge.models.groovae import GrooVAE
 
 N = NUM_CLASSES
 BAR = 16
-
-
-def load_split(cache: Path, split: str) -> dict[str, np.ndarray]:
-    with np.load(cache / f"{split}.npz", allow_pickle=False) as npz:
-        return {k: npz[k] for k in npz.files}
 
 
 def reconstruct(model: GrooVAE, perf: np.ndarray, sampled: bool, known_hits: bool) -> np.ndarray:
@@ -104,13 +100,13 @@ def report(bundle_dir: Path, cache: Path) -> str:
     """The markdown section for the model card."""
     bundle = load_bundle(bundle_dir)
     model = GrooVAE.from_bundle(bundle)
-    test = load_split(cache, "eval")
+    test = pipeline.load(cache, "eval")
     windows = len(test["performance"])
     lines = [f"## Evaluation (eval split: Groove MIDI Dataset validation files, {windows} 2-bar windows)", "",
              f"Computed by `python -m bridge.train.eval_groove {bundle_dir} --cache {cache}` with the NumPy model.", ""]
     if model.mode == "humanize":
         lines += ["| decoder given the true hits | timing MAE (ms) | velocity MAE (0-127) |", "|---|---|---|"]
-        rows = humanize_rows(model, load_split(cache, "train"), test)
+        rows = humanize_rows(model, pipeline.load(cache, "train"), test)
         lines += [f"| {name} | {ms:.2f} | {vel:.2f} |" for name, ms, vel in rows]
     else:
         lines += ["| hit F1 | " + " | ".join(CLASS_NAMES) + " | all |", "|---" * (N + 2) + "|"]

@@ -126,8 +126,9 @@ def export(run_dir: str | Path, output: str | Path, name: str | None = None) -> 
     test_arrays = pipeline.test_split(config, run["cache"])
     test = {"examples": 0}
     if test_arrays:
-        test = {**evaluate(model.test_step, lambda chunk: prepare(chunk, config), test_arrays,
-                           config.hparams["batch_size"], perplexity=has_perplexity(fam)),
+        test = {**evaluate(model.test_step, lambda chunk: prepare(chunk, config),
+                           pipeline.open_split(run["cache"], "test").chunks(config.hparams["batch_size"]),
+                           has_perplexity(fam)),
                 "examples": len(next(iter(test_arrays.values())))}
     manifest = pipeline.manifest(run["cache"])
     name = name or output.name

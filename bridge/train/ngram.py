@@ -57,5 +57,6 @@ class WittenBell:
         return 0
 
 
-def _rows(sequences) -> list[list[int]]:
-    return sequences.tolist() if isinstance(sequences, np.ndarray) else [list(row) for row in sequences]
+def _rows(sequences):
+    """Rows as lists of ints; rows from an iterator are read one at a time, never all held."""
+    return sequences.tolist() if isinstance(sequences, np.ndarray) else (list(row) for row in sequences)

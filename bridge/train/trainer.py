@@ -12,7 +12,9 @@ A run folder holds everything about one training run:
                          time, eval and baselines
 Running the same command again resumes from the newest checkpoint (model, optimizer, step),
 so a killed run loses at most `checkpoint_every` steps. Batches are a function of (seed,
-step), so a resumed run sees the same data it would have seen without the kill.
+step) (bridge.train.batches), so a resumed run sees the same data it would have seen without
+the kill, whichever cache layout it reads. A run can train on several devices or machines with
+tf.distribute (bridge.train.distribute); only the chief writes the run folder.
 """
 from __future__ import annotations
 
@@ -30,11 +32,13 @@ import numpy as np
 from bridge.bundle import atomic_write
 from bridge.data import pipeline
 from bridge.models.configs import CONFIGS, ModelConfig
-from bridge.train import checkpoint
+from bridge.train import checkpoint, distribute
+from bridge.train.batches import Batches, replica_slice
 
 DEFAULTS = {"batch_size": 64, "learning_rate": 1e-3, "clip_norm": 0.0, "max_steps": 1000, "eval_every": 250,
             "checkpoint_every": 250, "image_every": 0, "early_stop_patience": 0, "log_every": 25,
-            "eval_examples": 2048, "lr_decay_start": 0, "lr_decay_rate": 1.0, "min_learning_rate": 1e-5}
+            "eval_examples": 2048, "lr_decay_start": 0, "lr_decay_rate": 1.0, "min_learning_rate": 1e-5,
+            "shuffle_shards": 16}
 # Hparams that only say how long a run goes: a finished run can be extended by raising them.
 EXTENDABLE = ("max_steps",)
 
@@ -87,37 +91,12 @@ def configure_tensorflow(threads: int, seed: int):
     return keras, tf
 
 
-class Batches:
-    """Batch `step` is a fixed function of the seed and the step: resumable, reproducible."""
-
-    def __init__(self, arrays: dict[str, np.ndarray], batch_size: int, seed: int) -> None:
-        self.arrays, self.batch_size, self.seed = arrays, batch_size, seed
-        self.size = len(next(iter(arrays.values())))
-        if self.size < batch_size:
-            raise ValueError(f"only {self.size} training examples, fewer than batch_size {batch_size}")
-        self.per_epoch = self.size // batch_size
-
-    def __call__(self, step: int) -> dict[str, np.ndarray]:
-        epoch, index = divmod(step, self.per_epoch)
-        order = np.random.default_rng([self.seed, epoch]).permutation(self.size)
-        pick = np.sort(order[index * self.batch_size:(index + 1) * self.batch_size])
-        return {k: v[pick] for k, v in self.arrays.items()}
-
-
-def chunks(arrays: dict[str, np.ndarray], size: int, limit: int | None = None):
-    total = len(next(iter(arrays.values())))
-    total = min(total, limit) if limit else total
-    for start in range(0, total, size):
-        yield {k: v[start:min(start + size, total)] for k, v in arrays.items()}
-
-
-def evaluate(step, prepare, arrays: dict[str, np.ndarray], batch_size: int, limit: int | None = None,
-             perplexity: bool = False) -> dict[str, float]:
-    """Example-weighted means of a test step's metrics over arrays (the first `limit` examples);
-    the trainer's eval and the card's test numbers are the same computation."""
+def evaluate(step, prepare, chunks, perplexity: bool = False) -> dict[str, float]:
+    """Example-weighted means of a test step's metrics over chunks of examples: the trainer's
+    eval and the card's test numbers are the same computation."""
     sums: dict[str, float] = {}
     count = 0
-    for chunk in chunks(arrays, batch_size, limit):
+    for chunk in chunks:
         n = len(next(iter(chunk.values())))
         for key, value in step(prepare(chunk)).items():
             sums[key] = sums.get(key, 0.0) + float(value) * n
@@ -129,28 +108,72 @@ def evaluate(step, prepare, arrays: dict[str, np.ndarray], batch_size: int, limi
 
 
 class Trainer:
-    def __init__(self, config: ModelConfig, run_dir: Path, cache: Path, seed: int, threads: int) -> None:
+    def __init__(self, config: ModelConfig, run_dir: Path, cache: Path, seed: int, threads: int,
+                 strategy: str = "auto") -> None:
         from bridge.train.families import family, has_perplexity
 
         self.config, self.run_dir, self.cache, self.seed = config, run_dir, cache, seed
         self.hp = config.hparams
         self.keras, self.tf = configure_tensorflow(threads, seed)
+        strategy = distribute.resolve(strategy, self.tf)
+        self.strategy = distribute.make(strategy, self.tf)
+        self.strategy_name, self.distributed = strategy, strategy != "none"
+        self.replicas = self.strategy.num_replicas_in_sync
+        self.chief = distribute.is_chief()
+        if self.hp["batch_size"] % self.replicas:
+            raise ValueError(f"batch_size {self.hp['batch_size']} does not divide into {self.replicas} replicas")
         self.family = family(config.model_class)
         self.perplexity = has_perplexity(self.family)
         self.prepare = getattr(self.family, "prepare_batch", lambda batch, config: batch)
-        self.train_arrays = pipeline.load(cache, "train")
-        self.eval_arrays = pipeline.load(cache, "eval")
-        self.batches = Batches(self.train_arrays, self.hp["batch_size"], seed)
-        self.model = self.family.build(config)
-        self.model(self.prepare(self.batches(0), config))
-        self.optimizer = self.keras.optimizers.Adam(self.hp["learning_rate"], clipnorm=self.hp["clip_norm"] or None)
-        self.model.compile(optimizer=self.optimizer)
-        self.optimizer.build(self.model.trainable_variables)
-        self.train_fn = self.tf.function(self.model.train_step)
+        self.train = pipeline.open_split(cache, "train")
+        self.eval = pipeline.open_split(cache, "eval")
+        self.batches = Batches(self.train, self.hp["batch_size"], seed, self.hp["shuffle_shards"])
+        clip = self.hp["clip_norm"] or None
+        with self.strategy.scope():
+            self.model = self.family.build(config)
+            self.model(self.prepare(self.batches(0), config))
+            # Several replicas: the train step clips the summed gradient itself (see MetricsModel).
+            self.optimizer = self.keras.optimizers.Adam(self.hp["learning_rate"],
+                                                        clipnorm=None if self.replicas > 1 else clip)
+            self.model.replica_clip_norm = (clip or 0.0) if self.replicas > 1 else 0.0
+            self.model.compile(optimizer=self.optimizer)
+            self.optimizer.build(self.model.trainable_variables)
+        self.train_fn = self.tf.function(self.model.train_step) if not self.distributed else self._distributed_step()
         self.eval_fn = self.tf.function(self.model.test_step)
+
+    def _distributed_step(self):
+        """One step over every replica: each takes its slice of the global batch; the metrics
+        are averaged over replicas (equal slices: the global batch's means)."""
+        tf, strategy = self.tf, self.strategy
+
+        @tf.function
+        def step(batch):
+            metrics = strategy.run(self.model.train_step, args=(batch,))
+            return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in metrics.items()}
+
+        def run(batch):
+            return step(strategy.experimental_distribute_values_from_function(
+                lambda ctx: replica_slice(batch, ctx.replica_id_in_sync_group, ctx.num_replicas_in_sync)))
+        return run
+
+    def agree_on_step(self, step: int) -> None:
+        """Every worker must start from the same checkpoint: a worker that cannot see the
+        chief's run folder would train other weights, so compare the steps all workers restored
+        (sums of step and step squared over replicas equal R*s and R*s*s only if all are s)."""
+        tf, strategy = self.tf, self.strategy
+
+        @tf.function
+        def summed(value):
+            return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.identity(value)), axis=None)
+        total = summed(tf.constant([step, step * step], tf.float64)).numpy()
+        if total[0] != self.replicas * step or total[1] != self.replicas * step * step:
+            raise RuntimeError(f"this worker resumed at step {step} but others did not: every worker must see the "
+                               f"chief's checkpoints in {self.run_dir} (a shared filesystem)")
 
     # --- state ---------------------------------------------------------------------------
     def save(self, name: str, meta: dict) -> None:
+        if not self.chief:
+            return
         checkpoint.save(self.run_dir / "checkpoints" / name, [v.numpy() for v in self.model.weights],
                         [v.numpy() for v in self.optimizer.variables], meta)
 
@@ -168,8 +191,8 @@ class Trainer:
 
     # --- loop ----------------------------------------------------------------------------
     def evaluate(self, limit: int | None) -> dict[str, float]:
-        return evaluate(self.eval_fn, lambda chunk: self.prepare(chunk, self.config), self.eval_arrays,
-                        self.hp["batch_size"], limit, self.perplexity)
+        return evaluate(self.eval_fn, lambda chunk: self.prepare(chunk, self.config),
+                        self.eval.chunks(self.hp["batch_size"], limit), self.perplexity)
 
     def images(self, writer, step: int) -> None:
         sampler = getattr(self.family, "sample_rolls", None)
@@ -191,7 +214,13 @@ class Trainer:
         if latest is not None:
             meta = self.restore(latest)
             log(f"resumed from step {meta['step']} ({latest.name}, weights {self.weights_fingerprint()})")
-        writers = {s: tf.summary.create_file_writer(str(self.run_dir / "tb" / s)) for s in ("train", "eval")}
+        if self.distributed:
+            log(f"training on {self.replicas} replicas (strategy {self.strategy_name}, "
+                f"{'chief' if self.chief else 'worker'})")
+            if distribute.task_count(distribute.tf_config()) > 1:
+                self.agree_on_step(meta["step"])
+        writers = {s: tf.summary.create_file_writer(str(self.run_dir / "tb" / s)) if self.chief
+                   else tf.summary.create_noop_writer() for s in ("train", "eval")}
         session_start, step, earlier = time.monotonic(), meta["step"], meta["wall_time_s"]
         sums: dict[str, float] = {}
         tick, early = time.monotonic(), False
@@ -221,7 +250,7 @@ class Trainer:
                     tf.summary.scalar("steps_per_second", rate, step=step)
                 log(f"step {step}  " + "  ".join(f"{k} {v:.4f}" for k, v in means.items()) + f"  {rate:.2f} steps/s")
                 sums, tick = {}, time.monotonic()
-            if hp["image_every"] and step % hp["image_every"] == 0:
+            if hp["image_every"] and step % hp["image_every"] == 0 and self.chief:
                 self.images(writers["train"], step)
             if step % hp["eval_every"] == 0 or step == max_steps:
                 result = self.evaluate(hp["eval_examples"])
@@ -239,13 +268,16 @@ class Trainer:
             if step % hp["checkpoint_every"] == 0 or step == max_steps or early:
                 meta.update(step=step, wall_time_s=elapsed())
                 self.save(f"ckpt-{step}.npz", meta)
-                checkpoint.prune(ckpt_dir)
+                if self.chief:
+                    checkpoint.prune(ckpt_dir)
             if early:
                 log(f"early stopping at step {step}: eval loss has not improved for {meta['bad_evals']} evals")
                 break
         for writer in writers.values():
             writer.flush()
         meta.update(step=step, wall_time_s=elapsed())
+        if not self.chief:  # the chief scores the run and writes result.json
+            return {"steps": step, "stopped": "early_stopping" if early else limit, "chief": False}
         return self.finish(meta, "early_stopping" if early else limit, log, command)
 
     def finish(self, meta: dict, stopped: str, log, command: str | None = None) -> dict:
@@ -255,10 +287,10 @@ class Trainer:
             self.restore(best)
         result = {"steps": meta["step"], "best_step": meta["best_step"], "stopped": stopped, "command": command,
                   "wall_time_s": round(meta["wall_time_s"], 1), "eval": self.evaluate(None),
-                  "eval_examples": len(next(iter(self.eval_arrays.values())))}
+                  "eval_examples": self.eval.size}
         baselines = getattr(self.family, "baselines", None)
         if baselines is not None:
-            result["baselines"] = baselines(self.config, self.train_arrays, self.eval_arrays)
+            result["baselines"] = baselines(self.config, self.train.parts(), self.eval.arrays())
         atomic_write(self.run_dir / "result.json", (json.dumps(result, indent=2) + "\n").encode())
         log("result " + json.dumps(result))
         return result
@@ -274,9 +306,9 @@ def load_run(run_dir: Path) -> tuple[dict, ModelConfig]:
 
 def train(config_name: str, data: str | Path | list[str | Path], run_dir: str | Path, hparams: str | None = None,
           steps: int | None = None, seed: int = 0, threads: int = 1, cache_root: str | Path = "cache",
-          quiet: bool = False, command: str | None = None) -> dict:
+          quiet: bool = False, command: str | None = None, strategy: str = "auto") -> dict:
     """Train (or resume) a run; return result.json's contents. `command` is recorded for the
-    model card."""
+    model card; `strategy` is one of bridge.train.distribute.NAMES."""
     if config_name not in CONFIGS:
         raise ValueError(f"unknown config {config_name!r}; known: {', '.join(sorted(CONFIGS))}")
     run_dir = Path(run_dir)
@@ -308,9 +340,10 @@ def train(config_name: str, data: str | Path | list[str | Path], run_dir: str | 
     run["max_steps"] = max_steps
     if not quiet:
         print(pipeline.summary(pipeline.manifest(cache)), file=sys.stderr)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(run_dir / "run.json", (json.dumps(run, indent=2) + "\n").encode())
+    if distribute.is_chief():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(run_dir / "run.json", (json.dumps(run, indent=2) + "\n").encode())
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    trainer = Trainer(config, run_dir, cache, seed, threads)
+    trainer = Trainer(config, run_dir, cache, seed, threads, strategy)
     return trainer.run(max_steps, log=(lambda *a: None) if quiet else (lambda msg: print(msg, flush=True)),
                        limit="--steps" if steps is not None else "max_steps", command=command)

@@ -14,7 +14,9 @@ Config (`bridge.models.configs.ModelConfig`)
     training; the final eval uses the whole split), checkpoint_every, image_every (0 = no
     images), early_stop_patience (evals without a better eval loss before stopping; 0 = off),
     lr_decay_start, lr_decay_rate and min_learning_rate (rate 1.0 = constant; see
-    `learning_rate_at`). Raising max_steps is the one change a resumed run accepts.
+    `learning_rate_at`), shuffle_shards (shards of a sharded cache shuffled together; see
+    bridge.train.batches). Raising max_steps is the one change a resumed run accepts.
+    batch_size is the global batch: under tf.distribute each replica takes an equal slice.
 
 Converter (`bridge/data/converters/<name>.py`, registered with `@register("<name>")`)
     A class built as `Converter(**converter_args)` with
@@ -46,6 +48,9 @@ Family (`bridge/train/families/<model_class>.py`)
     baselines(config, train, eval) -> dict[str, float]              (optional)
         Held-out numbers of a simple model fit on the same train arrays (e.g. an n-gram's
         per-step NLL), reported on the model card beside the model's own eval metrics.
+        `train` is an iterable of array dicts, the split part by part (one per shard of a
+        sharded cache), so a baseline never needs the whole split in memory; `eval` is the
+        eval split's arrays.
     LOSS_LABEL: str                                                 (optional)
         What "loss" is, as the model card's eval table names it, e.g. "loss (NLL, nats per
         step)" or, for a VAE, "loss (recon + beta * KL, per example)". Without it the card

@@ -7,6 +7,8 @@ NumPy by the same `EventFeatures` the serving model uses.
 """
 from __future__ import annotations
 
+from typing import Iterable
+
 import keras
 import numpy as np
 
@@ -99,10 +101,11 @@ def sample_rolls(model: EventsRNNNet, config: ModelConfig, n: int, seed: int) ->
     return rolls
 
 
-def baselines(config: ModelConfig, train: dict[str, np.ndarray], eval: dict[str, np.ndarray]) -> dict[str, float]:
-    """A Witten-Bell 4-gram on the same train windows, scored on the same eval steps."""
+def baselines(config: ModelConfig, train: Iterable[dict[str, np.ndarray]], eval: dict[str, np.ndarray]) -> dict[str, float]:
+    """A Witten-Bell 4-gram on the same train windows (read part by part), scored on the same
+    eval steps."""
     classes = event_features(config.converter, config.converter_args, config.hparams).encoding.num_classes
-    model = ngram.WittenBell(order=4, vocab=classes).fit(_unpadded(train))
+    model = ngram.WittenBell(order=4, vocab=classes).fit(row for part in train for row in _unpadded(part))
     nll, accuracy = model.score(_unpadded(eval))
     return {"ngram4_loss": nll, "ngram4_accuracy": accuracy}
 

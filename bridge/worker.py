@@ -1,0 +1,108 @@
+"""Running one job: inputs (uploaded, the last result, or read from Live) -> the tool in a worker
+thread -> the result checked, saved, delivered into Live or streamed back -> `done`.
+
+The tool runs off the event loop, so `ping` and `cancel` are answered while a model works. Its
+ToolContext polls `Job.stopped` at every progress report: a cancel, a shutdown or the deadline
+stops the model there, and the worker is free for the next job.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+from bridge import live_requests as L
+from bridge import protocol as P
+from bridge.ableton import AbletonOSC
+from bridge.clip import Clip
+from bridge.engine import blas
+from bridge.errors import RequestError, error_code, error_reply
+from bridge.jobs import Job
+from bridge.limits import Limits
+from bridge.results import Results
+from bridge.saving import is_drums, save_midi
+from bridge.tools import ToolContext
+from bridge.transport import BURST
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL = 0.1  # at most ~10 progress messages a second per request
+
+
+class Runner:
+    def __init__(self, store: Any, limits: Limits, ableton: AbletonOSC, results: Results, output_dir: Path,
+                 finish: Callable[[Job, bytes], None], workers: int) -> None:
+        self.store, self.limits, self.ableton, self.results = store, limits, ableton, results
+        self.output_dir, self.finish = output_dir, finish
+        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="bridge-tool")
+        blas.set_workers(workers)  # tools running side by side share the cores' BLAS threads
+
+    def stop(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def run(self, job: Job) -> None:
+        loop = asyncio.get_running_loop()
+        ctx = ToolContext(models=self.store, progress=self._progress(job, loop), cancelled=job.stopped)
+        try:
+            inputs = job.clips
+            if job.routing.live:
+                inputs = self.limits.check_clips(await L.prepare_inputs(job.tool, job.routing, job.clips,
+                                                                         self.ableton))
+            clips = await loop.run_in_executor(self.executor, job.tool, inputs, job.given, ctx)
+            clips = [clip.validate(self.limits.max_notes) for clip in clips]
+            if job.finished:
+                return
+            job.delivering = True
+            if job.timer:
+                job.timer.cancel()
+            if job.save and clips:
+                await loop.run_in_executor(self.executor, self._save, job, clips)
+            if job.routing.deliver == "live":
+                for index, slot in enumerate(await L.deliver(job.tool, job.routing, clips, self.ableton)):
+                    job.send(P.message(L.DELIVERED, job.rid, index, job.routing.track, slot))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            code = error_code(exc)
+            if job.expired():  # the tool stopped at its deadline, before the loop's timer fired
+                self.finish(job, job.timeout_reply())
+                return
+            if code == "internal":
+                log.error("tool %s failed on request %s", job.tool.name, job.rid, exc_info=exc)
+            self.finish(job, error_reply(job.rid, code, str(exc) or type(exc).__name__))
+            return
+        self.results.put(job.key, clips)
+        streamed = clips if job.routing.deliver == "osc" else []  # deliver live: the clips are in Live
+        for i, data in enumerate(m for index, clip in enumerate(streamed) for m in
+                                 P.clip_messages(P.RESULT, P.RESULT_NOTES, job.rid, clip, index, len(clips))):
+            job.send(data)
+            if i % BURST == BURST - 1:
+                await job.drain()
+        self.finish(job, P.message(P.DONE, job.rid, len(clips)))
+
+    def _save(self, job: Job, clips: list[Clip]) -> None:
+        """Write the result where the request's `save` asked; a full disk is the user's to fix, not a bug."""
+        try:
+            save_midi(self.output_dir, job.save, clips, is_drums(job.tool, job.given), job.tool.name)
+        except OSError as exc:
+            raise RequestError("save_failed", f"could not save {job.save.name}: {exc.strerror or exc}") from None
+
+    def _progress(self, job: Job, loop: asyncio.AbstractEventLoop) -> Callable[[float, str], None]:
+        """A progress callback for the tool's thread: rate-limited, posted to the loop."""
+        last = [0.0]
+
+        def progress(fraction: float, text: str) -> None:
+            now = time.monotonic()
+            if now - last[0] >= PROGRESS_INTERVAL:
+                last[0] = now
+                loop.call_soon_threadsafe(self._send_progress, job, float(fraction), P.truncate(str(text)))
+
+        return progress
+
+    @staticmethod
+    def _send_progress(job: Job, fraction: float, text: str) -> None:
+        if not job.finished and not job.delivering:
+            job.send(P.message(P.PROGRESS, job.rid, fraction, text))
