@@ -83,7 +83,7 @@ class BridgeServer:
         self.udp = UdpServer(self._packet, self.limits, self.allow, self.meter, self.quiet)
         self.tcp = TcpServer(self._packet, self.limits, self.allow, self.meter, self.quiet) if tcp_port is not None else None
         self._busy = False
-        self.duet = DuetEndpoint(self.store)  # duet hook: /bridge/duet/... (issue #23)
+        self.duet = DuetEndpoint(self.store, self.limits)  # duet hook: /bridge/duet/... (issue #23)
         self._requests: dict[str, tuple[int, Callable[[str, list, Origin, Send], None]]] = {
             "ping": (0, self._ping), "status": (0, self._status), "models": (0, self._models),
             "cancel": (1, self._cancel), "resend": (2, self._resend), "register": (1, self._register)}

@@ -19,6 +19,7 @@ from bridge.client import BridgeError
 from bridge.duet import wire
 from bridge.duet.client import DuetClient
 from bridge.duet.modes import MODES
+from bridge.limits import Limits
 from bridge.model_store import ModelStore
 
 
@@ -236,3 +237,21 @@ def test_a_resent_chunk_is_the_same_and_a_duplicate_is_played_once(bridge):
 
     played, done = run(main())
     assert done == 1 and len(played) == 32, "8 bars of a note a beat, played once"
+
+
+def test_sessions_are_bounded_and_an_idle_one_makes_room():
+    with running_server(limits=Limits(duet_sessions=1, duet_idle=0.3)) as server:
+        async def main():
+            async with DuetClient(port=server.port, sid="first", timeout=5) as first, \
+                    DuetClient(port=server.port, sid="second", timeout=5) as second:
+                await first.start()
+                with pytest.raises(BridgeError, match="busy: 1 duet sessions are open"):
+                    await second.start()
+                await asyncio.sleep(0.4)  # the first falls silent for longer than duet_idle
+                await second.start()
+                first.note(0.0, 60, 90)
+                await asyncio.sleep(0.2)
+                return first.errors
+
+        errors = run(main())
+    assert [code for code, _ in errors] == ["unknown_request"], "the idle session made room and is gone"

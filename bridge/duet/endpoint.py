@@ -23,6 +23,7 @@ from bridge.duet.modes import LEAD, MODES, Mode
 from bridge.duet.runner import SessionRunner
 from bridge.duet.session import SESSIONS
 from bridge.errors import error_code, error_reply
+from bridge.limits import Limits
 from bridge.meter import MeterError, parse
 from bridge.params import Param, ParamError
 from bridge.tools import ToolError
@@ -31,8 +32,6 @@ log = logging.getLogger(__name__)
 
 Send = Callable[[bytes], None]
 Route = Callable[[Any], Send]  # reply_port value or None -> where replies go (ParamError for a bad one)
-MAX_SESSIONS = 16
-IDLE = 600.0  # seconds without a message after which a session may be dropped for a new one
 KEPT_ANSWERS = 8  # answers per session that `resend` can still send
 TEMPO = Param("tempo", "float", 120.0, "The transport's tempo in beats (quarter notes) a minute.", 1.0, 999.0)
 
@@ -48,9 +47,9 @@ class Entry:
 
 
 class DuetEndpoint:
-    def __init__(self, store: Any, max_sessions: int = MAX_SESSIONS, lead: float = LEAD) -> None:
+    def __init__(self, store: Any, limits: Limits = Limits(), lead: float = LEAD) -> None:
         self.store = store
-        self.max_sessions = max_sessions
+        self.limits = limits  # duet_sessions, duet_idle
         self.lead = lead  # seconds between a decision and the answer's first beat
         self.sessions: dict[tuple, Entry] = {}
         self.executor: ThreadPoolExecutor | None = None
@@ -166,13 +165,13 @@ class DuetEndpoint:
         send(P.message(P.DONE, sid, 0))
 
     def _make_room(self) -> None:
-        """Drop sessions idle for IDLE seconds; refuse a new one when MAX_SESSIONS are still in use."""
+        """Drop sessions idle for `duet_idle` seconds; refuse a new one while `duet_sessions` are in use."""
         now = time.monotonic()
         for key, entry in list(self.sessions.items()):
-            if now - entry.touched > IDLE:
+            if now - entry.touched > self.limits.duet_idle:
                 self._drop(key)
-        if len(self.sessions) >= self.max_sessions:
-            raise ToolError(f"{self.max_sessions} duet sessions are open; stop one first", "busy")
+        if len(self.sessions) >= self.limits.duet_sessions:
+            raise ToolError(f"{self.limits.duet_sessions} duet sessions are open; stop one first", "busy")
 
     def _drop(self, key: tuple) -> None:
         self.sessions.pop(key).runner.close()
