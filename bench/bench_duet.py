@@ -25,6 +25,7 @@ import statistics
 import time
 from pathlib import Path
 
+import bridge  # noqa: F401  (first: it pins OpenBLAS to one thread before NumPy loads, as in the server)
 import numpy as np
 
 from common import machine, percentile, server_process
