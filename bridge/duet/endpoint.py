@@ -95,7 +95,7 @@ class DuetEndpoint:
             if request:
                 reply(error_reply(sid, code, str(exc)))
             else:
-                (entry.send if entry else route(None))(P.message(wire.ERROR, sid, code, P.truncate(str(exc), 600)))
+                (entry.send if entry else route(None))(wire.error_message(sid, code, str(exc)))
 
     @staticmethod
     def _reply(args: list, route: Route) -> tuple[Send, ParamError | None]:
@@ -226,4 +226,4 @@ class DuetEndpoint:
         if code == "internal":
             log.error("duet answer failed", exc_info=exc)
         if entry is not None:
-            entry.send(P.message(wire.ERROR, entry.sid, code, P.truncate(str(exc) or type(exc).__name__, 600)))
+            entry.send(wire.error_message(entry.sid, code, str(exc) or type(exc).__name__))

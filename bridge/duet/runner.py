@@ -14,7 +14,6 @@ stale, and the decision runs the model again.
 from __future__ import annotations
 
 import asyncio
-import logging
 from concurrent.futures import Executor
 from typing import Any, Callable
 
@@ -24,13 +23,14 @@ from bridge.duet.events import Answer, Call, Cut
 from bridge.duet.modes import LEAD
 from bridge.duet.session import JUMP, Session
 
-log = logging.getLogger(__name__)
-
 Emit = Callable[[Answer | Cut], None]
 PREPARE = 0.25  # seconds before a Duet decision at which its answer is made ahead
 
 
 class SessionRunner:
+    """Runs `session` on the running loop: `note` and `sync` feed it, `emit` gets its answers and
+    cuts, `on_error` what a model raised; the models run in `executor`."""
+
     def __init__(self, session: Session, store: Any, executor: Executor, emit: Emit,
                  on_error: Callable[[Exception], None], lead: float = LEAD) -> None:
         self.session = session

@@ -15,6 +15,7 @@ from bridge import protocol as P
 from bridge.clip import ClipError
 from bridge.duet.events import Answer, Cut, Timed
 from bridge.duet.modes import MODES
+from bridge.errors import MAX_MESSAGE_BYTES
 
 PREFIX = P.PREFIX + "duet/"
 # Requests (start and stop get `done` or `error`, as every request does) and stream messages.
@@ -31,8 +32,6 @@ MODE = PREFIX + "mode"      # in the models reply: <id> <mode> <tool> <n_params>
 PARAM = PREFIX + "param"    # in the models reply: as /bridge/param, the mode in the tool's place
 REPLIES = {ANSWER, CUT, ERROR, MODE, PARAM}
 
-# Keys `start` takes besides the mode's parameters and the keys every request takes.
-SESSION_KEYS = ("mode", "tempo", "meter")
 # 4 values of 4 bytes plus 4 type tags a note: 20 bytes. 50 notes, a 64-byte id and the rest of
 # the message stay near 1150 bytes (tests/test_duet_wire.py checks the largest).
 CHUNK_NOTES = 50
@@ -56,6 +55,11 @@ def answer_messages(sid: str, answer: Answer) -> list[bytes]:
 
 def cut_message(sid: str, cut: Cut) -> bytes:
     return P.message(CUT, sid, cut.number, cut.beat)
+
+
+def error_message(sid: str, code: str, text: str) -> bytes:
+    """`/bridge/duet/error`: something about a session's stream, not the final reply to a request."""
+    return P.message(ERROR, sid, code, P.truncate(text, MAX_MESSAGE_BYTES))
 
 
 def decode_chunk(args: Sequence[Any]) -> tuple[int, int, int, float, float, list[Timed]]:
