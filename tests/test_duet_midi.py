@@ -8,6 +8,7 @@ late: what is checked to the microsecond is the time each note was scheduled for
 LEAD_TESTED for the same reason; bench/bench_duet.py measures the default one.
 """
 import asyncio
+import importlib.util
 import threading
 
 import mido
@@ -138,3 +139,9 @@ def test_the_command_checks_its_settings_before_it_opens_a_port(capsys):
     for mode in (DUET, FOLLOW):
         args = parser.parse_args([mode.name])
         assert all(getattr(args, p.name) is None for p in mode.params), "unset options take the table's defaults"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("rtmidi") is not None, reason="python-rtmidi is installed here")
+def test_without_python_rtmidi_the_command_says_what_to_install(capsys):
+    assert cli.main(["duet", "--list-ports"]) == 2
+    assert "needs python-rtmidi: pip install 'magenta-bridge[midi]'" in capsys.readouterr().err
