@@ -26,11 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from bridge.engine import blas  # noqa: E402
-from bridge.model_store import DEFAULT_BUNDLES_DIR, ModelStore  # noqa: E402
+from bridge.model_store import DEFAULT_BUNDLES_DIR  # noqa: E402
 from bridge.models import vae_clips  # noqa: E402
 from bridge.models.music_vae import slerp  # noqa: E402
 from bridge.tools import TOOLS, ToolContext  # noqa: E402
-from common import drum_clip, melody_clip, p50_p95, timed  # noqa: E402
+from common import bundles_of, drum_clip, melody_clip, p50_p95, timed  # noqa: E402
 
 
 def keras_cases(loaded, clips, threads: int):
@@ -70,10 +70,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--threads", type=int, default=blas.budget(), help="Keras threads (default: the engine's budget)")
     args = parser.parse_args()
-    store = ModelStore.from_dir(args.bundles)
-    vaes = [item for item in store.loaded if item.bundle.config["model_class"] == "music_vae"]
+    store, vaes = bundles_of(args.bundles, "music_vae")
     if not vaes:
-        print(f"no MusicVAE bundles in {args.bundles}")
         return 1
     ctx = ToolContext(models=store)
     print(f"load average at start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}; times in ms")

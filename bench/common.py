@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from bench_startup import command, free_port, wait_for_pong
+from bridge.cli import DRUM_TOOLS
 from bridge.clip import Clip, Note
 from bridge.model_store import ModelStore
 from bridge.tools import TOOLS, ModelNotInstalled
@@ -132,11 +133,12 @@ class Case:
 
 
 def kinds(tool: str) -> tuple[str, ...]:
-    """The model families a tool can run: its `type` choices, or drums for the drum-only tools."""
+    """The model families a tool can run: its `type` choices, chorale for Harmonize, or drums for
+    the drum-only tools."""
     for param in TOOLS[tool].params:
         if param.name == "type":
             return param.choices
-    return ("drums",)
+    return ("drums",) if tool in DRUM_TOOLS else ("chorale",)
 
 
 def cases(settings: Sequence[str] = ("default", "max")) -> list[Case]:
@@ -153,6 +155,15 @@ def cases(settings: Sequence[str] = ("default", "max")) -> list[Case]:
                                    if p.kind == "int" and p.max is not None and p.name not in NOT_SIZE})
                 out.append(Case(name, kind, setting, params, tuple(inputs(name, kind))))
     return out
+
+
+def bundles_of(folder: Path, model_class: str) -> tuple[ModelStore, list]:
+    """The models of a bundles folder, and those of one model class (a message when there are none)."""
+    store = ModelStore.from_dir(folder)
+    found = [item for item in store.loaded if item.bundle.config["model_class"] == model_class]
+    if not found:
+        print(f"no {model_class} bundles in {folder}")
+    return store, found
 
 
 def installed(store: ModelStore, tool: str, kind: str) -> bool:

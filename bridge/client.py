@@ -161,8 +161,9 @@ class AsyncBridgeClient:
         out: dict[str, Any] = {"models": [], "refused": {}, "tools": {}, "modes": {}}
         for address, args in await self.request(P.MODELS):
             if address == P.MODEL:
-                out["models"].append(dict(zip(("name", "kind", "tools", "model_class"), args[1:])))
-                out["models"][-1]["tools"] = args[3].split(",") if args[3] else []
+                out["models"].append(dict(zip(("name", "kind", "tools", "model_class", "meters"), args[1:])))
+                for key in ("tools", "meters"):
+                    out["models"][-1][key] = [x for x in str(out["models"][-1].get(key, "")).split(",") if x]
             elif address == P.REFUSED:
                 out["refused"][args[1]] = args[2]
             elif address == P.TOOL:
@@ -187,8 +188,10 @@ class AsyncBridgeClient:
         await self.request(P.REGISTER, port)
 
     async def run(self, tool: str, clips: Iterable[Clip] = (), *, progress: Progress | None = None,
-                  request_id: str | int | None = None, **params: Any) -> list[Clip]:
-        """Run a tool on input clips and return its clips, recovering lost chunks either way."""
+                  notice: Callable[[str], None] | None = None, request_id: str | int | None = None,
+                  **params: Any) -> list[Clip]:
+        """Run a tool on input clips and return its clips, recovering lost chunks either way;
+        `notice` hears what the bridge says about the result besides it (/bridge/notice)."""
         rid = self.new_id() if request_id is None else P.request_id(request_id)
         clips = list(clips)
         uploads = {(index, chunk - 1): data for index, clip in enumerate(clips) for chunk, data in
@@ -213,6 +216,8 @@ class AsyncBridgeClient:
                 address, args = reply
                 if address == P.PROGRESS and progress and len(args) == 3:
                     progress(float(args[1]), str(args[2]))
+                elif address == P.NOTICE and notice and len(args) == 2:
+                    notice(str(args[1]))
                 elif address == P.RESULT:
                     result.add_header(args[1:])
                 elif address == P.RESULT_NOTES:
@@ -283,8 +288,10 @@ class BridgeClient:
         return self._call(self.aio.models())
 
     def run(self, tool: str, clips: Iterable[Clip] = (), *, progress: Progress | None = None,
-            request_id: str | int | None = None, **params: Any) -> list[Clip]:
-        return self._call(self.aio.run(tool, clips, progress=progress, request_id=request_id, **params))
+            notice: Callable[[str], None] | None = None, request_id: str | int | None = None,
+            **params: Any) -> list[Clip]:
+        return self._call(self.aio.run(tool, clips, progress=progress, notice=notice, request_id=request_id,
+                                       **params))
 
     def cancel(self, target_id: str) -> None:
         self._call(self.aio.cancel(target_id))

@@ -40,6 +40,7 @@ PROGRESS = PREFIX + "progress"
 RESULT = PREFIX + "result"
 RESULT_NOTES = PREFIX + "result_notes"
 DONE = PREFIX + "done"
+NOTICE = PREFIX + "notice"  # something the user should know about a result: /bridge/notice <id> <text>
 ERROR = PREFIX + "error"
 PONG = PREFIX + "pong"
 MODEL = PREFIX + "model"

@@ -46,7 +46,7 @@ MAX_INPUTS = max(tool.max_inputs for tool in TOOLS.values())
 DEFAULT_OUTPUT_DIR = Path.home() / "Music" / "magenta-bridge"
 # Reply addresses are never answered: two peers that answered each other's errors would
 # bounce messages forever.
-REPLIES = {P.ACK, P.PROGRESS, P.RESULT, P.RESULT_NOTES, P.DONE, P.ERROR, P.PONG,
+REPLIES = {P.ACK, P.PROGRESS, P.RESULT, P.RESULT_NOTES, P.DONE, P.NOTICE, P.ERROR, P.PONG,
            P.MODEL, P.REFUSED, P.TOOL, P.PARAM, P.LIMIT, L.DELIVERED}
 INFO = ("models", "status")  # requests whose replies outweigh them: paid from the InfoBudget
 
@@ -292,7 +292,8 @@ class BridgeServer:
     def _models(self, rid: str, args: list, origin: Origin, send: Send) -> None:
         for model in self.store.describe():
             send(P.message(P.MODEL, rid, *(P.truncate(str(model[k])) for k in ("name", "kind")),
-                           P.truncate(",".join(model["tools"])), P.truncate(str(model["model_class"]))))
+                           P.truncate(",".join(model["tools"])), P.truncate(str(model["model_class"])),
+                           P.truncate(",".join(model["meters"]))))
         for name, reason in self.store.refused.items():
             send(P.message(P.REFUSED, rid, P.truncate(name), P.truncate(reason, 600)))
         for tool in TOOLS.values():

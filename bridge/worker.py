@@ -81,6 +81,8 @@ class Runner:
             job.send(data)
             if i % BURST == BURST - 1:
                 await job.drain()
+        for text in ctx.notices:
+            job.send(P.message(P.NOTICE, job.rid, P.truncate(text)))
         self.finish(job, P.message(P.DONE, job.rid, len(clips)))
 
     def _save(self, job: Job, clips: list[Clip]) -> None:

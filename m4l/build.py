@@ -59,7 +59,7 @@ KIND_CODES = {kind: code for code, kind in DEVICE_KINDS.items()}
 # Live 12 MIDI Tools. A Generator receives no notes (Live 12 manual, MIDI Tools), so only a tool
 # that needs no input can be one; every tool that reworks notes is a Transformation.
 MIDI_TOOLS = {"generate": "generator", "drumify": "transformation", "continue": "transformation",
-              "groove": "transformation"}
+              "groove": "transformation", "harmonize": "transformation"}
 # Values a MIDI Tool always sends: one result in place, and Continue keeps its primer, because
 # Live replaces every note it handed over with the answer (a note left out is deleted).
 MIDI_TOOL_FIXED = {"variations": 1, "include_primer": 1}

@@ -36,6 +36,7 @@ class Fake:
     interpolate: `steps` clips as long as A, one note: A's first pitch + step.
     groove:      the input's notes, velocity 90, every other note 0.03 beats late.
     drumify:     a kick (36) at every input note's start.
+    harmonize:   the first input's notes, each with a bass note two octaves below.
     """
 
     def generate(self, clips: list[Clip], params: dict[str, Any], ctx: ToolContext) -> list[Clip]:
@@ -66,6 +67,11 @@ class Fake:
     def drumify(self, clip: Clip, params: dict[str, Any], ctx: ToolContext) -> list[Clip]:
         return [clip.with_notes([Note(36, n.start, 0.25, 100) for n in clip.notes], name="drums")]
 
+    def harmonize(self, clips: list[Clip], params: dict[str, Any], ctx: ToolContext) -> list[Clip]:
+        notes = list(clips[0].notes)
+        return [clips[0].with_notes(notes + [Note(n.pitch - 24, n.start, n.duration, n.velocity) for n in notes],
+                                    name="harmonized")]
+
 
 # Test doubles take a clip in any meter with a grid, as a meter-aware bundle trained in all of them would.
 ANY_METER = {"hparams": {"meter": True},
@@ -78,7 +84,7 @@ def fake_store() -> ModelStore:
                   **ANY_METER}
         return Loaded(Bundle(Path(config["name"]), config, {}), Fake())
 
-    return ModelStore(loaded=[loaded("melody"), loaded("drums")])
+    return ModelStore(loaded=[loaded("melody"), loaded("drums"), loaded("chorale")])
 
 
 def expected(tool: str, clips: list[Clip], params: dict[str, Any] | None = None) -> list[Clip]:

@@ -32,7 +32,7 @@ class _Store:
     def __init__(self, model):
         self.model = model
 
-    def require(self, tool, kind, name=None):
+    def require(self, tool, kind, name=None, time_signature=None):
         return self.model
 
 

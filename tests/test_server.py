@@ -481,8 +481,11 @@ def test_tool_errors_map_to_codes(start, caplog):
             client.run("continue", [CLIP])
         with pytest.raises(BridgeError, match="bad_input: generate takes 0-1 input clip"):
             client.run("generate", [CLIP, CLIP])
-        with pytest.raises(BridgeError, match="bad_clip: clip count must be 1-2, got 3"):
+        with pytest.raises(BridgeError, match="bad_input: interpolate takes 2 input clip"):
             client.run("interpolate", [CLIP, CLIP, CLIP])
+        most = max(tool.max_inputs for tool in TOOLS.values())  # more than any tool takes: refused on upload
+        with pytest.raises(BridgeError, match=f"bad_clip: clip count must be 1-{most}, got {most + 1}"):
+            client.run("interpolate", [CLIP] * (most + 1))
     with BridgeClient(port=start().port, timeout=5) as client:
         caplog.set_level(logging.ERROR, logger="bridge.server")
         with pytest.raises(BridgeError) as info:
@@ -653,3 +656,26 @@ def test_serve_prints_where_it_listens_and_stops_on_sigterm(tmp_path):
     finally:
         proc.terminate()
         assert proc.wait(10) == 0
+
+
+def test_notices_come_before_done_and_reach_the_client(start):
+    """What a tool notices about its result (ToolContext.notice) goes out as /bridge/notice
+    before the final reply, so Max, TouchOSC and Python clients can show it."""
+    class Noticing:
+        def continue_clip(self, clip, params, ctx):
+            ctx.notice("the melody model heard the top note of each chord")
+            return [clip]
+
+    store = ModelStore(loaded=[Loaded(Bundle(Path("n"), {"name": "n", "kind": "melody", "tools": ["continue"],
+                                                         "model_class": "fake", **ANY_METER}, {}), Noticing())])
+    server = start(store=store)
+    heard = []
+    with BridgeClient(port=server.port, timeout=5) as client:
+        client.run("continue", [CLIP], notice=heard.append)
+    assert heard == ["the melody model heard the top note of each chord"]
+    raw = Raw(server.port)
+    upload(raw, "n1", [CLIP])
+    raw.send(P.PREFIX + "continue", "n1")
+    addresses = [a for a, _ in raw.until_final("n1")]
+    raw.close()
+    assert addresses.index(P.NOTICE) == len(addresses) - 2 and addresses[-1] == P.DONE

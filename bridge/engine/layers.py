@@ -127,3 +127,19 @@ def sample_categorical(probs: np.ndarray, rng: np.random.Generator) -> np.ndarra
     cdf = np.cumsum(probs, axis=-1)
     u = rng.random((probs.shape[0], 1)) * cdf[:, -1:]
     return np.minimum((u > cdf).sum(axis=-1), probs.shape[-1] - 1)
+
+
+def conv1d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, dilation: int = 1) -> np.ndarray:
+    """Keras Conv1D with padding "same": x [B, T, C], kernel [K, C, H] (Keras' layout), bias [H].
+
+    im2col: the K shifted copies of the zero-padded input side by side, then one matmul with
+    the kernel read as [K * C, H], so a layer is one BLAS call however long the clip is.
+    """
+    taps, channels, units = kernel.shape
+    batch, steps, _ = x.shape
+    left = dilation * (taps - 1) // 2
+    padded = np.zeros((batch, steps + dilation * (taps - 1), channels), np.float32)
+    padded[:, left:left + steps] = x
+    cols = np.concatenate([padded[:, k * dilation:k * dilation + steps] for k in range(taps)], axis=-1)
+    return (cols.reshape(batch * steps, taps * channels) @ kernel.reshape(taps * channels, units)
+            ).reshape(batch, steps, units) + bias

@@ -137,3 +137,18 @@ register(ModelConfig(
     "MusicVAE melody in the clip's meter: 48-step windows of whole bars on the meter's grid, bi-LSTM "
     "encoder, LSTM decoder reading bar and beat positions.",
 ))
+
+
+# Coconet (Huang et al. 2017) for Harmonize: a dilated 1D convolution over time with the four
+# voices' pitches as channels (bridge/models/coconet.py says why not Coconet's 2D network),
+# sized so that training takes about an hour on one shared CPU thread and an 8-bar Harmonize
+# at 64 Gibbs passes stays well under 1.5 s.
+register(ModelConfig(
+    "coconet_chorales", "coconet", "chorale", ("harmonize",), "chorale",
+    {"window": 128, "train_hop": 8, "eval_hop": 64},
+    {"units": 192, "layers": 12, "dilations": [1, 2, 4, 8], "kernel": 3, "dropout": 0.1, "max_transpose": 6,
+     "batch_size": 32, "learning_rate": 1e-3, "clip_norm": 1.0, "max_steps": 7000, "eval_every": 500,
+     "checkpoint_every": 250, "early_stop_patience": 6, "lr_decay_start": 4000, "lr_decay_rate": 0.9995},
+    "Coconet-style chorale model: four voices (S, A, T, B) on a 16th grid, masked-cell training, "
+    "Gibbs sampling. Train on the Bach chorales.",
+))

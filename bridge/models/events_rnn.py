@@ -64,12 +64,16 @@ class EventsRNN:
             raise ValueError("weights do not fit the config's encoding (input or output size differs)")
         self.projection = self.features.projection(self.rnn.layers[0].kernel, self.rnn.layers[0].bias)
 
+    @property
+    def meter_aware(self) -> bool:
+        return self.features.meter
+
     def grid_for(self, clip: Clip) -> MeterGrid:
         """The grid the model reads this clip on: its meter's, or 4/4 on 16ths for a legacy model."""
-        return MeterGrid.of(clip.time_signature) if self.features.meter else LEGACY_GRID
+        return MeterGrid.of(clip.time_signature) if self.meter_aware else LEGACY_GRID
 
     def _grids(self, grid: MeterGrid, batch: int) -> np.ndarray | None:
-        return np.repeat(grid.encode()[None], batch, axis=0) if self.features.meter else None
+        return np.repeat(grid.encode()[None], batch, axis=0) if self.meter_aware else None
 
     def advance(self, history: np.ndarray, t: int, states: list, grid: MeterGrid = LEGACY_GRID) -> np.ndarray:
         """Feed step t of the history; update states in place; return the next logits."""

@@ -116,9 +116,12 @@ class MagentaRNN(EventsRNN):
                          or event_mask[self.inputs.class_to_event(label, history)]
                          for label in range(self.inputs.num_classes)])
 
+    meter_aware = False  # note_seq's encoders count 16ths: every clip is heard as 4/4
+
     def sample(self, primer: np.ndarray, steps: int, n: int, temperature: float, rng: np.random.Generator,
-               mask: np.ndarray | None = None, report=lambda fraction, message: None) -> np.ndarray:
-        """n continuations [n, steps] of a primer [P] of events, all in one batch."""
+               mask: np.ndarray | None = None, report=lambda fraction, message: None, grid=None) -> np.ndarray:
+        """n continuations [n, steps] of a primer [P] of events, all in one batch (`grid` is
+        always 4/4 16ths here, as note_seq's encoders count)."""
         history = [list(map(int, primer)) for _ in range(n)]
         x = np.repeat(self.inputs.inputs(history[0])[None], n, axis=0)
         state = self.zero_state(n)

@@ -84,9 +84,10 @@ class Tool:
 
 
 def _load() -> dict[str, Tool]:
-    from bridge.tools import continuation, drumify, generate, groove, interpolate
+    from bridge.tools import continuation, drumify, generate, groove, harmonize, interpolate
 
-    return {t.name: t for t in (generate.TOOL, continuation.TOOL, interpolate.TOOL, groove.TOOL, drumify.TOOL)}
+    return {t.name: t for t in (generate.TOOL, continuation.TOOL, interpolate.TOOL, groove.TOOL, drumify.TOOL,
+                                      harmonize.TOOL)}
 
 
 TOOLS: dict[str, Tool] = _load()

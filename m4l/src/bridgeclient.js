@@ -104,9 +104,9 @@ BridgeClient.prototype.disarm = function () {
 
 BridgeClient.prototype.run = function (tool, clips, params, handlers, id) {
     // Upload the input clips, then ask for the tool. params: flat [key, value, ...] list.
-    // handlers: progress(fraction, text), result(clips), error(code, text); exactly one of
-    // result and error is called. `id`: the request id when it must be a given one (a Duet
-    // session's), else a new one.
+    // handlers: progress(fraction, text), result(clips), error(code, text), and optionally
+    // notice(text); exactly one of result and error is called. `id`: the request id when it must
+    // be a given one (a Duet session's), else a new one.
     if (this.busy()) {
         throw new Error("a request is already running");
     }
@@ -181,6 +181,13 @@ BridgeClient.prototype.handlers = {
     progress: function (req, args) {
         this.expectMore(req);
         req.handlers.progress(Number(args[0]), args.length > 1 ? String(args[1]) : "");
+    },
+    notice: function (req, args) {
+        // Something to know about the result (the top line of a chord clip was used...).
+        this.expectMore(req);
+        if (req.handlers.notice) {
+            req.handlers.notice(String(args[0]));
+        }
     },
     result: function (req, args) {
         this.expectMore(req);

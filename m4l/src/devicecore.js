@@ -333,6 +333,9 @@ Device.prototype.send = function (job) {
         progress: function (fraction, text) {
             self.status("Working " + Math.round(fraction * 100) + "%" + (text ? ": " + text : ""));
         },
+        notice: function (text) {
+            self.notice = self.notice ? self.notice + "; " + text : text;
+        },
         result: function (clips) {
             // Never write from the reply callback itself: Live refuses changes made while it
             // notifies, and udpreceive may deliver on the high-priority thread.

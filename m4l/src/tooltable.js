@@ -1199,6 +1199,279 @@ var TOOL_TABLE = {
     }
    ]
   },
+  "harmonize": {
+   "color": 3968468,
+   "controls": {
+    "effect": [
+     {
+      "id": "run",
+      "initial": 0,
+      "param": null,
+      "role": "run"
+     },
+     {
+      "id": "replace",
+      "initial": 0,
+      "param": null,
+      "role": "replace"
+     },
+     {
+      "id": "voices",
+      "initial": 0,
+      "param": "voices",
+      "role": "menu",
+      "values": [
+       "auto",
+       "S",
+       "A",
+       "T",
+       "B",
+       "SA",
+       "ST",
+       "SB",
+       "AT",
+       "AB",
+       "TB",
+       "SAT",
+       "SAB",
+       "STB",
+       "ATB",
+       "SATB"
+      ]
+     },
+     {
+      "id": "erase",
+      "initial": 0,
+      "param": "erase",
+      "role": "menu",
+      "values": [
+       "none",
+       "S",
+       "A",
+       "T",
+       "B",
+       "SA",
+       "ST",
+       "SB",
+       "AT",
+       "AB",
+       "TB",
+       "SAT",
+       "SAB",
+       "STB",
+       "ATB",
+       "SATB"
+      ]
+     },
+     {
+      "id": "start",
+      "initial": 0.0,
+      "param": "start",
+      "role": "value"
+     },
+     {
+      "id": "end",
+      "initial": 0.0,
+      "param": "end",
+      "role": "value"
+     },
+     {
+      "id": "iterations",
+      "initial": 64,
+      "param": "iterations",
+      "role": "value"
+     },
+     {
+      "id": "temperature",
+      "initial": 1.0,
+      "param": "temperature",
+      "role": "value"
+     },
+     {
+      "id": "per_voice",
+      "initial": 0,
+      "param": "per_voice",
+      "role": "value"
+     },
+     {
+      "id": "variations",
+      "initial": 1,
+      "param": "variations",
+      "role": "value"
+     },
+     {
+      "id": "seed_on",
+      "initial": 0,
+      "param": "seed",
+      "role": "enabled"
+     },
+     {
+      "id": "seed",
+      "initial": 0,
+      "param": "seed",
+      "role": "value"
+     },
+     {
+      "id": "bundle",
+      "param": "bundle",
+      "role": "text"
+     }
+    ],
+    "transformation": [
+     {
+      "id": "run",
+      "initial": 0,
+      "param": null,
+      "role": "run"
+     },
+     {
+      "id": "voices",
+      "initial": 0,
+      "param": "voices",
+      "role": "menu",
+      "values": [
+       "auto",
+       "S",
+       "A",
+       "T",
+       "B",
+       "SA",
+       "ST",
+       "SB",
+       "AT",
+       "AB",
+       "TB",
+       "SAT",
+       "SAB",
+       "STB",
+       "ATB",
+       "SATB"
+      ]
+     },
+     {
+      "id": "erase",
+      "initial": 0,
+      "param": "erase",
+      "role": "menu",
+      "values": [
+       "none",
+       "S",
+       "A",
+       "T",
+       "B",
+       "SA",
+       "ST",
+       "SB",
+       "AT",
+       "AB",
+       "TB",
+       "SAT",
+       "SAB",
+       "STB",
+       "ATB",
+       "SATB"
+      ]
+     },
+     {
+      "id": "start",
+      "initial": 0.0,
+      "param": "start",
+      "role": "value"
+     },
+     {
+      "id": "end",
+      "initial": 0.0,
+      "param": "end",
+      "role": "value"
+     },
+     {
+      "id": "iterations",
+      "initial": 64,
+      "param": "iterations",
+      "role": "value"
+     },
+     {
+      "id": "temperature",
+      "initial": 1.0,
+      "param": "temperature",
+      "role": "value"
+     },
+     {
+      "id": "per_voice",
+      "initial": 0,
+      "param": "per_voice",
+      "role": "value"
+     },
+     {
+      "id": "seed",
+      "initial": 0,
+      "param": "seed",
+      "role": "value"
+     },
+     {
+      "id": "bundle",
+      "param": "bundle",
+      "role": "text"
+     }
+    ]
+   },
+   "inputs": [
+    1,
+    4
+   ],
+   "params": [
+    {
+     "default": "auto",
+     "kind": "enum",
+     "name": "voices"
+    },
+    {
+     "default": "none",
+     "kind": "enum",
+     "name": "erase"
+    },
+    {
+     "default": 0.0,
+     "kind": "float",
+     "name": "start"
+    },
+    {
+     "default": 0.0,
+     "kind": "float",
+     "name": "end"
+    },
+    {
+     "default": 64,
+     "kind": "int",
+     "name": "iterations"
+    },
+    {
+     "default": 1.0,
+     "kind": "float",
+     "name": "temperature"
+    },
+    {
+     "default": false,
+     "kind": "bool",
+     "name": "per_voice"
+    },
+    {
+     "default": 1,
+     "kind": "int",
+     "name": "variations"
+    },
+    {
+     "default": null,
+     "kind": "int",
+     "name": "seed"
+    },
+    {
+     "default": null,
+     "kind": "str",
+     "name": "bundle"
+    }
+   ]
+  },
   "interpolate": {
    "color": 14190357,
    "controls": {
