@@ -24,7 +24,7 @@ from bridge import protocol as P
 from bridge.bundle import BundleError
 from bridge.clip import ClipError
 from bridge.model_store import ModelStore
-from bridge.params import ParamError
+from bridge.params import Param, ParamError
 from bridge.saving import is_drums
 from bridge.tools import TOOLS, Tool, ToolError
 
@@ -189,12 +189,20 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"  ✗ {name}  {reason}")
     if not store.loaded and not store.refused:
         print("  (none installed)")
+    from bridge.duet.modes import MODES
+
     for tool in TOOLS.values():
         inputs = str(tool.min_inputs) if tool.min_inputs == tool.max_inputs else f"{tool.min_inputs}-{tool.max_inputs}"
-        print(f"\n{tool.name}: {tool.help} Input clips: {inputs}.")
-        for param in tool.params:
-            print(f"  {offline.option(param):<18} {offline.range_default(param)}. {param.help}")
+        _print_params(f"{tool.name}: {tool.help} Input clips: {inputs}.", tool.params)
+    for mode in MODES.values():
+        _print_params(f"{mode.name} (play along; answers by {mode.tool}): {mode.help}", mode.params)
     return 0
+
+
+def _print_params(title: str, params: tuple[Param, ...]) -> None:
+    print(f"\n{title}")
+    for param in params:
+        print(f"  {offline.option(param):<18} {offline.range_default(param)}. {param.help}")
 
 
 # --- bundles and devices ---------------------------------------------------------------------
@@ -360,6 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bridge.play import register as register_play
 
     register_play(subparsers)
+    from bridge.duet.midi import register as register_duet
+
+    register_duet(subparsers)
     from bridge.interop.commands import register as register_interop
 
     register_interop(subparsers)

@@ -16,6 +16,7 @@ from pythonosc.osc_message import OscMessage
 
 from bridge import protocol as P
 from bridge.clip import Clip, ClipError
+from bridge.duet import wire as duet_wire
 from bridge.quiet_log import QuietLog
 from bridge.udp import OscReceiver
 
@@ -155,8 +156,9 @@ class AsyncBridgeClient:
         return _status(replies[0][1][1:], limits)
 
     async def models(self) -> dict[str, Any]:
-        """{"models": [...], "refused": {name: reason}, "tools": {name: {..., "params": [...]}}}."""
-        out: dict[str, Any] = {"models": [], "refused": {}, "tools": {}}
+        """{"models": [...], "refused": {name: reason}, "tools": {name: {..., "params": [...]}},
+        "modes": {duet/follow: {"tool", "help", "params"}}}."""
+        out: dict[str, Any] = {"models": [], "refused": {}, "tools": {}, "modes": {}}
         for address, args in await self.request(P.MODELS):
             if address == P.MODEL:
                 out["models"].append(dict(zip(("name", "kind", "tools", "model_class", "meters"), args[1:])))
@@ -167,11 +169,14 @@ class AsyncBridgeClient:
             elif address == P.TOOL:
                 name, low, high, color, _, text = args[1:]
                 out["tools"][name] = {"inputs": (low, high), "color": color, "help": text, "params": []}
-            elif address == P.PARAM:
+            elif address == duet_wire.MODE:
+                name, tool, _, text = args[1:]
+                out["modes"][name] = {"tool": tool, "help": text, "params": []}
+            elif address in (P.PARAM, duet_wire.PARAM):
                 keys = ("name", "type", "min", "max", "default", "choices", "help")
                 param = dict(zip(keys, args[2:]))
                 param["choices"] = param["choices"].split(",") if param["choices"] else []
-                out["tools"][args[1]]["params"].append(param)
+                out["tools" if address == P.PARAM else "modes"][args[1]]["params"].append(param)
         return out
 
     async def cancel(self, target_id: str) -> None:

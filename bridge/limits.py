@@ -32,6 +32,8 @@ class Limits:
     frame_bytes: int = 64 * 1024  # one SLIP frame (one OSC packet) over TCP
     unsent_bytes: int = 1024 * 1024  # replies a TCP client has not read; past it the connection is closed
     stall_seconds: float = 10.0  # a TCP client that reads none of a result for this long is disconnected
+    duet_sessions: int = 16  # Duet and Follow sessions open at once; one more is answered `busy`...
+    duet_idle: float = 600.0  # ...unless one has had no message for this many seconds: it is dropped
 
     def rows(self) -> list[tuple[str, float]]:
         """(name, value) of every limit, in declaration order: the `/bridge/limit` replies."""

@@ -407,6 +407,19 @@ def parse_missing(text: str) -> list[tuple[int, int]]:
     return out
 
 
+def param_args(tool: str, param: dict[str, Any]) -> tuple:
+    """`<tool> <name> <type> <min> <max> <default> <choices-csv> <help>`; absent values are ""."""
+    kind, default = param["type"], param["default"]
+    if default is None:
+        default = ""
+    elif kind in ("int", "bool"):
+        default = int(default)
+    elif kind == "float":
+        default = float(default)
+    return (tool, param["name"], kind, float(param["min"]) if "min" in param else "",
+            float(param["max"]) if "max" in param else "", default, ",".join(param.get("choices", ())), param["help"])
+
+
 def clip_messages(header_address: str, notes_address: str, rid: str, clip: Clip,
                   index: int, n_clips: int) -> list[bytes]:
     """The header and every note chunk of one clip, for upload or for a result."""

@@ -25,6 +25,8 @@ from pythonosc.osc_message import OscMessage
 from bridge import live_requests as L
 from bridge import protocol as P
 from bridge.ableton import AbletonOSC
+from bridge.duet import wire as duet_wire
+from bridge.duet.endpoint import DuetEndpoint
 from bridge.errors import RequestError, error_code, error_reply
 from bridge.jobs import Job, Jobs
 from bridge.limits import Limits
@@ -81,6 +83,7 @@ class BridgeServer:
         self.udp = UdpServer(self._packet, self.limits, self.allow, self.meter, self.quiet)
         self.tcp = TcpServer(self._packet, self.limits, self.allow, self.meter, self.quiet) if tcp_port is not None else None
         self._busy = False
+        self.duet = DuetEndpoint(self.store, self.limits)  # duet hook: /bridge/duet/... (issue #23)
         self._requests: dict[str, tuple[int, Callable[[str, list, Origin, Send], None]]] = {
             "ping": (0, self._ping), "status": (0, self._status), "models": (0, self._models),
             "cancel": (1, self._cancel), "resend": (2, self._resend), "register": (1, self._register)}
@@ -101,6 +104,7 @@ class BridgeServer:
             await self.tcp.start(self.host, self._tcp_port)
         self.uploads.start()
         self.jobs.start(self.workers)
+        self.duet.start()  # duet hook
 
     async def stop(self) -> None:
         """Answer every open request with `shutting_down`, then close sockets and workers."""
@@ -108,6 +112,7 @@ class BridgeServer:
         self.uploads.stop()
         if self.tcp:
             await self.tcp.close()
+        self.duet.stop()  # duet hook
         self.udp.close()
         await self.ableton.close()
         self.runner.stop()
@@ -142,6 +147,9 @@ class BridgeServer:
     def _message(self, address: str, args: list, origin: Origin) -> None:
         if not address.startswith(P.PREFIX) or address in REPLIES:
             self.quiet.info("foreign", "dropped %s from %s: not a bridge request", address, origin.ip)
+            return
+        if address.startswith(duet_wire.PREFIX):  # duet hook: the Duet stream has its own handlers
+            self.duet.message(address, args, origin.peer, lambda reply_port: self._route(origin, reply_port))
             return
         send = self._early_route(origin, args)
         try:
@@ -293,7 +301,9 @@ class BridgeServer:
             send(P.message(P.TOOL, rid, tool.name, tool.min_inputs, tool.max_inputs, info["color"],
                            len(tool.params), tool.help))
             for param in info["params"]:
-                send(P.message(P.PARAM, rid, *param_args(tool.name, param)))
+                send(P.message(P.PARAM, rid, *P.param_args(tool.name, param)))
+        for data in self.duet.describe(rid):  # duet hook: the Duet and Follow parameters
+            send(data)
         send(P.message(P.DONE, rid, 0))
 
     def _cancel(self, rid: str, args: list, origin: Origin, send: Send) -> None:
@@ -330,16 +340,3 @@ class BridgeServer:
             while len(self.registered) > self.limits.max_registered:
                 del self.registered[next(iter(self.registered))]
         self._route(origin, None)(P.message(P.DONE, rid, 0))
-
-
-def param_args(tool: str, param: dict[str, Any]) -> tuple:
-    """`<tool> <name> <type> <min> <max> <default> <choices-csv> <help>`; absent values are ""."""
-    kind, default = param["type"], param["default"]
-    if default is None:
-        default = ""
-    elif kind in ("int", "bool"):
-        default = int(default)
-    elif kind == "float":
-        default = float(default)
-    return (tool, param["name"], kind, float(param["min"]) if "min" in param else "",
-            float(param["max"]) if "max" in param else "", default, ",".join(param.get("choices", ())), param["help"])

@@ -29,6 +29,8 @@ sys.path.insert(0, str(ROOT.parent))
 
 from bridge import protocol as P  # noqa: E402
 from bridge.clip import MODES  # noqa: E402
+from bridge.duet import wire as duet_wire  # noqa: E402
+from bridge.duet.modes import MODES as PLAY_ALONG, Mode  # noqa: E402
 from bridge.install import DEVICE_KINDS  # noqa: E402
 from bridge.params import Param  # noqa: E402
 from bridge.tools import TOOLS, Tool  # noqa: E402
@@ -36,6 +38,7 @@ from bridge.tools import TOOLS, Tool  # noqa: E402
 DEVICE_HEIGHT = 169
 SRC = ROOT / "src"
 JS_FILE = "mb_device.js"
+DUET_JS_FILE = "mb_duet.js"  # MB Duet and MB Follow
 TOOL_TABLE_FILE = "tooltable.js"
 REQUIRE = re.compile(r'\brequire\("([A-Za-z0-9_.-]+)"\)')
 PREFIX = "MB"
@@ -83,6 +86,16 @@ OBJECTS: dict[str, tuple[int, int, list[str]]] = {
     "prepend": (1, 1, [""]),
     "live.miditool.in": (1, 3, ["", "", ""]),
     "live.miditool.out": (1, 0, []),
+    # MB Duet and MB Follow. midiparse: 7 outlets by MIDI message type; midiformat: 7 inlets, the
+    # same types in; when: time in bars/beats/units, then in ticks; route: one outlet per
+    # channel number and one for the rest (Cycling '74 references).
+    "midiparse": (1, 7, ["", "", "", "int", "int", "int", "int"]),
+    "midiformat": (7, 1, ["int"]),
+    "t": (1, 2, ["", "bang"]),  # only `t l b` is placed
+    "when": (1, 2, ["", "float"]),
+    "timepoint": (1, 1, ["bang"]),
+    "zl": (2, 2, ["", ""]),
+    "route": (2, 6, ["", "", "", "", "", ""]),
     # mb_device.js declares inlets = 4 and outlets = 6 (see its header comment).
     "js": (4, 6, ["", "", "", "", "", ""]),
 }
@@ -91,6 +104,12 @@ UI_CLASSES = {"live.numbox", "live.menu", "live.toggle", "live.text", "live.comm
 # js inlets and outlets, by role (mb_device.js uses the same numbers).
 JS_IN_CONTROL, JS_IN_OSC, JS_IN_NOTES, JS_IN_CONTEXT = 0, 1, 2, 3
 JS_OUT_OSC, JS_OUT_STATUS, JS_OUT_PORT, JS_OUT_MIDITOOL_BANG, JS_OUT_MIDITOOL_NOTES, JS_OUT_PROBE = 0, 1, 2, 3, 4, 5
+JS_OUT_ARM, JS_OUT_LOAD = 3, 4  # mb_duet.js: the same outlets, arming and loading its channels
+# The timepoint + zl reg pairs an MB Duet or MB Follow plays answers through: while one waits for
+# its tick the script loads the next (m4l/src/duetcore.js). `route` in OBJECTS has one outlet
+# more than channels, and one more again for the rest.
+CHANNELS = 4
+TICKS_PER_BEAT = 480  # Max's ticks per quarter note (Cycling '74, "Time Value Syntax")
 
 # Reply ports: each device instance listens on its own port in this range, below every OS's
 # ephemeral range (Linux from 32768, macOS and Windows 49152-65535), and proves the bind with a
@@ -144,7 +163,7 @@ def title(name: str) -> str:
     return name.replace("_", " ").title()
 
 
-def tool_title(tool: Tool) -> str:
+def tool_title(tool: Tool | Mode) -> str:
     return tool.name.title()
 
 
@@ -162,7 +181,7 @@ def number_control(control_id: str, long: str, short: str, param_kind: str, low:
                    whole=whole, **extra)
 
 
-def param_controls(tool: Tool, param: Param, kind: str) -> list[Control]:
+def param_controls(tool: Tool | Mode, param: Param, kind: str) -> list[Control]:
     """The control(s) for one Param; an optional value (default None) gets an "off" state."""
     long_base = f"{PREFIX} {tool_title(tool)} {title(param.name)}"
     short = title(param.name)
@@ -297,13 +316,12 @@ def place_cells(controls: list[Control]) -> tuple[dict[str, list[float]], float]
     return rects, right + MARGIN
 
 
-def build_patcher(tool: Tool, kind: str, scripts: list[str]) -> dict[str, Any]:
-    controls = controls_for(tool, kind)
-    rects, width = place_cells(controls)
-    p = Patcher()
+def bridge_wiring(p: Patcher, js_text: str, width: float) -> str:
+    """What every device has: live.thisdevice, the js, udpsend to the bridge, udpreceive and the
+    reply-port probe, deferlow before the script, the status line. Returns the js box id."""
     this_device = p.add("live.thisdevice", "live.thisdevice")
-    js = p.add("js", f"js {JS_FILE} {tool.name} {kind}", saved_object_attributes={"filename": JS_FILE,
-                                                                                  "parameter_enable": 0})
+    script = js_text.split()[1]
+    js = p.add("js", js_text, saved_object_attributes={"filename": script, "parameter_enable": 0})
     p.connect(this_device, 0, js, JS_IN_CONTROL)
     udpsend = p.add("udpsend", f"udpsend 127.0.0.1 {P.DEFAULT_PORT}")
     # No port argument: the script opens the device's own port once it knows the device's id.
@@ -318,17 +336,11 @@ def build_patcher(tool: Tool, kind: str, scripts: list[str]) -> dict[str, Any]:
     status = p.add("comment", presentation=[MARGIN, STATUS_Y, width - 2 * MARGIN, STATUS_H],
                    rect=[20.0, 360.0, 300.0, 20.0], text="Not started", varname="status", fontsize=10.0)
     p.connect(js, JS_OUT_STATUS, status, 0)
-    if kind == "effect":
-        midiin = p.add("midiin", "midiin")
-        midiout = p.add("midiout", "midiout")
-        p.connect(midiin, 0, midiout, 0)  # a MIDI effect passes the track's MIDI through untouched
-    else:
-        tool_in = p.add("live.miditool.in", "live.miditool.in")
-        tool_out = p.add("live.miditool.out", "live.miditool.out")
-        p.connect(js, JS_OUT_MIDITOOL_BANG, tool_in, 0)
-        p.connect(tool_in, 0, js, JS_IN_NOTES)
-        p.connect(tool_in, 1, js, JS_IN_CONTEXT)
-        p.connect(js, JS_OUT_MIDITOOL_NOTES, tool_out, 0)
+    return js
+
+
+def control_boxes(p: Patcher, controls: list[Control], rects: dict[str, list[float]], js: str) -> None:
+    """Each control with its label, sending `control <id> <value>` (or `text <id> ...`) to the js."""
     for n, control in enumerate(controls):
         x, y, w, _ = rects[control.id]
         edit_x, edit_y = 20.0 + 170.0 * (n % 6), 40.0 + 70.0 * (n // 6)
@@ -350,6 +362,9 @@ def build_patcher(tool: Tool, kind: str, scripts: list[str]) -> dict[str, Any]:
         to_js = p.add("prepend", f"prepend {selector} {control.id}")
         p.connect(box, 0, to_js, 0)
         p.connect(to_js, 0, js, JS_IN_CONTROL)
+
+
+def patcher_json(p: Patcher, kind: str, width: float, description: str, scripts: list[str]) -> dict[str, Any]:
     code = KIND_CODES[kind]
     return {"patcher": {
         "fileversion": 1,
@@ -360,7 +375,7 @@ def build_patcher(tool: Tool, kind: str, scripts: list[str]) -> dict[str, Any]:
         "default_fontsize": 10.0,
         "gridsize": [15.0, 15.0],
         "devicewidth": float(width),
-        "description": f"magenta-bridge {tool.name}: {tool.help}",
+        "description": description,
         "project": {"version": 1, "creationdate": MDAT, "modificationdate": MDAT,
                     "viewrect": [0.0, 0.0, 300.0, 500.0], "autoorganize": 1, "hideprojectwindow": 1,
                     "showdependencies": 1, "autolocalize": 0,
@@ -373,6 +388,82 @@ def build_patcher(tool: Tool, kind: str, scripts: list[str]) -> dict[str, Any]:
         "dependency_cache": [{"name": name, "type": "TEXT", "implicit": 1} for name in scripts],
         "autosave": 0,
     }}
+
+
+def build_patcher(tool: Tool, kind: str, scripts: list[str]) -> dict[str, Any]:
+    controls = controls_for(tool, kind)
+    rects, width = place_cells(controls)
+    p = Patcher()
+    js = bridge_wiring(p, f"js {JS_FILE} {tool.name} {kind}", width)
+    if kind == "effect":
+        midiin = p.add("midiin", "midiin")
+        midiout = p.add("midiout", "midiout")
+        p.connect(midiin, 0, midiout, 0)  # a MIDI effect passes the track's MIDI through untouched
+    else:
+        tool_in = p.add("live.miditool.in", "live.miditool.in")
+        tool_out = p.add("live.miditool.out", "live.miditool.out")
+        p.connect(js, JS_OUT_MIDITOOL_BANG, tool_in, 0)
+        p.connect(tool_in, 0, js, JS_IN_NOTES)
+        p.connect(tool_in, 1, js, JS_IN_CONTEXT)
+        p.connect(js, JS_OUT_MIDITOOL_NOTES, tool_out, 0)
+    control_boxes(p, controls, rects, js)
+    return patcher_json(p, kind, width, f"magenta-bridge {tool.name}: {tool.help}", scripts)
+
+
+# MB Duet and MB Follow ------------------------------------------------------------------------
+
+def duet_controls(mode: Mode) -> list[Control]:
+    """On, then the mode's parameters as a MIDI effect shows a tool's."""
+    on = Control("on", "live.toggle", f"{PREFIX} {tool_title(mode)} On", "On", role="on", type=2, mmin=0, mmax=1,
+                 initial=1, items=["off", "on"], help="On: play along with the bridge. Off: your notes only pass through.")
+    return [on] + [c for p in mode.params for c in param_controls(mode, p, "effect")]
+
+
+def build_duet_patcher(mode: Mode, scripts: list[str]) -> dict[str, Any]:
+    """The player's notes pass through and, stamped with the transport's time, reach the script;
+    the answers play from CHANNELS timepoint + zl reg pairs the script loads and arms
+    (m4l/src/duetcore.js says why: js itself runs on the low-priority thread)."""
+    controls = duet_controls(mode)
+    rects, width = place_cells(controls)
+    p = Patcher()
+    js = bridge_wiring(p, f"js {DUET_JS_FILE} {mode.name}", width)
+    midiin = p.add("midiin", "midiin")
+    midiout = p.add("midiout", "midiout")
+    p.connect(midiin, 0, midiout, 0)  # the player's notes pass through untouched
+    parse = p.add("midiparse", "midiparse")
+    stamp = p.add("t", "t l b")  # right to left: first the time, then the note
+    when = p.add("when", "when")
+    tick = p.add("prepend", "prepend tick")
+    note = p.add("prepend", "prepend note")
+    p.connect(midiin, 0, parse, 0)
+    p.connect(parse, 0, stamp, 0)
+    p.connect(stamp, 1, when, 0)
+    p.connect(when, 1, tick, 0)
+    p.connect(tick, 0, js, JS_IN_CONTROL)
+    p.connect(stamp, 0, note, 0)
+    p.connect(note, 0, js, JS_IN_CONTROL)
+    routes = " ".join(str(c) for c in range(CHANNELS + 1))
+    arm = p.add("route", f"route {routes}")
+    load = p.add("route", f"route {routes}")
+    p.connect(js, JS_OUT_ARM, arm, 0)
+    p.connect(js, JS_OUT_LOAD, load, 0)
+    pairs = p.add("zl", "zl iter 2")
+    out = p.add("midiformat", "midiformat")
+    p.connect(load, CHANNELS, pairs, 0)  # the last channel number plays at once (note-offs of a cut)
+    p.connect(pairs, 0, out, 0)
+    p.connect(out, 0, midiout, 0)
+    for c in range(CHANNELS):
+        timepoint = p.add("timepoint", "timepoint")
+        held = p.add("zl", "zl reg")
+        fired = p.add("prepend", f"prepend fired {c}")
+        p.connect(arm, c, timepoint, 0)
+        p.connect(load, c, held, 1)
+        p.connect(timepoint, 0, held, 0)
+        p.connect(timepoint, 0, fired, 0)
+        p.connect(held, 0, pairs, 0)
+        p.connect(fired, 0, js, JS_IN_CONTROL)
+    control_boxes(p, controls, rects, js)
+    return patcher_json(p, "effect", width, f"magenta-bridge {mode.name}: {mode.help}", scripts)
 
 
 def chunk(tag: bytes, value: bytes) -> bytes:
@@ -418,12 +509,12 @@ def amxd(kind: str, device_name: str, patcher: dict[str, Any], scripts: dict[str
             + b"ptch" + struct.pack("<I", len(payload)) + payload)
 
 
-def device_scripts() -> dict[str, bytes]:
-    """mb_device.js and every module it reaches through require(), the generated tool table
-    included, in the order they are first reached."""
+def device_scripts(entry: str = JS_FILE) -> dict[str, bytes]:
+    """`entry` (mb_device.js, or mb_duet.js for the Duet devices) and every module it reaches
+    through require(), the generated tool table included, in the order they are first reached."""
     generated = {TOOL_TABLE_FILE: tool_table_js().encode("utf-8")}
     out: dict[str, bytes] = {}
-    todo = [JS_FILE]
+    todo = [entry]
     while todo:
         name = todo.pop(0)
         if name in out:
@@ -440,17 +531,30 @@ def devices() -> list[tuple[str, Tool, str]]:
     return out
 
 
+def duet_devices() -> list[tuple[str, Mode]]:
+    """(file name, mode): MB Duet and MB Follow, MIDI effects that play along."""
+    return [(f"{PREFIX} {tool_title(mode)}.amxd", mode) for mode in PLAY_ALONG.values()]
+
+
+def param_specs(params: tuple[Param, ...]) -> list[dict[str, Any]]:
+    return [{"name": p.name, "kind": p.kind, "default": p.default} for p in params]
+
+
 def tool_table() -> dict[str, Any]:
     """What the device script needs to know: controls per device kind, protocol constants, modes."""
     tools = {}
     for tool in TOOLS.values():
-        params = [{"name": p.name, "kind": p.kind, "default": p.default} for p in tool.params]
+        params = param_specs(tool.params)
         kinds = ["effect"] + ([MIDI_TOOLS[tool.name]] if tool.name in MIDI_TOOLS else [])
         tools[tool.name] = {"color": tool.color, "inputs": [tool.min_inputs, tool.max_inputs], "params": params,
                             "controls": {k: [c.table_entry() for c in controls_for(tool, k)] for k in kinds}}
+    play_along = {name: {"help": mode.help, "params": param_specs(mode.params),
+                         "controls": [c.table_entry() for c in duet_controls(mode)]} for name, mode in PLAY_ALONG.items()}
     return {"tools": tools, "fixed_in_midi_tools": MIDI_TOOL_FIXED, "follow_live": FOLLOW_LIVE,
             "modes": {name: list(steps) for name, steps in MODES.items()}, "reply_ports": REPLY_PORTS,
-            "protocol": {"prefix": P.PREFIX, "chunk_notes": P.CHUNK_NOTES}}
+            "protocol": {"prefix": P.PREFIX, "chunk_notes": P.CHUNK_NOTES},
+            "play_along": {"prefix": duet_wire.PREFIX, "channels": CHANNELS, "ticks_per_beat": TICKS_PER_BEAT,
+                           "modes": play_along}}
 
 
 def tool_table_js() -> str:
@@ -465,6 +569,9 @@ def outputs() -> dict[Path, bytes]:
     scripts = device_scripts()
     files = {ROOT / name: amxd(kind, name, build_patcher(tool, kind, list(scripts)), scripts)
              for name, tool, kind in devices()}
+    duet_scripts = device_scripts(DUET_JS_FILE)
+    files |= {ROOT / name: amxd("effect", name, build_duet_patcher(mode, list(duet_scripts)), duet_scripts)
+              for name, mode in duet_devices()}
     files[SRC / TOOL_TABLE_FILE] = scripts[TOOL_TABLE_FILE]
     return files
 

@@ -29,7 +29,10 @@ class Fake:
 
     generate:    `variations` clips of `bars` bars of the context's meter and tempo; one note per
                  beat, pitch 60 + variation, off-beat starts for odd variations (float checks).
-    continue:    the primer, then one note of pitch 72 + variation at the primer's end.
+    continue:    the primer, then one note of pitch 72 + variation at the primer's end; without
+                 the primer (include_primer off, as the Duet asks), the continuation alone as the
+                 real model returns it: `length` bars from 0, a note of pitch 72 + variation on
+                 every beat, half a beat long.
     interpolate: `steps` clips as long as A, one note: A's first pitch + step.
     groove:      the input's notes, velocity 90, every other note 0.03 beats late.
     drumify:     a kick (36) at every input note's start.
@@ -45,9 +48,11 @@ class Fake:
                 for v in range(params["variations"])]
 
     def continue_clip(self, clip: Clip, params: dict[str, Any], ctx: ToolContext) -> list[Clip]:
-        length = clip.length + params["length"] * clip.beats_per_bar
-        primer = list(clip.notes) if params["include_primer"] else []
-        return [clip.with_notes(primer + [Note(72 + v, clip.length, 1.0, 90)], length=length,
+        added = params["length"] * clip.beats_per_bar
+        if not params["include_primer"]:
+            return [clip.with_notes([Note(72 + v, float(b), 0.5, 90) for b in range(int(added))], length=added,
+                                    name=f"{clip.name} continued {v + 1}") for v in range(params["variations"])]
+        return [clip.with_notes(list(clip.notes) + [Note(72 + v, clip.length, 1.0, 90)], length=clip.length + added,
                                 name=f"{clip.name} continued {v + 1}") for v in range(params["variations"])]
 
     def interpolate(self, a: Clip, b: Clip, params: dict[str, Any], ctx: ToolContext) -> list[Clip]:

@@ -23,6 +23,7 @@ from bridge.tools import TOOLS
 
 REPO = Path(__file__).resolve().parent.parent
 NODE = shutil.which("node")
+LEAD_TESTED = 0.3  # seconds; m4l/tests/duet.test.js reads it as MB_DUET_LEAD
 
 
 class Fake:
@@ -31,7 +32,8 @@ class Fake:
     generate:    `variations` clips of `bars` bars of the context's meter; one note per beat,
                  pitch 60 + variation index + the context scale's root (0 without a scale).
     continue:    the primer, then one note of pitch 72 + variation index at the primer's end;
-                 length grows by `length` bars.
+                 length grows by `length` bars. Without the primer (the Duet): the continuation
+                 alone, `length` bars from 0, a note of pitch 72 + variation on every beat.
     interpolate: `steps` clips as long as the shorter input, one note: A's first pitch + step.
     groove:      the input's notes with velocity 90.
     drumify:     a kick (36) at every input note's start.
@@ -46,9 +48,11 @@ class Fake:
                      context.time_signature, context.scale, f"generate {v + 1}") for v in range(params["variations"])]
 
     def continue_clip(self, clip, params, ctx):
-        length = clip.length + params["length"] * clip.beats_per_bar
-        primer = list(clip.notes) if params["include_primer"] else []
-        return [clip.with_notes(primer + [Note(72 + v, clip.length, 1.0, 90)], length=length)
+        added = params["length"] * clip.beats_per_bar
+        if not params["include_primer"]:
+            return [clip.with_notes([Note(72 + v, float(b), 0.5, 90) for b in range(int(added))], length=added)
+                    for v in range(params["variations"])]
+        return [clip.with_notes(list(clip.notes) + [Note(72 + v, clip.length, 1.0, 90)], length=clip.length + added)
                 for v in range(params["variations"])]
 
     def interpolate(self, a, b, params, ctx):
@@ -79,6 +83,9 @@ def bridge_port():
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     server = BridgeServer("127.0.0.1", port=0, store=fake_store())
+    # The machine is shared with training jobs: MB Duet and MB Follow get their answers LEAD_TESTED
+    # seconds ahead, not the default LEAD that bench/bench_duet.py measures.
+    server.duet.lead = LEAD_TESTED
     asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
     yield server.port
     asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
@@ -88,7 +95,7 @@ def bridge_port():
 
 @pytest.mark.skipif(NODE is None, reason="node is not installed: the Max for Live JavaScript tests need node 18+")
 def test_m4l_javascript(bridge_port):
-    env = {**os.environ, "MB_BRIDGE_PORT": str(bridge_port)}
+    env = {**os.environ, "MB_BRIDGE_PORT": str(bridge_port), "MB_DUET_LEAD": str(LEAD_TESTED)}
     files = sorted(str(p.relative_to(REPO)) for p in REPO.glob("m4l/tests/*.test.js"))
     assert files, "no m4l/tests/*.test.js files"
     done = subprocess.run([NODE, "--test", "--test-reporter=tap", *files], cwd=REPO, env=env,

@@ -64,9 +64,10 @@ def sc_request(tag: str, tool: str, clips: list[Clip], params: dict) -> str:
             f"{{ |code, text| (\"ERROR {tag} \" ++ code + text).postln; cond.unhang }});\n    cond.hang;\n")
 
 
-def run_sclang(tmp_path: Path, port: int) -> str:
+def run_sclang(tmp_path: Path, port: int, text: str | None = None) -> str:
+    """Run a script (by default the round trips of REQUESTS) in a headless sclang; its output."""
     script = tmp_path / "roundtrip.scd"
-    script.write_text(SCRIPT.replace("%REQUESTS%", "".join(sc_request(*r) for r in REQUESTS)))
+    script.write_text(text or SCRIPT.replace("%REQUESTS%", "".join(sc_request(*r) for r in REQUESTS)))
     config = tmp_path / "sclang_conf.yaml"
     config.write_text(f"includePaths:\n    - {EXAMPLE}\nexcludePaths: []\npostInlineWarnings: false\n")
     env = {**os.environ, "MB_BRIDGE_PORT": str(port), "QT_QPA_PLATFORM": "offscreen",
@@ -122,3 +123,39 @@ def test_generate_continue_and_groove_round_trips(tmp_path):
             for got, (midinote, dur, sustain) in zip(events, pattern_events(clip)):
                 assert got[0] == str(midinote) and close(got[1], dur) and close(got[2], sustain)
         assert ("CLIP", tag, len(want)) not in printed
+
+
+DUET = """
+var clock = TempoClock(4);
+var duet = MagentaDuet("127.0.0.1", "MB_BRIDGE_PORT".getenv.asInteger, clock, \\duet, "scduet");
+duet.noteAction = { |pitch, velocity, duration, answer|
+    ("PLAY % % % % %".format(answer, pitch, velocity, duration, thisThread.beats)).postln };
+duet.answerAction = { |n, start, notes| ("ANSWER % % %".format(n, start, notes.size)).postln };
+duet.errorAction = { |code, text| ("ERROR % %".format(code, text)).postln };
+SystemClock.sched(40, { "TIMEOUT".postln; 1.exit });
+duet.start([\\wait, 0.5, \\length, 1], {
+    var t = clock.beats.ceil + 2;
+    ("PHRASE " ++ t).postln;
+    clock.schedAbs(t, { duet.noteOn(60, 90); nil });
+    clock.schedAbs(t + 0.5, { duet.noteOff(60); duet.noteOn(64, 80); nil });
+    clock.schedAbs(t + 1, { duet.noteOff(64); nil });
+    clock.schedAbs(t + 4.25, { duet.noteOn(67, 90); nil });
+    clock.schedAbs(t + 4.5, { duet.noteOff(67); nil });
+    clock.schedAbs(t + 11, { duet.stop; "FINISHED".postln; 0.exit; nil });
+});
+"""
+
+
+def test_duet_answers_play_on_the_clock_at_the_bridges_beats_and_a_note_stops_one(tmp_path):
+    """240 bpm; the bridge decides a second ahead (1 beat), the fake Continue answers a note a beat."""
+    with running_server() as server:
+        server.duet.lead = 0.25
+        out = run_sclang(tmp_path, server.port, DUET)
+    assert "ERROR" not in out, out[-3000:]
+    t = float(next(line.split()[1] for line in out.splitlines() if line.startswith("PHRASE")))
+    answers = [line.split()[1:] for line in out.splitlines() if line.startswith("ANSWER")]
+    assert [(int(n), float(start), int(count)) for n, start, count in answers] == [(1, t + 3, 4), (2, t + 6, 4)]
+    played = [line.split()[1:] for line in out.splitlines() if line.startswith("PLAY")]
+    assert [(int(n), int(p), int(v), float(d), float(beat)) for n, p, v, d, beat in played] == [
+        (1, 72, 90, 0.5, t + 3), (1, 72, 90, 0.5, t + 4),  # answer 1 stops where the player came in (t + 4.25)
+        (2, 72, 90, 0.5, t + 6), (2, 72, 90, 0.5, t + 7), (2, 72, 90, 0.5, t + 8), (2, 72, 90, 0.5, t + 9)]

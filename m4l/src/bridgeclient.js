@@ -102,15 +102,16 @@ BridgeClient.prototype.disarm = function () {
     }
 };
 
-BridgeClient.prototype.run = function (tool, clips, params, handlers) {
+BridgeClient.prototype.run = function (tool, clips, params, handlers, id) {
     // Upload the input clips, then ask for the tool. params: flat [key, value, ...] list.
     // handlers: progress(fraction, text), result(clips), error(code, text), and optionally
-    // notice(text); exactly one of result and error is called.
+    // notice(text); exactly one of result and error is called. `id`: the request id when it must
+    // be a given one (a Duet session's), else a new one.
     if (this.busy()) {
         throw new Error("a request is already running");
     }
     this.disarm();
-    var req = {id: this.nextId(), tool: tool, clips: clips, params: params, handlers: handlers,
+    var req = {id: id || this.nextId(), tool: tool, clips: clips, params: params, handlers: handlers,
                retries: 0, timer: null, headers: {}, chunks: {}, resendRounds: 0, pendingResends: 0};
     this.request = req;
     for (var index = 0; index < clips.length; index++) {

@@ -127,22 +127,32 @@ Device.prototype.text = function (id, words) {
     this.changed(id, parts.join(" "));
 };
 
-Device.prototype.requestParams = function () {
-    // Control values as the flat key/value list the bridge takes. Returns {params, followLive}.
+function controlParams(controls, values, params, followLiveItem) {
+    // Control values as the flat key/value list the bridge takes: {params, followLive}, where
+    // followLive says a menu chose the item that takes the key from Live. `params` is the tool's
+    // (or mode's) parameter list from the tool table, for each one's kind.
     var out = [];
     var followLive = false;
-    for (var i = 0; i < this.controls.length; i++) {
-        var c = this.controls[i];
-        var value = this.values[c.id];
+    var kinds = {};
+    var ids = {};
+    for (var p = 0; p < params.length; p++) {
+        kinds[params[p].name] = params[p].kind;
+    }
+    for (var k = 0; k < controls.length; k++) {
+        ids[controls[k].id] = true;
+    }
+    for (var i = 0; i < controls.length; i++) {
+        var c = controls[i];
+        var value = values[c.id];
         if (!c.param || c.role === "enabled") {
             continue;
         }
-        if (this.controlById(c.param + "_on") && !this.values[c.param + "_on"]) {
+        if (ids[c.param + "_on"] && !values[c.param + "_on"]) {
             continue;  // optional value switched off: the tool's default (none) applies
         }
         if (c.role === "menu") {
             var chosen = c.values[Math.round(value)];
-            if (chosen === this.table.follow_live) {
+            if (chosen === followLiveItem) {
                 followLive = true;
             } else if (chosen !== null && chosen !== undefined) {
                 out.push(c.param, chosen);
@@ -152,29 +162,37 @@ Device.prototype.requestParams = function () {
                 out.push(c.param, String(value));
             }
         } else {
-            var kind = this.paramSpec(c.param).kind;
-            out.push(c.param, kind === "float" ? Number(value) : Math.round(Number(value)));
-        }
-    }
-    if (this.kind !== "effect") {
-        for (var name in this.table.fixed_in_midi_tools) {
-            if (this.paramSpec(name)) {
-                out.push(name, this.table.fixed_in_midi_tools[name]);
-            }
+            out.push(c.param, kinds[c.param] === "float" ? Number(value) : Math.round(Number(value)));
         }
     }
     return {params: out, followLive: followLive};
-};
+}
 
-Device.prototype.modeFor = function (intervals) {
+function scaleMode(modes, intervals) {
     // Live's scale (intervals above the root) as one of the bridge's mode names, or null.
     var key = intervals.join(",");
-    for (var name in this.table.modes) {
-        if (this.table.modes[name].join(",") === key) {
+    for (var name in modes) {
+        if (modes[name].join(",") === key) {
             return name;
         }
     }
     return null;
+}
+
+Device.prototype.requestParams = function () {
+    var request = controlParams(this.controls, this.values, this.spec.params, this.table.follow_live);
+    if (this.kind !== "effect") {
+        for (var name in this.table.fixed_in_midi_tools) {
+            if (this.paramSpec(name)) {
+                request.params.push(name, this.table.fixed_in_midi_tools[name]);
+            }
+        }
+    }
+    return request;
+};
+
+Device.prototype.modeFor = function (intervals) {
+    return scaleMode(this.table.modes, intervals);
 };
 
 Device.prototype.liveScale = function (scale) {
@@ -474,4 +492,6 @@ Device.prototype.deliverNotes = function (job, clips) {
 
 if (typeof exports !== "undefined") {
     exports.Device = Device;
+    exports.controlParams = controlParams;
+    exports.scaleMode = scaleMode;
 }

@@ -126,6 +126,27 @@ LiveClip.prototype.songContext = function () {
     return context;
 };
 
+LiveClip.prototype.transport = function () {
+    // Where Live's transport is: {beat (current_song_time, in beats), playing, tempo}.
+    var song = this.open("live_set", "The song");
+    return {beat: this.number(song, "current_song_time"), playing: this.number(song, "is_playing") === 1,
+            tempo: this.number(song, "tempo")};
+};
+
+LiveClip.prototype.observe = function (prop, fn) {
+    // Call fn(value) now and on every change of the song's `prop` (a LiveAPI whose `property`
+    // is set: Cycling '74, LiveAPI and live.observer references). Live calls it while it
+    // notifies: fn must not write to the set, only read and send. Keep the returned api alive.
+    var api = new this.LiveAPI(function (args) {
+        var words = Array.prototype.slice.call(args || []);
+        if (words.length > 1 && words[0] === prop) {
+            fn(Number(words[1]));
+        }
+    }, "live_set");
+    api.property = prop;
+    return api;
+};
+
 LiveClip.prototype.selectedScene = function () {
     var scene = this.objectAt(this.open("live_set view", "The song view"), "selected_scene");
     return scene ? Math.max(0, indexIn(scene.unquotedpath, "scenes")) : 0;

@@ -16,33 +16,17 @@ outlets = 6;
 autowatch = 0;
 
 var TOOL_TABLE = require("tooltable").TOOL_TABLE;
-var BridgeClient = require("bridgeclient").BridgeClient;
 var LiveClip = require("liveclip").LiveClip;
-var ReplyPort = require("replyport").ReplyPort;
 var Device = require("devicecore").Device;
+var Glue = require("maxglue").Glue;
 
-var OUT_OSC = 0;
-var OUT_STATUS = 1;
-var OUT_PORT = 2;
 var OUT_MIDITOOL_BANG = 3;
 var OUT_MIDITOOL_NOTES = 4;
-var OUT_PROBE = 5;
 
 var device = null;
 var pendingContext = null;
-var earlyValues = [];
 var notesOut = null;
-
-var timers = {
-    start: function (fn, ms) {
-        var task = new Task(fn);
-        task.schedule(ms);
-        return task;
-    },
-    stop: function (task) {
-        task.cancel();
-    }
-};
+var glue = new Glue({LiveAPI: LiveAPI, Task: Task, table: TOOL_TABLE, outlet: function (n, list) { outlet(n, list); }});
 
 function deferLow(fn) {
     // Task callbacks run on Max's low-priority (main) thread, where the Live API may be written.
@@ -51,7 +35,7 @@ function deferLow(fn) {
 }
 
 function status(text) {
-    outlet(OUT_STATUS, "set", text);
+    glue.status(text);
 }
 
 function outputNotes(notes) {
@@ -68,32 +52,13 @@ function bang() {
     if (inlet !== 0 || device) {
         return;
     }
-    var tool = jsarguments[1];
-    var kind = jsarguments[2];
-    var deviceId = Number(String(new LiveAPI("this_device").id).replace("id ", ""));
-    if (!(deviceId > 0)) {
-        status("Error: Live did not say which device this is; reload the device");
+    var parts = glue.connect();
+    if (!parts) {
         return;
     }
-    var client = new BridgeClient({
-        send: function (address, args) { outlet(OUT_OSC, [address].concat(args)); },
-        timers: timers,
-        replyPort: 0,
-        prefix: "mb" + deviceId,
-        protocol: TOOL_TABLE.protocol
-    });
-    var ports = new ReplyPort({
-        range: TOOL_TABLE.reply_ports, seed: deviceId, token: "mb" + deviceId, timers: timers,
-        listen: function (port) { outlet(OUT_PORT, "port", port); },
-        probe: function (port, address, args) {
-            outlet(OUT_PROBE, "port", port);
-            outlet(OUT_PROBE, [address].concat(args));
-        },
-        retry: function (port, next) { status("Reply port " + port + " did not open; trying " + next); }
-    });
     device = new Device({
-        tool: tool, kind: kind, table: TOOL_TABLE, client: client, ports: ports, live: new LiveClip(LiveAPI),
-        status: status, defer: deferLow,
+        tool: jsarguments[1], kind: jsarguments[2], table: TOOL_TABLE, client: parts.client, ports: parts.ports,
+        live: new LiveClip(LiveAPI), status: status, defer: deferLow,
         miditool: {
             start: function () { outlet(OUT_MIDITOOL_BANG, "bang"); },
             output: outputNotes
@@ -106,35 +71,17 @@ function bang() {
         patcher.getnamed(which + "_track").message("float", track);
         patcher.getnamed(which + "_slot").message("float", slot);
     };
-    for (var i = 0; i < earlyValues.length; i++) {
-        earlyValues[i]();
-    }
-    earlyValues = [];
-    var controls = device.controls;
-    for (var c = 0; c < controls.length; c++) {
-        if (controls[c].role === "text") {
-            patcher.getnamed(controls[c].id).message("bang");  // its saved text comes back through "text"
-        }
-    }
+    glue.ready(device, patcher);
     device.start();
 }
 
 function control(id, value) {
-    // Parameter values arrive when the set loads, possibly before live.thisdevice bangs.
-    if (device) {
-        device.control(id, value);
-    } else {
-        earlyValues.push(function () { device.control(id, value); });
-    }
+    glue.whenReady(function (d) { d.control(id, value); });
 }
 
 function text(id) {
     var words = Array.prototype.slice.call(arguments, 1);
-    if (device) {
-        device.text(id, words);
-    } else {
-        earlyValues.push(function () { device.text(id, words); });
-    }
+    glue.whenReady(function (d) { d.text(id, words); });
 }
 
 function anything() {

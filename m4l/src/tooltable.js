@@ -125,6 +125,259 @@ var TOOL_TABLE = {
    10
   ]
  },
+ "play_along": {
+  "channels": 4,
+  "modes": {
+   "duet": {
+    "controls": [
+     {
+      "id": "on",
+      "initial": 1,
+      "param": null,
+      "role": "on"
+     },
+     {
+      "id": "length",
+      "initial": 2,
+      "param": "length",
+      "role": "value"
+     },
+     {
+      "id": "wait",
+      "initial": 1.0,
+      "param": "wait",
+      "role": "value"
+     },
+     {
+      "id": "quantize",
+      "initial": 0,
+      "param": "quantize",
+      "role": "menu",
+      "values": [
+       "beat",
+       "bar"
+      ]
+     },
+     {
+      "id": "temperature",
+      "initial": 1.0,
+      "param": "temperature",
+      "role": "value"
+     },
+     {
+      "id": "type",
+      "initial": 0,
+      "param": "type",
+      "role": "menu",
+      "values": [
+       "auto",
+       "melody",
+       "poly",
+       "drums"
+      ]
+     },
+     {
+      "id": "seed_on",
+      "initial": 0,
+      "param": "seed",
+      "role": "enabled"
+     },
+     {
+      "id": "seed",
+      "initial": 0,
+      "param": "seed",
+      "role": "value"
+     },
+     {
+      "id": "scale_root",
+      "initial": 0,
+      "param": "scale_root",
+      "role": "menu",
+      "values": [
+       null,
+       "Live",
+       0,
+       1,
+       2,
+       3,
+       4,
+       5,
+       6,
+       7,
+       8,
+       9,
+       10,
+       11
+      ]
+     },
+     {
+      "id": "scale_mode",
+      "initial": 0,
+      "param": "scale_mode",
+      "role": "menu",
+      "values": [
+       "major",
+       "minor",
+       "dorian",
+       "phrygian",
+       "lydian",
+       "mixolydian",
+       "locrian",
+       "harmonic_minor",
+       "melodic_minor",
+       "major_pentatonic",
+       "minor_pentatonic",
+       "blues",
+       "chromatic"
+      ]
+     },
+     {
+      "id": "drum_map",
+      "initial": "36,38,42,46,45,48,50,49,51",
+      "param": "drum_map",
+      "role": "text"
+     },
+     {
+      "id": "bundle",
+      "param": "bundle",
+      "role": "text"
+     }
+    ],
+    "help": "Play a phrase and pause, and the bridge answers with its continuation, on the beat.",
+    "params": [
+     {
+      "default": 2,
+      "kind": "int",
+      "name": "length"
+     },
+     {
+      "default": 1.0,
+      "kind": "float",
+      "name": "wait"
+     },
+     {
+      "default": "beat",
+      "kind": "enum",
+      "name": "quantize"
+     },
+     {
+      "default": 1.0,
+      "kind": "float",
+      "name": "temperature"
+     },
+     {
+      "default": "auto",
+      "kind": "enum",
+      "name": "type"
+     },
+     {
+      "default": null,
+      "kind": "int",
+      "name": "seed"
+     },
+     {
+      "default": null,
+      "kind": "int",
+      "name": "scale_root"
+     },
+     {
+      "default": "major",
+      "kind": "enum",
+      "name": "scale_mode"
+     },
+     {
+      "default": "36,38,42,46,45,48,50,49,51",
+      "kind": "str",
+      "name": "drum_map"
+     },
+     {
+      "default": null,
+      "kind": "str",
+      "name": "bundle"
+     }
+    ]
+   },
+   "follow": {
+    "controls": [
+     {
+      "id": "on",
+      "initial": 1,
+      "param": null,
+      "role": "on"
+     },
+     {
+      "id": "bars",
+      "initial": 1,
+      "param": "bars",
+      "role": "menu",
+      "values": [
+       1,
+       2
+      ]
+     },
+     {
+      "id": "temperature",
+      "initial": 1.0,
+      "param": "temperature",
+      "role": "value"
+     },
+     {
+      "id": "seed_on",
+      "initial": 0,
+      "param": "seed",
+      "role": "enabled"
+     },
+     {
+      "id": "seed",
+      "initial": 0,
+      "param": "seed",
+      "role": "value"
+     },
+     {
+      "id": "drum_map",
+      "initial": "36,38,42,46,45,48,50,49,51",
+      "param": "drum_map",
+      "role": "text"
+     },
+     {
+      "id": "bundle",
+      "param": "bundle",
+      "role": "text"
+     }
+    ],
+    "help": "Play, and each next bar of drums follows the rhythm of your last bar or two.",
+    "params": [
+     {
+      "default": 2,
+      "kind": "int",
+      "name": "bars"
+     },
+     {
+      "default": 1.0,
+      "kind": "float",
+      "name": "temperature"
+     },
+     {
+      "default": null,
+      "kind": "int",
+      "name": "seed"
+     },
+     {
+      "default": "36,38,42,46,45,48,50,49,51",
+      "kind": "str",
+      "name": "drum_map"
+     },
+     {
+      "default": null,
+      "kind": "str",
+      "name": "bundle"
+     }
+    ]
+   }
+  },
+  "prefix": "/bridge/duet/",
+  "ticks_per_beat": 480
+ },
  "protocol": {
   "chunk_notes": 30,
   "prefix": "/bridge/"

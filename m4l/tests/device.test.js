@@ -182,7 +182,9 @@ test("interpolate: the Set A and Set B buttons take the selected clips from any 
         assert.equal(dev.status, "Clip B: track 2, slot 3");
         assert.equal(dev.control("b_slot").value, 3, "the choice is kept in the saved number box");
         dev.set("steps", 2);
-        assert.equal(await dev.run(), "Done: 2 clips in slots 2-3");
+        // A (8 beats) and B (4) differ: the tool's notice reaches the status line (main 849defb)
+        assert.equal(await dev.run(), "Done: 2 clips in slots 2-3 (A is 2 bars and B 1 bar: the results are as long " +
+                     "as B, and the longer clip is read from its start for that long)");
         assert.equal(sim.clipAt(0, 1).props.name, "interpolate 1/2 A+B");
         assert.equal(sim.clipAt(0, 2).props.length, 4);
         assert.deepEqual(notesOf(sim.clipAt(0, 2)), [[63, 0, 1, 100]]);

@@ -16,7 +16,18 @@
 //   Max console): the tests set `sim.notifying` while they deliver bridge replies.
 // - Faults on demand: `sim.refuse("Song.create_scene")` makes that call fail as above, so the
 //   tests can see what a device does when Live says no.
+// - Live's transport (`sim.transport`): Song.is_playing, tempo and current_song_time ("the
+//   playing position in the Live Set, in beats", LOM reference) run on the wall clock once it
+//   plays. Max's transport in every device follows it (Cycling '74, "Timing and Synchronization in
+//   Max for Live": transport objects in Live devices synchronize to the Live transport), so
+//   maxsim's `when` and `timepoint` read this one.
+// - A LiveAPI whose `property` is set observes that property: its callback gets the property's
+//   name and value at once and on every change (Cycling '74 live.observer reference: the value is
+//   sent once the id and property are set, then "on each change of the property"; a LiveAPI does
+//   the same for its `property`). Callbacks run while Live notifies (`sim.notifying`).
 "use strict";
+
+const {performance} = require("node:perf_hooks");
 
 const NOTIFY_ERROR = "Changes cannot be triggered by notifications. You will need to defer your response.";
 // Not Live: a device that ignores failures could loop forever on them; the sim stops it instead.
@@ -29,6 +40,67 @@ function fullNote(note, noteId) {
             probability: note.probability === undefined ? 1 : note.probability,
             velocity_deviation: note.velocity_deviation || 0,
             release_velocity: note.release_velocity === undefined ? 64 : note.release_velocity};
+}
+
+/** Live's transport on the wall clock (milliseconds of performance.now()). */
+class Transport {
+    constructor(sim) {
+        this.sim = sim;
+        this.playing = false;
+        this.beat0 = 0;  // the position at wall0
+        this.wall0 = performance.now();
+        this.listeners = new Set();  // devices whose timepoints follow the transport
+    }
+
+    get tempo() {
+        return this.sim.song.props.tempo;
+    }
+
+    beatAt(wall) {
+        return this.playing ? this.beat0 + (wall - this.wall0) * this.tempo / 60000 : this.beat0;
+    }
+
+    wallAt(beat) {
+        return this.wall0 + (beat - this.beat0) * 60000 / this.tempo;
+    }
+
+    beat() {
+        return this.beatAt(performance.now());
+    }
+
+    rebase() {
+        this.beat0 = this.beat();
+        this.wall0 = performance.now();
+    }
+
+    /** Press play (from `beat`, else where it stands). */
+    play(beat = null) {
+        this.rebase();
+        if (beat !== null) {
+            this.beat0 = beat;
+        }
+        this.playing = true;
+        this.changed("is_playing");
+    }
+
+    stop() {
+        this.rebase();
+        this.playing = false;
+        this.changed("is_playing");
+    }
+
+    setTempo(tempo) {
+        this.rebase();
+        this.sim.song.props.tempo = tempo;
+        this.changed("tempo");
+    }
+
+    changed(prop) {
+        for (const listener of this.listeners) {
+            listener.transportChanged();
+        }
+        this.sim.notify(this.sim.song, prop);
+    }
 }
 
 class Sim {
@@ -53,7 +125,27 @@ class Sim {
         for (let i = 0; i < scenes; i++) {
             this.song.scenes.push(this.make("Scene", {name: ""}));
         }
+        this.observers = [];  // {obj, prop, callback}
+        this.transport = new Transport(this);
         this.LiveAPI = makeLiveAPI(this);
+    }
+
+    /** Call every observer of obj's `prop`, as Live notifies. */
+    notify(obj, prop) {
+        for (const observer of this.observers.filter((o) => o.obj === obj && o.prop === prop)) {
+            this.tell(observer);
+        }
+    }
+
+    /** One observer gets [prop, ...value], while Live is notifying. */
+    tell(observer) {
+        const was = this.notifying;
+        this.notifying = true;
+        try {
+            observer.callback([observer.prop, ...this.get(observer.obj, observer.prop)]);
+        } finally {
+            this.notifying = was;
+        }
     }
 
     make(type, props) {
@@ -211,6 +303,12 @@ class Sim {
         if (this.refused.has(`${obj.type}.get ${prop}`)) {
             return this.fail(`get: ${prop}: Live refused`);
         }
+        if (obj === this.song && prop === "current_song_time") {
+            return [this.transport.beat()];
+        }
+        if (obj === this.song && prop === "is_playing") {
+            return [this.transport.playing ? 1 : 0];
+        }
         if (prop === "canonical_parent") {
             return ["id", obj.parent ? obj.parent.id : 0];
         }
@@ -366,7 +464,23 @@ function makeLiveAPI(sim) {
     // on it fails as above.
     return class LiveAPI {
         constructor(a, b) {
+            this.callback = typeof a === "function" ? a : null;
             this.goto(typeof a === "function" ? b : a);
+        }
+
+        get property() {
+            return this.observed || "";
+        }
+
+        set property(name) {
+            // Observe `name`: its value now, then on every change (see the header).
+            this.observed = name;
+            sim.observers = sim.observers.filter((o) => o.api !== this);
+            if (this.obj && this.callback) {
+                const observer = {obj: this.obj, prop: name, api: this, callback: (args) => this.callback(args)};
+                sim.observers.push(observer);
+                sim.tell(observer);
+            }
         }
 
         goto(path) {

@@ -22,15 +22,35 @@
 // - deferlow passes a message on later, on the low-priority queue; Task runs later too.
 // - Live restores the saved (or initial) value of every parameter when the device loads, then
 //   live.thisdevice bangs once the Live API is ready (LOM reference: no LiveAPI before that).
+// - Two threads (Cycling '74, "Scheduler and Priority"): MIDI input and timing objects run on the
+//   high-priority scheduler, at the event's own time; `js` runs on the low-priority thread and
+//   defers what reaches it from the scheduler (Cycling '74, "JavaScript and Threading"), to the
+//   next service of the low-priority queue, LOW_PRIORITY_MS later (the default Event Interval,
+//   Cycling '74 "Advanced Scheduler Settings"). A scheduler event here carries its transport time
+//   (`device.logical`), which is what `when` reports and `midiout` is stamped with.
+// - Max's transport follows Live's (lom.js `sim.transport`). `when` outputs the time in
+//   bars/beats/units, and in ticks (480 a quarter note) out of its right outlet first (outlets fire
+//   right to left); `timepoint` takes a time in ticks and bangs, on the scheduler, when the running
+//   transport moves forward to it, never for a time already passed (Cycling '74 references).
+// - midiin outputs the raw bytes it gets one by one; midiparse turns them into "pitch velocity" for
+//   a note on or off (a note-off as velocity 0); midiformat turns "pitch velocity" into the bytes
+//   of a note-on on channel 1; midiout sends bytes on (Cycling '74 references). `device.midiOut`
+//   holds every message that left, with the transport time it left at.
+// - `t l b` sends a bang, then the message, right to left; `zl reg` stores a list in its right
+//   inlet and sends it on a bang; `zl iter 2` sends a list two at a time; `route` sends the rest of
+//   a message out of the outlet of the argument its first element matches, else out of the last.
 "use strict";
 
 const dgram = require("node:dgram");
 const fs = require("node:fs");
 const path = require("node:path");
 const vm = require("node:vm");
+const {performance} = require("node:perf_hooks");
 const osc = require("./osc");
 
 const LIVE_INT_VALUES = 256;
+const TICKS = 480;  // Max's ticks per quarter note
+const LOW_PRIORITY_MS = 2;
 
 /** The parts of an .amxd: device type, meta value, patcher, and the embedded files by name. */
 function readAmxd(data) {
@@ -98,6 +118,11 @@ class MaxDevice {
         this.boxes = new Map();
         this.named = new Map();
         this.wires = new Map();
+        this.logical = null;  // the transport time (ticks) of the scheduler event being handled
+        this.midiInputs = [];
+        this.timepoints = [];
+        this.midiOut = [];
+        sim.transport.listeners.add(this);
         for (const {box} of this.amxd.patcher.patcher.boxes) {
             this.checkParameter(box);
         }
@@ -231,7 +256,41 @@ class MaxDevice {
         return handle;
     }
 
+    /** Ticks now: a scheduler event's own time, else the running transport's. */
+    ticksNow() {
+        return this.logical !== null ? this.logical : this.sim.transport.beat() * TICKS;
+    }
+
+    /** Run `fn` as a scheduler (high-priority) event at transport time `ticks`. */
+    scheduled(ticks, fn) {
+        const was = this.logical;
+        this.logical = ticks;
+        try {
+            fn();
+        } finally {
+            this.logical = was;
+        }
+    }
+
+    /** The track's MIDI reaches the device now: raw bytes, e.g. [0x90, 60, 100]. */
+    midiIn(bytes) {
+        this.scheduled(this.sim.transport.beat() * TICKS, () => {
+            for (const input of this.midiInputs) {
+                for (const byte of bytes) {
+                    this.emit(input, 0, [byte]);
+                }
+            }
+        });
+    }
+
+    transportChanged() {
+        for (const timepoint of this.timepoints) {
+            timepoint.arm();
+        }
+    }
+
     close() {
+        this.sim.transport.listeners.delete(this);
         this.closed = true;
         for (const handle of this.timers) {
             clearTimeout(handle);
@@ -510,7 +569,7 @@ function js(device, box, args) {
         call(...args) { return own(super.call(...args)); }
     };
     vm.runInContext(source, context, {filename});
-    object.receive = (inlet, message) => {
+    const run = (inlet, message) => {
         const [selector, ...rest] = message;
         context.inlet = inlet;
         context.messagename = selector;
@@ -522,7 +581,151 @@ function js(device, box, args) {
             device.console.push(`js: ${filename}: no function ${selector}`);
         }
     };
+    object.receive = (inlet, message) => {
+        if (device.logical !== null) {  // from the scheduler: js defers it to the low-priority thread
+            device.later(() => run(inlet, message), LOW_PRIORITY_MS);
+        } else {
+            run(inlet, message);
+        }
+    };
     object.context = context;
+    return object;
+}
+
+function midiin(device) {
+    const object = {receive() {}};
+    device.midiInputs.push(object);
+    return object;
+}
+
+function isNote(status) {
+    return (status & 0xE0) === 0x80;  // 0x8n note-off, 0x9n note-on
+}
+
+function midiout(device) {
+    let bytes = [];
+    return {receive(inlet, message) {
+        const byte = Number(message[0]);
+        bytes = byte >= 0x80 ? [byte] : bytes.concat([byte]);
+        if (bytes.length === 3 && isNote(bytes[0])) {
+            const [status, pitch, velocity] = bytes;
+            device.midiOut.push({status, pitch, velocity, ticks: device.ticksNow(), wall: performance.now()});
+            bytes = [];
+        }
+    }};
+}
+
+function midiparse(device) {
+    let bytes = [];
+    const object = {receive(inlet, message) {
+        const byte = Number(message[0]);
+        bytes = byte >= 0x80 ? [byte] : bytes.concat([byte]);
+        if (bytes.length === 3 && isNote(bytes[0])) {
+            device.emit(object, 0, [bytes[1], (bytes[0] & 0xF0) === 0x80 ? 0 : bytes[2]]);
+            bytes = [];
+        }
+    }};
+    return object;
+}
+
+function midiformat(device) {
+    const object = {receive(inlet, message) {
+        if (inlet === 0 && message.length === 2) {
+            for (const byte of [0x90, Number(message[0]), Number(message[1])]) {
+                device.emit(object, 0, [byte]);
+            }
+        }
+    }};
+    return object;
+}
+
+function when(device) {
+    const object = {receive() {
+        const ticks = device.ticksNow();
+        const {signature_numerator: num, signature_denominator: den} = device.sim.song.props;
+        const unit = TICKS * 4 / den;
+        const bar = Math.floor(ticks / (unit * num));
+        const inBar = ticks - bar * unit * num;
+        device.emit(object, 1, [ticks]);
+        device.emit(object, 0, [bar + 1, Math.floor(inBar / unit) + 1, inBar % unit]);
+    }};
+    return object;
+}
+
+function timepoint(device) {
+    const transport = device.sim.transport;
+    const object = {
+        target: null,
+        handle: null,
+        arm() {
+            clearTimeout(object.handle);
+            object.handle = null;
+            if (object.target === null || !transport.playing || device.closed) {
+                return;
+            }
+            const wait = transport.wallAt(object.target / TICKS) - performance.now();
+            if (wait >= 0) {
+                object.handle = setTimeout(object.fire, wait);
+            }
+        },
+        fire() {
+            object.handle = null;
+            if (!transport.playing || device.closed) {
+                return;
+            }
+            const wait = transport.wallAt(object.target / TICKS) - performance.now();
+            if (wait > 0) {  // node's timers count whole milliseconds: not there yet
+                object.handle = setTimeout(object.fire, wait);
+                return;
+            }
+            const at = object.target;
+            object.target = null;  // passed: it bangs again only when set again
+            device.scheduled(at, () => device.emit(object, 0, ["bang"]));
+        },
+        receive(inlet, message) {
+            const value = Number(message[0] === "int" || message[0] === "float" ? message[1] : message[0]);
+            if (!isNaN(value)) {
+                // A time already passed never comes (the transport must move forward to it).
+                object.target = value > device.ticksNow() ? value : null;
+                object.arm();
+            }
+        }
+    };
+    device.timepoints.push(object);
+    return object;
+}
+
+function trigger(device, box, args) {
+    const object = {receive(inlet, message) {
+        for (let i = args.length - 1; i >= 0; i--) {
+            device.emit(object, i, args[i] === "b" ? ["bang"] : message);
+        }
+    }};
+    return object;
+}
+
+function zl(device, box, args) {
+    let stored = [];
+    const object = {receive(inlet, message) {
+        if (args[0] === "reg") {
+            if (inlet === 1) {
+                stored = message.slice();
+            } else if (message[0] === "zlclear") {
+                stored = [];
+            } else if (message[0] === "bang") {
+                if (stored.length) {
+                    device.emit(object, 0, stored.slice());
+                }
+            } else {
+                stored = message.slice();
+                device.emit(object, 0, stored.slice());
+            }
+        } else if (args[0] === "iter") {
+            for (let i = 0; i < message.length; i += args[1]) {
+                device.emit(object, 0, message.slice(i, i + args[1]));
+            }
+        }
+    }};
     return object;
 }
 
@@ -549,18 +752,15 @@ const CLASSES = {
         const object = {receive(inlet, message) { device.emit(object, 0, [...args, ...message]); }};
         return object;
     },
-    // route and pattr: only builds before the frozen devices used them (MB_M4L_DIR runs the
-    // tests on such a build to show what they miss).
     route: (device, box, args) => {
         const object = {receive(inlet, message) {
-            if (message[0] === args[0]) {
-                device.emit(object, 0, message.slice(1));
-            } else {
-                device.emit(object, 1, message);
-            }
+            const at = args.findIndex((a) => String(a) === String(message[0]));
+            device.emit(object, at < 0 ? args.length : at, at < 0 ? message : message.slice(1));
         }};
         return object;
     },
+    // pattr: only builds before the frozen devices used it (MB_M4L_DIR runs the tests on such a
+    // build to show what they miss).
     pattr: (device) => {
         const object = {receive(inlet, message) { device.emit(object, 0, message); }};
         return object;
@@ -568,8 +768,14 @@ const CLASSES = {
     js,
     "live.miditool.in": liveMiditoolIn,
     "live.miditool.out": liveMiditoolOut,
-    midiin: () => inert(),
-    midiout: () => inert()
+    midiin,
+    midiout,
+    midiparse,
+    midiformat,
+    when,
+    timepoint,
+    t: trigger,
+    zl
 };
 
 module.exports = {MaxDevice, readAmxd};
