@@ -57,7 +57,7 @@ def test_a_held_note_keeps_the_phrase_open():
 def test_the_tool_is_asked_for_one_continuation_in_the_phrases_key_unless_given_one():
     a_minor = [(69, 0, 1), (72, 1, 2), (76, 2, 3), (74, 3, 4), (71, 4, 5), (69, 5, 7)]
     call = decide_when_due(play_and_return(duet(temperature=0.5, seed=7), a_minor))
-    assert call.given == {"variations": 1, "include_primer": False, "length": 2, "temperature": 0.5, "type": "melody",
+    assert call.given == {"variations": 1, "include_primer": False, "length": 2, "temperature": 0.5, "type": "auto",
                           "seed": 7, "scale_root": 9, "scale_mode": "minor", "drum_map": DUET.resolve({})["drum_map"]}
     given = decide_when_due(play_and_return(duet(scale_root=2, scale_mode="dorian"), a_minor)).given
     assert (given["scale_root"], given["scale_mode"]) == (2, "dorian")
