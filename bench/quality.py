@@ -85,8 +85,8 @@ class Table:
 
 
 def melody_primers(files: list[Path], per_meter: int) -> dict[str, list[Clip]]:
-    """meter -> clips of a test song's first PRIMER_BARS bars in that meter (plus the bars after,
-    kept in `name` order of discovery), from the MELODY track, on its own bar grid."""
+    """meter -> clips of a test song's first bars in that meter (from its first bar with notes:
+    the primer's PRIMER_BARS bars and up to as many after), from the MELODY track."""
     out: dict[str, list[Clip]] = defaultdict(list)
     for path in files:
         try:
@@ -102,11 +102,14 @@ def melody_primers(files: list[Path], per_meter: int) -> dict[str, list[Clip]]:
             if meter not in MELODY_METERS or len(out[meter]) >= per_meter:
                 continue
             bar = segment.meter.beats_per_bar
-            span = 2 * PRIMER_BARS * bar
             start = next((k * bar for k in range(int((segment.end - segment.start) / bar))
                           if any(segment.start + k * bar <= n.start - segment.shift < segment.start + (k + 1) * bar
                                  for n in tracks[0].notes)), None)
-            if start is None or segment.end - segment.start - start < span:
+            if start is None:
+                continue
+            # Up to twice the primer; a short song (3/2 tunes often are) needs the primer and 2 bars.
+            span = min(2 * PRIMER_BARS, int((segment.end - segment.start - start) / bar)) * bar
+            if span < (PRIMER_BARS + 2) * bar:
                 continue
             origin = segment.start + start + segment.shift
             notes = [Note(n.pitch, n.start - origin, n.duration, n.velocity) for n in tracks[0].notes
@@ -178,7 +181,8 @@ class Runner:
         for meter, clips in primers.items():
             ts = clips[0].time_signature
             for clip in clips:
-                primer = Clip([n for n in clip.notes if n.start < clip.length / 2], clip.length / 2, 100.0, ts, None,
+                primer_length = PRIMER_BARS * ts.beats_per_bar
+                primer = Clip([n for n in clip.notes if n.start < primer_length], primer_length, 100.0, ts, None,
                               clip.name)
                 if len(primer.notes) < 4:
                     continue
