@@ -33,3 +33,15 @@ def test_position_means_average_hits_only_per_bar_position():
     table = position_means(train)
     assert table.shape == (16, 27)
     assert np.isclose(table[4, 10], 0.6) and np.isclose(table[4, 19], -0.1) and table[5].sum() == 0
+
+
+def test_likely_hits_baseline_reads_what_the_train_windows_play_with_and_without_a_tap():
+    from bridge.train.eval_groove import likely_hits
+
+    train = np.zeros((4, 16, 27), np.float32)
+    train[:, 0, 0] = 1.0  # a kick on every downbeat: tapped there
+    train[:, 2, 2] = 1.0  # a hat on every second step of the first beat
+    table = likely_hits(train, 16)
+    assert table.shape == (16, 18)
+    assert table[0, 9 + 0] == 1.0 and table[0, 0] == 0.0  # kick when a tap is there
+    assert table[2, 9 + 2] == 1.0 and table[5].sum() == 0.0
