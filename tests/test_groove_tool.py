@@ -100,3 +100,17 @@ def test_progress_is_reported_in_order_up_to_done():
 
     HUMANIZE.groove(drum_clip(5), params(), ToolContext(None, lambda f, m: seen.append(f)))
     assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) >= 4
+
+
+def test_dynamics_one_keeps_each_drums_velocity_level():
+    """The bossa kick played at 90 stays at 90 on average; the model only moves accents around
+    that level. With dynamics 0 the model's own levels come through."""
+    clip = drum_clip(4, seed=3)
+    def level(notes, pitch):
+        return np.mean([n.velocity for n in notes if n.pitch == pitch])
+    [kept] = HUMANIZE.groove(clip, params(dynamics=1.0, seed=2), ctx())
+    [model_levels] = HUMANIZE.groove(clip, params(dynamics=0.0, seed=2), ctx())
+    for pitch in (36, 38, 42):
+        assert abs(level(kept.notes, pitch) - level(clip.notes, pitch)) <= 1.0
+    assert max(abs(level(model_levels.notes, p) - level(clip.notes, p)) for p in (36, 38, 42)) > 5
+    assert [n.velocity for n in kept.notes] != [n.velocity for n in clip.notes]  # accents still move
