@@ -20,7 +20,10 @@ def test_eval_slice_reproduces_the_card(name):
     model = EventsRNN.from_bundle(bundle)
     with np.load(bundle.path / bundle.config["eval"]["slice"]["file"], allow_pickle=False) as npz:
         events = npz["events"]
-    nll, accuracy = model.nll(events)
+        # Meter-aware bundles store each row's meter grid and length beside its events.
+        grids = npz["grid"] if "grid" in npz else None
+        lengths = npz["length"] if "length" in npz else None
+    nll, accuracy = model.nll(events, grids, lengths)
     card = (bundle.path / "MODEL_CARD.md").read_text()
     stated = re.search(r"exported model scores loss ([0-9]+\.[0-9]+), accuracy ([0-9]+\.[0-9]+)", card)
     assert stated, "the model card does not state the slice metrics"
@@ -52,12 +55,13 @@ def test_keras_reads_the_bundle_to_the_same_logits(name):
     config = ModelConfig(cfg["name"], cfg["model_class"], cfg["kind"], tuple(cfg["tools"]), cfg["converter"],
                          cfg["converter_args"], cfg["hparams"])
     with np.load(bundle.path / "eval_slice.npz", allow_pickle=False) as npz:
-        events = npz["events"][:4]
-    batch = family.prepare_batch({"events": events}, config)
+        slice_ = {k: npz[k][:4] for k in npz.files}
+    events = slice_["events"]
+    batch = family.prepare_batch(slice_, config)
     net = family.build(config)
     net(batch)
     for layer in net.lstms:
         layer.set_weights([bundle.weights[f"{layer.name}/{p}"] for p in ("kernel", "recurrent_kernel", "bias")])
     net.out.set_weights([bundle.weights["output/kernel"], bundle.weights["output/bias"]])
-    ours = EventsRNN.from_bundle(bundle).logits(events[:, :-1])
+    ours = EventsRNN.from_bundle(bundle).logits(events[:, :-1], slice_.get("grid"))
     assert np.abs(ours - np.asarray(net(batch))).max() <= 1e-4
