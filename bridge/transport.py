@@ -185,8 +185,12 @@ class TcpServer:
         decoder = P.SlipDecoder(self.limits.frame_bytes)
         self.writers.add(writer)
         try:
-            while data := await reader.read(65536):
+            # A connection closed for unread replies stops here: what it still had buffered
+            # would only make replies that nobody can receive.
+            while not writer.is_closing() and (data := await reader.read(65536)):
                 for frame in decoder.feed(data):
+                    if writer.is_closing():
+                        break
                     try:
                         messages, skipped = P.decode_packet(frame, self.limits.messages_per_datagram)
                     except P.ProtocolError as exc:

@@ -67,6 +67,9 @@ class Tool:
     max_inputs: int
     run: Callable[[list[Clip], dict[str, Any], ToolContext], list[Clip]] = field(repr=False)
     color: int = 0x808080  # clip colour in Live, 0xRRGGBB
+    # An input with no notes gives the model nothing to follow: silent clips would come back
+    # and look like a result, so the tool refuses it (Generate reads only the input's length).
+    needs_notes: bool = True
 
     def resolve(self, given: dict[str, Any]) -> dict[str, Any]:
         return resolve(self.params, given)
@@ -76,6 +79,10 @@ class Tool:
         if not self.min_inputs <= len(clips) <= self.max_inputs:
             want = str(self.min_inputs) if self.min_inputs == self.max_inputs else f"{self.min_inputs}-{self.max_inputs}"
             raise ToolError(f"{self.name} takes {want} input clip(s), got {len(clips)}", "bad_input")
+        empty = [i + 1 for i, clip in enumerate(clips) if not clip.notes]
+        if self.needs_notes and empty:
+            which = "the input clip has" if len(clips) == 1 else f"input clip {', '.join(map(str, empty))} has"
+            raise ToolError(f"{self.name}: {which} no notes", "bad_input")
         return self.run(clips, self.resolve(given), ctx)
 
     def describe(self) -> dict[str, Any]:

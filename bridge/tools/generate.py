@@ -18,4 +18,5 @@ def run(clips, params, ctx: ToolContext):
     return model.generate(clips, params, ctx)
 
 
-TOOL = Tool("generate", "Sample new melodies or drum beats.", PARAMS, 0, 1, run, 0x84DCC6)
+TOOL = Tool("generate", "Sample new melodies or drum beats.", PARAMS, 0, 1, run, 0x84DCC6,
+            needs_notes=False)
