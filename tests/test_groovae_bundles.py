@@ -47,7 +47,7 @@ def test_humanize_beats_grid_and_flat_velocity_on_shipped_eval_windows():
     flat = np.zeros_like(perf)
     flat[..., 9:18] = perf[..., 9:18][perf[..., :9] > 0.5].mean()  # even the slice's own mean velocity
     grid_ms, flat_vel = timing_errors(flat, perf, bpm)
-    ms, vel = timing_errors(reconstruct(_model("groovae_humanize"), data, False, True), perf, bpm,
+    ms, vel = timing_errors(reconstruct(_model("groovae_humanize"), data, None, True), perf, bpm,
                             data["grid"][:, 0] if "grid" in data else 4)
     assert ms < grid_ms and vel < flat_vel
 

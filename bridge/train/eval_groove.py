@@ -58,16 +58,28 @@ def groups(arrays: dict[str, np.ndarray]) -> list[tuple[MeterGrid, np.ndarray]]:
     return [(MeterGrid.decode(key), np.flatnonzero(inverse.ravel() == g)) for g, key in enumerate(keys)]
 
 
-def reconstruct(model: GrooVAE, arrays: dict[str, np.ndarray], sampled: bool, known_hits: bool) -> np.ndarray:
-    """Decode every window, a batch per meter grid: z = mean, or sampled at temperature 1."""
+def default_temperature(tool: str) -> float:
+    """The tool's default temperature, from the tool table: the "default" rows measure what a
+    user gets without touching a control, whatever that default is changed to."""
+    from bridge.tools import TOOLS
+
+    return next(float(p.default) for p in TOOLS[tool].params if p.name == "temperature")
+
+
+def reconstruct(model: GrooVAE, arrays: dict[str, np.ndarray], temperature: float | None,
+                known_hits: bool) -> np.ndarray:
+    """Decode every window, a batch per meter grid: z = mean and hits p > 0.5 (temperature
+    None), or as the tool samples: z from the posterior with noise scaled by the temperature,
+    Bernoulli hits of logits / temperature."""
     perf = arrays["performance"]
     out = np.zeros_like(perf)
     rng = np.random.default_rng(0)
     for grid, rows in groups(arrays):
         mu, sigma = model.encode(enc.encoder_inputs(perf[rows], model.mode))
-        z = mu + sigma * rng.standard_normal(mu.shape).astype(np.float32) if sampled else mu
+        sampled = temperature is not None
+        z = mu + sigma * rng.standard_normal(mu.shape).astype(np.float32) * temperature if sampled else mu
         known = perf[rows, :, :N] if known_hits else None
-        out[rows] = model.decode(z.astype(np.float32), rng, 1.0 if sampled else 1e-3, known_hits=known,
+        out[rows] = model.decode(z.astype(np.float32), rng, temperature if sampled else 1e-3, known_hits=known,
                                  sample_hits=not known_hits, grid=grid)
     return out
 
@@ -116,11 +128,12 @@ def humanize_rows(model: GrooVAE, train: dict, test: dict) -> list[tuple[str, fl
     flat = np.zeros_like(perf)
     flat[..., N:2 * N] = train["performance"][..., N:2 * N][train_hits].mean()
     means = _per_grid(train, test, position_means)
+    t = default_temperature("groove")
     return [("baseline: no change (grid, mean velocity)", *timing_errors(flat, perf, bpm, spq)),
             ("baseline: train mean per class and position", *timing_errors(means, perf, bpm, spq)),
-            ("model: z = mean", *timing_errors(reconstruct(model, test, False, True), perf, bpm, spq)),
-            ("model: sampled, temperature 1 (default)", *timing_errors(reconstruct(model, test, True, True),
-                                                                         perf, bpm, spq))]
+            ("model: z = mean", *timing_errors(reconstruct(model, test, None, True), perf, bpm, spq)),
+            (f"model: sampled, temperature {t:g} (default)",
+             *timing_errors(reconstruct(model, test, t, True), perf, bpm, spq))]
 
 
 def f1_per_class(pred_hits: np.ndarray, true_hits: np.ndarray) -> list[float]:
@@ -159,9 +172,10 @@ def drumify_rows(model: GrooVAE, test: dict, train: dict | None = None) -> list[
                                                                     ((0, 0), (0, enc.FEATURES - 2 * N))))
         likely = np.where(taps[..., None], table[..., N:2 * N], table[..., :N]) > 0.5
         rows.append(("baseline: train's likely hits per bar position, given the tap", f1_per_class(likely, truth)))
-    rows += [("model: z = mean, p > 0.5", f1_per_class(reconstruct(model, test, False, False)[..., :N] > 0.5, truth)),
-             ("model: sampled, temperature 1 (default)",
-              f1_per_class(reconstruct(model, test, True, False)[..., :N] > 0.5, truth))]
+    t = default_temperature("drumify")
+    rows += [("model: z = mean, p > 0.5", f1_per_class(reconstruct(model, test, None, False)[..., :N] > 0.5, truth)),
+             (f"model: sampled, temperature {t:g} (default)",
+              f1_per_class(reconstruct(model, test, t, False)[..., :N] > 0.5, truth))]
     return rows
 
 
