@@ -11,19 +11,21 @@ keras = pytest.importorskip("keras")
 families = pytest.importorskip("bridge.train.families.groovae")
 
 
-def _config(mode: str, meter: bool) -> ModelConfig:
+def _config(mode: str, meter: bool, dec_inputs: bool = False) -> ModelConfig:
     return ModelConfig("tiny", "groovae", "drums", ("groove",), "groove",
                        hparams={"mode": mode, "enc_units": 12, "dec_units": [10, 8], "z_size": 6,
                                 "free_bits": 1.0, "beta": 0.2, "dropout": 0.0, "meter": meter,
-                                "window": 48 if meter else enc.WINDOW_STEPS})
+                                "window": 48 if meter else enc.WINDOW_STEPS, "dec_inputs": dec_inputs})
 
 
-@pytest.mark.parametrize("mode,meter", [("humanize", None), ("tap", None), ("humanize", "6/8"), ("tap", "3/4")])
-def test_encoder_and_decoder_match_keras(mode, meter):
+@pytest.mark.parametrize("mode,meter,dec_inputs", [("humanize", None, False), ("tap", None, False),
+                                                   ("humanize", "6/8", False), ("tap", "3/4", False),
+                                                   ("tap", "6/8", True)])
+def test_encoder_and_decoder_match_keras(mode, meter, dec_inputs):
     """A 4/4-only model (2-bar windows) and meter-aware ones (48-step windows on the meter's
-    grid, the decoder reading each step's bar position)."""
+    grid, the decoder reading each step's bar position and, with dec_inputs, each step's tap)."""
     rng = np.random.default_rng(0)
-    config = _config(mode, meter is not None)
+    config = _config(mode, meter is not None, dec_inputs)
     window = config.hparams["window"]
     perf = np.zeros((3, window, enc.FEATURES), np.float32)
     hits = rng.random((3, window, 9)) < 0.3
@@ -36,7 +38,8 @@ def test_encoder_and_decoder_match_keras(mode, meter):
     model(batch)
     # Random non-trivial weights, so the check does not pass on near-zero activations.
     model.set_weights([w + rng.normal(0, 0.3, w.shape).astype(np.float32) for w in model.get_weights()])
-    serving = GrooVAE(families.export_weights(model, config), mode, window=window, meter=meter is not None)
+    serving = GrooVAE(families.export_weights(model, config), mode, window=window, meter=meter is not None,
+                      dec_inputs=dec_inputs)
 
     mu_k, sigma_k = (np.asarray(t) for t in model.encode(batch["inputs"]))
     mu, sigma = serving.encode(batch["inputs"])
@@ -44,8 +47,8 @@ def test_encoder_and_decoder_match_keras(mode, meter):
 
     # Decode with NumPy (hits near-deterministic at a tiny temperature), then teacher-force Keras
     # on that output: Keras must predict exactly what NumPy wrote at every step.
-    out = serving.decode(mu, np.random.default_rng(1), temperature=1e-3, grid=grid)
-    logits = np.asarray(model.decode(mu, out, batch["positions"]))
+    out = serving.decode(mu, np.random.default_rng(1), temperature=1e-3, grid=grid, controls=batch["inputs"])
+    logits = np.asarray(model.decode(mu, out, batch["positions"], controls=batch["inputs"]))
     decisive = np.abs(logits[..., :9]) > 1e-2
     assert ((logits[..., :9] > 0) == (out[..., :9] > 0.5))[decisive].all()
     played = out[..., :9]
@@ -54,10 +57,10 @@ def test_encoder_and_decoder_match_keras(mode, meter):
     assert np.abs(np.tanh(logits[..., 18:]) * played - out[..., 18:]).max() <= 1e-4
 
 
-@pytest.mark.parametrize("meter", [False, True])
-def test_training_images_decode_with_the_serving_model(meter):
+@pytest.mark.parametrize("meter,dec_inputs", [(False, False), (True, False), (True, True)])
+def test_training_images_decode_with_the_serving_model(meter, dec_inputs):
     """TensorBoard's sample images come from the NumPy model built from the config's hparams."""
-    config = _config("tap", meter)
+    config = _config("tap", meter, dec_inputs)
     model = families.build(config)
     perf = np.zeros((1, config.hparams["window"], enc.FEATURES), np.float32)
     model(families.prepare_batch({"performance": perf, "grid": MeterGrid.of("4/4").encode()[None]}, config))

@@ -54,8 +54,12 @@ _GROOVAE_HPARAMS = {"enc_units": 192, "dec_units": [192, 192], "z_size": 96, "fr
 register(ModelConfig("groovae_humanize_2bar", "groovae", "drums", ("groove",), "groove", _GROOVAE_DATA,
                      {"mode": "humanize", **_GROOVAE_HPARAMS},
                      "GrooVAE humanize in the clip's meter: drum hits in, the drummer's timing and velocity out."))
+# tap2drum's decoder also reads the tap at each step (`dec_inputs`): with the taps in z alone,
+# the meter-aware model's hit F1 on GMD validation (0.470 at z = mean, 0.383 sampled at
+# temperature 1) stayed below the train set's likely hits per bar position given the tap (0.453
+# validation, 0.505 test).
 register(ModelConfig("groovae_tap2drum_2bar", "groovae", "drums", ("drumify",), "groove", _GROOVAE_DATA,
-                     {"mode": "tap", **_GROOVAE_HPARAMS, "tap_dropout": 0.3},
+                     {"mode": "tap", **_GROOVAE_HPARAMS, "tap_dropout": 0.3, "dec_inputs": True},
                      "GrooVAE tap2drum in the clip's meter: one rhythm channel in, a full drum performance out."))
 
 

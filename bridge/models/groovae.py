@@ -47,11 +47,11 @@ class GrooVAE:
     """Encoder (bidirectional LSTM -> mu, sigma) and autoregressive decoder on [T, 27] tensors."""
 
     def __init__(self, weights: dict[str, np.ndarray], mode: str, name: str = "groovae",
-                 window: int = enc.WINDOW_STEPS, meter: bool = False) -> None:
+                 window: int = enc.WINDOW_STEPS, meter: bool = False, dec_inputs: bool = False) -> None:
         if mode not in enc.MODES:
             raise ValueError(f"unknown GrooVAE mode {mode!r}")
         self.mode, self.name, self.w = mode, name, weights
-        self.window, self.meter = window, meter
+        self.window, self.meter, self.dec_inputs = window, meter, dec_inputs
         lstm = lambda p: LSTM(weights[f"{p}/kernel"], weights[f"{p}/recurrent_kernel"], weights[f"{p}/bias"])
         self.enc_fw, self.enc_bw = lstm("enc_fw"), lstm("enc_bw")
         depth = sum(1 for k in weights if k.startswith("dec_") and k.endswith("/recurrent_kernel"))
@@ -62,7 +62,7 @@ class GrooVAE:
     def from_bundle(cls, bundle: Bundle) -> "GrooVAE":
         hp = bundle.config["hparams"]
         return cls(bundle.weights, hp["mode"], bundle.name, int(hp.get("window", enc.WINDOW_STEPS)),
-                   bool(hp.get("meter", False)))
+                   bool(hp.get("meter", False)), bool(hp.get("dec_inputs", False)))
 
     @property
     def default_grid(self) -> MeterGrid:
@@ -98,9 +98,11 @@ class GrooVAE:
 
     def decode(self, z: np.ndarray, rng: np.random.Generator, temperature: float = 1.0,
                prefix: np.ndarray | None = None, known_hits: np.ndarray | None = None,
-               sample_hits: bool = True, grid: MeterGrid = LEGACY_GRID, start: int = 0) -> np.ndarray:
+               sample_hits: bool = True, grid: MeterGrid = LEGACY_GRID, start: int = 0,
+               controls: np.ndarray | None = None) -> np.ndarray:
         """Decode one window [B, window, 27] from z [B, Z], the window starting at step `start`
-        of a clip on `grid`.
+        of a clip on `grid`. controls [B, window, C] are the encoder inputs, read at each step
+        by a `dec_inputs` model (none given: silence, as for a sample from the prior).
 
         prefix [B, P, 27] is replayed as the first P steps' output. known_hits [B, window, 9]
         are always hits; with sample_hits the model may add hits (Bernoulli of logits / T),
@@ -111,10 +113,13 @@ class GrooVAE:
         prev = np.zeros((batch, enc.FEATURES), np.float32)
         out = np.zeros((batch, self.window, enc.FEATURES), np.float32)
         positions = self.positions(grid, start, self.window)
+        if self.dec_inputs and controls is None:
+            controls = np.zeros((batch, self.window, enc.MODES[self.mode]), np.float32)
         n = NUM_CLASSES
         for t in range(self.window):
             position = np.broadcast_to(positions[t], (batch, positions.shape[1]))
-            h, states = self.decoder.step(np.concatenate([prev, z, position], axis=-1), states)
+            parts = [prev, z, position] + ([controls[:, t]] if self.dec_inputs else [])
+            h, states = self.decoder.step(np.concatenate(parts, axis=-1), states)
             if prefix is not None and t < prefix.shape[1]:
                 prev = out[:, t] = prefix[:, t]
                 continue
@@ -153,7 +158,9 @@ class GrooVAE:
             prefix = result[:, s:starts[i - 1] + self.window] if i else None
             window = None if known is None else np.broadcast_to(known[s:s + self.window],
                                                                 (variations, self.window, NUM_CLASSES))
-            result[:, s:s + self.window] = self.decode(z, rng, temperature, prefix, window, sample_hits, grid, s)
+            controls = np.broadcast_to(inputs[i], (variations, *inputs[i].shape))
+            result[:, s:s + self.window] = self.decode(z, rng, temperature, prefix, window, sample_hits, grid, s,
+                                                       controls)
             if progress:
                 progress((i + 1) / len(starts), f"window {i + 1}/{len(starts)}")
         return result[:, :steps]

@@ -75,12 +75,13 @@ def reconstruct(model: GrooVAE, arrays: dict[str, np.ndarray], temperature: floa
     out = np.zeros_like(perf)
     rng = np.random.default_rng(0)
     for grid, rows in groups(arrays):
-        mu, sigma = model.encode(enc.encoder_inputs(perf[rows], model.mode))
+        inputs = enc.encoder_inputs(perf[rows], model.mode)
+        mu, sigma = model.encode(inputs)
         sampled = temperature is not None
         z = mu + sigma * rng.standard_normal(mu.shape).astype(np.float32) * temperature if sampled else mu
         known = perf[rows, :, :N] if known_hits else None
         out[rows] = model.decode(z.astype(np.float32), rng, temperature if sampled else 1e-3, known_hits=known,
-                                 sample_hits=not known_hits, grid=grid)
+                                 sample_hits=not known_hits, grid=grid, controls=inputs)
     return out
 
 
@@ -191,6 +192,19 @@ def section(model: GrooVAE, title: str, train: dict, test: dict) -> list[str]:
     return lines + [""]
 
 
+TEMPERATURES = (0.25, 0.5, 0.75, 1.0)
+
+
+def temperature_rows(model: GrooVAE, validation: dict) -> list[str]:
+    """Drumify's hit F1 (all classes) on validation at a few temperatures: where the tool's
+    default is chosen (validation, never test), and what a user trades by turning the knob."""
+    truth = validation["performance"][..., :N] > 0.5
+    lines = ["### Validation hit F1 (all classes) by temperature", "", "| temperature | hit F1 |", "|---|---|"]
+    for t in TEMPERATURES:
+        lines.append(f"| {t:g} | {f1_per_class(reconstruct(model, validation, t, False)[..., :N] > 0.5, truth)[-1]:.3f} |")
+    return lines + [""]
+
+
 def report(bundle_dir: Path, data: Path) -> str:
     """The markdown section for the model card: validation, then test, then test per meter."""
     model = GrooVAE.from_bundle(load_bundle(bundle_dir))
@@ -201,6 +215,8 @@ def report(bundle_dir: Path, data: Path) -> str:
     for split, title in (("eval", "Validation"), ("test", "Test")):
         test = windows(bundle_dir, data, split)
         lines += section(model, title, train, test)
+        if split == "eval" and model.mode == "tap":
+            lines += temperature_rows(model, test)
         if split == "test" and len(groups(test)) > 1:
             for grid, rows in groups(test):
                 part = {k: v[rows] for k, v in test.items()}

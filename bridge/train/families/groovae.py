@@ -3,7 +3,9 @@
 Encoder: bidirectional LSTM over the encoder inputs (hits only for humanize, one tap channel
 for tap2drum) -> mu, sigma = softplus. Decoder: initial state tanh(dense(z)); each step reads
 the previous step's true output (teacher forcing) and z (and, for meter-aware configs, where
-the step sits in its bar: bridge.meter's position columns); a dense layer gives 9 hit logits,
+the step sits in its bar: bridge.meter's position columns; with `dec_inputs`, also the
+encoder's input at that step, so tap2drum places its hits against the taps themselves rather
+than against what z remembers of them); a dense layer gives 9 hit logits,
 9 velocity logits (sigmoid) and 9 offset logits (tanh). Loss per window, summed over steps and
 classes: hit sigmoid cross-entropy + velocity MSE + offset MSE (the last two on the true hits
 only), plus beta * max(KL - free bits, 0) as in Magenta's MusicVAE, so the first free_bits of
@@ -29,10 +31,11 @@ LOSS_LABEL = "loss (recon + beta * KL above free bits, per example)"
 
 class GrooVAENet(MetricsModel):
     def __init__(self, mode: str, enc_units: int, dec_units: list[int], z_size: int, free_bits: float,
-                 beta: float, dropout: float, tap_dropout: float = 0.0, **kwargs) -> None:
+                 beta: float, dropout: float, tap_dropout: float = 0.0, dec_inputs: bool = False,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.mode, self.free_nats, self.beta = mode, free_bits * math.log(2.0), beta
-        self.tap_dropout = tap_dropout
+        self.tap_dropout, self.dec_inputs = tap_dropout, dec_inputs
         self.enc_fw = keras.layers.LSTM(enc_units, return_state=True, name="enc_fw")
         self.enc_bw = keras.layers.LSTM(enc_units, return_state=True, go_backwards=True, name="enc_bw")
         self.mu = keras.layers.Dense(z_size, name="mu")
@@ -50,12 +53,14 @@ class GrooVAENet(MetricsModel):
         h = keras.ops.concatenate([h_fw, h_bw], axis=-1)
         return self.mu(h), keras.ops.softplus(self.sigma(h))
 
-    def decode(self, z, targets, positions, training=False):
+    def decode(self, z, targets, positions, training=False, controls=None):
         """Output logits [B, T, 27] for the true previous steps (teacher forcing); positions
-        [B, T, P] (P = 0 for 4/4-only configs)."""
+        [B, T, P] (P = 0 for 4/4-only configs); controls [B, T, C]: the encoder inputs, read
+        at each step when `dec_inputs`."""
         steps = keras.ops.shape(targets)[1]
         prev = keras.ops.pad(targets[:, :-1], [[0, 0], [1, 0], [0, 0]])
-        x = keras.ops.concatenate([prev, keras.ops.repeat(z[:, None], steps, axis=1), positions], axis=-1)
+        parts = [prev, keras.ops.repeat(z[:, None], steps, axis=1), positions]
+        x = keras.ops.concatenate(parts + ([controls] if self.dec_inputs else []), axis=-1)
         flat, at = self.dec_init(z), 0
         for layer, units in zip(self.dec, self.dec_units):
             x = self.drop(layer(x, initial_state=[flat[:, at:at + units], flat[:, at + units:at + 2 * units]]),
@@ -73,7 +78,7 @@ class GrooVAENet(MetricsModel):
             inputs = inputs * keep[..., None]
         mu, sigma = self.encode(inputs)
         z = mu + sigma * keras.random.normal(keras.ops.shape(mu), seed=self.noise) if training else mu
-        return self.decode(z, batch["performance"], batch["positions"], training), mu, sigma
+        return self.decode(z, batch["performance"], batch["positions"], training, inputs), mu, sigma
 
     def metrics_of(self, batch, training):
         logits, mu, sigma = self(batch, training=training)
@@ -100,7 +105,7 @@ class GrooVAENet(MetricsModel):
 def build(config: ModelConfig) -> GrooVAENet:
     hp = config.hparams
     return GrooVAENet(hp["mode"], hp["enc_units"], list(hp["dec_units"]), hp["z_size"], hp["free_bits"],
-                      hp["beta"], hp["dropout"], hp.get("tap_dropout", 0.0))
+                      hp["beta"], hp["dropout"], hp.get("tap_dropout", 0.0), bool(hp.get("dec_inputs", False)))
 
 
 def prepare_batch(batch: dict[str, np.ndarray], config: ModelConfig) -> dict[str, np.ndarray]:
@@ -131,7 +136,7 @@ def sample_rolls(model: GrooVAENet, config: ModelConfig, n: int, seed: int) -> l
 
     hp = config.hparams
     serving = GrooVAE(export_weights(model, config), hp["mode"], window=int(hp.get("window", enc.WINDOW_STEPS)),
-                      meter=bool(hp.get("meter", False)))
+                      meter=bool(hp.get("meter", False)), dec_inputs=bool(hp.get("dec_inputs", False)))
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((n, serving.z_size)).astype(np.float32)
     return list(serving.decode(z, rng, grid=serving.default_grid)[..., :NUM_CLASSES])
