@@ -32,7 +32,10 @@ SECTION = "## Against the bundle it replaced"
 def windows(bundle, folder: Path, split: str, limit: int) -> dict[tuple[int, ...], list[dict]]:
     """grid -> examples of the folder's files in `split`, as the bundle's converter cuts them."""
     cfg = bundle.config
-    converter = converters.get(cfg["converter"], **{**cfg["converter_args"], "transpositions": 0})
+    args = dict(cfg["converter_args"])
+    if "transpositions" in args:  # melody converters transpose training windows; score the music as written
+        args["transpositions"] = 0
+    converter = converters.get(cfg["converter"], **args)
     listed = pipeline.listed_splits(folder)
     out: dict[tuple[int, ...], list[dict]] = defaultdict(list)
     files = [p for p in pipeline.midi_files(folder)
