@@ -192,7 +192,7 @@ def section(model: GrooVAE, title: str, train: dict, test: dict) -> list[str]:
     return lines + [""]
 
 
-TEMPERATURES = (0.25, 0.5, 0.75, 1.0)
+TEMPERATURES = (0.1, 0.25, 0.5, 0.75, 1.0)
 
 
 def temperature_rows(model: GrooVAE, validation: dict) -> list[str]:

@@ -317,7 +317,7 @@ var TOOL_TABLE = {
      },
      {
       "id": "temperature",
-      "initial": 1.0,
+      "initial": 0.1,
       "param": "temperature",
       "role": "value"
      },
@@ -353,7 +353,7 @@ var TOOL_TABLE = {
       "name": "bars"
      },
      {
-      "default": 1.0,
+      "default": 0.1,
       "kind": "float",
       "name": "temperature"
      },
@@ -680,7 +680,7 @@ var TOOL_TABLE = {
      },
      {
       "id": "temperature",
-      "initial": 1.0,
+      "initial": 0.1,
       "param": "temperature",
       "role": "value"
      },
@@ -717,7 +717,7 @@ var TOOL_TABLE = {
      },
      {
       "id": "temperature",
-      "initial": 1.0,
+      "initial": 0.1,
       "param": "temperature",
       "role": "value"
      },
@@ -751,7 +751,7 @@ var TOOL_TABLE = {
      "name": "variations"
     },
     {
-     "default": 1.0,
+     "default": 0.1,
      "kind": "float",
      "name": "temperature"
     },
