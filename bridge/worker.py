@@ -18,7 +18,6 @@ from bridge import live_requests as L
 from bridge import protocol as P
 from bridge.ableton import AbletonOSC
 from bridge.clip import Clip
-from bridge.engine import blas
 from bridge.errors import RequestError, error_code, error_reply
 from bridge.jobs import Job
 from bridge.limits import Limits
@@ -38,7 +37,6 @@ class Runner:
         self.store, self.limits, self.ableton, self.results = store, limits, ableton, results
         self.output_dir, self.finish = output_dir, finish
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix="bridge-tool")
-        blas.set_workers(workers)  # tools running side by side share the cores' BLAS threads
 
     def stop(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
