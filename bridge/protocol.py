@@ -518,21 +518,18 @@ def note_chunk(address: str, rid: str, clip: Clip, index: int, chunk: int) -> by
     """`<id> <clip index> <chunk> <n_chunks>` then up to CHUNK_NOTES notes of 8 values each.
 
     The notes are packed by one struct call: building them value by value was most of the
-    server's cost of sending a big result. Notes whose fields do not fit their NOTE_TYPES
-    (a float pitch from a careless caller) go through `message`, which types each value."""
+    server's cost of sending a big result. Times always go as `f` (an int start too); notes
+    whose integer fields are not integers (a float pitch from a careless caller) go through
+    `message`, which types each value."""
     notes = clip.notes[chunk * CHUNK_NOTES:(chunk + 1) * CHUNK_NOTES]
     flat = [value for note in notes for value in note_args(note)]
     head = (rid, index, chunk, chunk_count(len(clip.notes)))
-    if all(type(v) is int for v in head[1:]) and all(
-            type(n.pitch) is int and type(n.velocity) is int and type(n.release_velocity) is int for n in notes):
-        try:
-            body = _note_struct(len(notes)).pack(*flat)
-        except (struct.error, OverflowError):
-            pass
-        else:
-            return (_osc_string(address) + _osc_string(",siii" + NOTE_TYPES * len(notes))
-                    + _osc_string(rid.replace("\x00", "")) + _HEAD.pack(*head[1:]) + body)
-    return message(address, *head, *flat)
+    try:
+        body = _HEAD.pack(*head[1:]) + _note_struct(len(notes)).pack(*flat)
+    except (struct.error, OverflowError):  # a float pitch, a value past int32: typed one by one
+        return message(address, *head, *flat)
+    return (_osc_string(address) + _osc_string(",siii" + NOTE_TYPES * len(notes))
+            + _osc_string(rid.replace("\x00", "")) + body)
 
 
 _HEAD = struct.Struct(">iii")

@@ -76,9 +76,9 @@ class Runner:
         streamed = clips if job.routing.deliver == "osc" else []  # deliver live: the clips are in Live
         for i, data in enumerate(m for index, clip in enumerate(streamed) for m in
                                  P.clip_messages(P.RESULT, P.RESULT_NOTES, job.rid, clip, index, len(clips))):
-            job.send(data)
-            if i % BURST == BURST - 1:
+            if i and i % BURST == 0:  # a pause only between bursts: none after the last one
                 await job.drain()
+            job.send(data)
         for text in ctx.notices:
             job.send(P.message(P.NOTICE, job.rid, P.truncate(text)))
         self.finish(job, P.message(P.DONE, job.rid, len(clips)))
