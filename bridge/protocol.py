@@ -147,6 +147,7 @@ def parse(data: bytes) -> Message:
 
 _PLANS: dict[bytes, list] = {}  # type tags -> [(struct for a run of numbers, or None for a string)]
 _MAX_PLANS = 256
+_MAX_PLAN_TAGS = 1024  # longer type tags (no bridge message has them) are planned, never kept
 
 
 def _plan(tags: bytes) -> list | None:
@@ -157,9 +158,10 @@ def _plan(tags: bytes) -> list | None:
             return None
         plan = [struct.Struct(">" + run.decode()) if run != b"s" else None
                 for run in re.findall(rb"[if]+|s", tags)]
-        if len(_PLANS) >= _MAX_PLANS:
-            _PLANS.clear()
-        _PLANS[tags] = plan
+        if len(tags) <= _MAX_PLAN_TAGS:
+            if len(_PLANS) >= _MAX_PLANS:
+                _PLANS.clear()
+            _PLANS[tags] = plan
     return plan
 
 
