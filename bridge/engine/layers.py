@@ -17,43 +17,36 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 # x @ w for a few rows through a fixed w: OpenBLAS (0.3.31 on this 2-core EPYC, one thread)
-# packs w on every x @ w call, so 2-16 rows cost 2-3x what one row does, while its small-matrix
-# kernel, which packs nothing, takes calls of up to about 2^18 multiply-adds per output block.
-# So w is kept transposed [N, K] and multiplied in blocks of rows of w.T small enough for that
-# kernel. Measured ms, x @ w against blocks, B rows:
-#   [256, 1536] B = 4: 0.099 / 0.038; B = 8: 0.129 / 0.073
-#   [512, 2048] B = 2: 0.360 / 0.154; B = 4: 0.374 / 0.163; B = 8: 0.415 / 0.244
-#   [2048, 8192] B = 4: 7.98 / 2.58; B = 16: 10.3 / 7.2; B = 32: 12.2 / 23.5
-# (one row: the same either way). Past BLOCKED_MAX rows x K the blocks get too thin and one
-# product wins again.
-BLOCK_MACS = 1 << 18
-BLOCKED_MAX = 1 << 15
+# packs w on every x @ w call, so 2-16 rows cost 2-3x what one row does. Products with a
+# narrow slice of w's columns go to its small-matrix kernel, which packs nothing; so w is kept
+# as contiguous blocks of BLOCK columns [N / BLOCK, K, BLOCK] and multiplied by one stacked
+# np.matmul, which loops over the blocks in C. Measured ms, x @ w against the blocks, B rows:
+#   [256, 1536]  B = 4: 0.101 / 0.028;  B = 8: 0.123 / 0.052;  B = 16: 0.147 / 0.096
+#   [512, 2176]  B = 2: 0.464 / 0.155;  B = 4: 0.472 / 0.156;  B = 16: 0.572 / 0.297
+#   [2048, 8192] B = 4: 8.0 / 2.36;     B = 16: 10.6 / 7.8;    B = 32: 13.9 / 11.9
+# One row costs the same either way; from about 128 rows (a whole sequence's input projection)
+# one product is 10-30% faster, but that runs once a call, not once a step.
+BLOCK = 64
 
 
 class Product:
-    """x [B, K] @ w [K, N] for a fixed w (a recurrent kernel, an output layer), multiplied the
-    way measured fastest for the number of rows (see BLOCK_MACS). Returns a [B, N] view of an
-    [N, B] array: element-wise NumPy works on it as on any other."""
+    """x [B, K] @ w [K, N] for a fixed w (an LSTM kernel, the decoder's fused recurrent and
+    output kernel), in column blocks OpenBLAS multiplies without packing (see BLOCK)."""
 
     def __init__(self, w: np.ndarray) -> None:
-        self.wt = np.ascontiguousarray(np.asarray(w, np.float32).T)
+        w = np.asarray(w, np.float32)
+        k, self.n = w.shape
+        padded = np.pad(w, ((0, 0), (0, -self.n % BLOCK)))
+        self.blocks = np.ascontiguousarray(padded.reshape(k, -1, BLOCK).transpose(1, 0, 2))
 
     @property
     def matrix(self) -> np.ndarray:
-        """w itself [K, N] (a view, no copy)."""
-        return self.wt.T
+        """w itself [K, N] (a copy: for building tables once, not for every step)."""
+        return self.blocks.transpose(1, 0, 2).reshape(self.blocks.shape[1], -1)[:, :self.n]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        n, k = self.wt.shape
-        rows = len(x)
-        if rows * k > BLOCKED_MAX:
-            return (self.wt @ x.T).T
-        block = max(16, BLOCK_MACS // (rows * k) // 16 * 16)
-        out = np.empty((n, rows), np.float32)
-        xt = x.T
-        for i in range(0, n, block):
-            np.matmul(self.wt[i:i + block], xt, out=out[i:i + block])
-        return out.T
+        out = np.matmul(x, self.blocks)  # [N / BLOCK, B, BLOCK]
+        return out.transpose(1, 0, 2).reshape(len(x), -1)[:, :self.n]
 
 
 def dense(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
