@@ -45,8 +45,10 @@ class Product:
         return self.blocks.transpose(1, 0, 2).reshape(self.blocks.shape[1], -1)[:, :self.n]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        out = np.matmul(x, self.blocks)  # [N / BLOCK, B, BLOCK]
-        return out.transpose(1, 0, 2).reshape(len(x), -1)[:, :self.n]
+        # Written block by block into a [B, N / BLOCK, BLOCK] buffer: read as [B, N], no copy.
+        out = np.empty((len(x), *self.blocks.shape[::2]), np.float32)
+        np.matmul(x, self.blocks, out=out.transpose(1, 0, 2))
+        return out.reshape(len(x), -1)[:, :self.n]
 
 
 def dense(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
@@ -169,7 +171,7 @@ def sample_logits(logits: np.ndarray, temperature: float, rng: np.random.Generat
     """One draw per row from softmax(logits / temperature), as sample_categorical(softmax(...))
     draws, without the normalising sum and division: the draw scales by the total anyway, and
     a decoder samples once per step."""
-    z = logits * np.float32(1.0 / max(temperature, 1e-6))
+    z = logits if temperature == 1.0 else logits * np.float32(1.0 / max(temperature, 1e-6))
     return sample_categorical(np.exp(z - z.max(axis=-1, keepdims=True)), rng)
 
 
