@@ -22,12 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from bench_vae import timed  # noqa: E402
 from bridge.clip import Clip, Note  # noqa: E402
 from bridge.model_store import DEFAULT_BUNDLES_DIR  # noqa: E402
 from bridge.models.coconet import Coconet  # noqa: E402
 from bridge.tools import TOOLS, ToolContext  # noqa: E402
-from common import bundles_of  # noqa: E402
+from common import Timing, bundles_of, p50_p95, timed  # noqa: E402
 
 TARGET_MS = 1500.0
 ITERATIONS = (8, 16, 32, 64, 128)
@@ -71,6 +70,11 @@ class KerasLogits:
         return self.fn(tf.constant(classes, tf.int32), tf.constant(mask, tf.float32), tf.constant(position, tf.float32)).numpy()
 
 
+def summary(t: Timing) -> tuple[float, float, float]:
+    """Wall p50, wall p95 and CPU p50 in ms."""
+    return (*p50_p95(t.wall_ms), p50_p95(t.cpu_ms)[0])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundles", type=Path, default=DEFAULT_BUNDLES_DIR)
@@ -93,11 +97,11 @@ def main() -> int:
         for iterations in sorted({defaults["iterations"], *ITERATIONS}):
             params = {"seed": 0, "iterations": iterations, "bundle": name}
             label = f"{iterations} passes" + (" (default)" if iterations == defaults["iterations"] else "")
-            n50, n95, ncpu = timed(lambda: TOOLS["harmonize"]([clip], params, ctx), args.runs)
+            n50, n95, ncpu = summary(timed(lambda: TOOLS["harmonize"]([clip], params, ctx), args.runs))
             line = f"{name:<18} {label:<26} {n50:>9.1f} {n95:>7.1f} {ncpu:>7.1f}"
             if keras is not None:
-                k50, k95, kcpu = timed(lambda: keras.harmonize([clip], TOOLS["harmonize"].resolve(params), ctx),
-                                       max(3, args.runs // 4))
+                k50, k95, kcpu = summary(timed(lambda: keras.harmonize([clip], TOOLS["harmonize"].resolve(params), ctx),
+                                               max(3, args.runs // 4)))
                 line += f" {k50:>9.1f} {k95:>7.1f} {kcpu:>7.1f} {k50 / n50:>6.2f}"
             if iterations == defaults["iterations"]:
                 line += f"   target p50 < {TARGET_MS:g}: {'yes' if n50 < TARGET_MS else 'NO'}"

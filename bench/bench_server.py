@@ -6,12 +6,15 @@ Cold start is bench_startup's measure (process start to first pong). RSS is the 
 VmRSS with every bundle in the folder loaded. Latency is measured twice for the same case:
 calling `TOOLS[name](clips, params, ToolContext(store))` in this process, and through a
 server process with the Python client (upload, request, every result chunk, `done`), so the
-difference is what the protocol and the loopback cost. Cases whose model is not installed
+difference is what the protocol and the loopback cost. CPU time beside wall time: in-process
+p50, the server process's mean per request (its /proc counters tick every 10 ms, so a mean
+over the runs, warm-up included), and the client's p50. Cases whose model is not installed
 are listed as such.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +33,16 @@ class Latency:
     case: Case
     local_ms: list[float]
     server_ms: list[float]
+    local_cpu_ms: list[float]
+    server_cpu_ms: float  # the server process's CPU time per request (mean: /proc counts 10 ms ticks)
+    client_cpu_ms: list[float]
+
+
+def cpu_ms(pid: int) -> float:
+    """A process's CPU time so far (user + system), from /proc (Linux), in ms."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def cold_start(bundles: Path, runs: int) -> list[float]:
@@ -48,9 +61,11 @@ def latencies(bundles: Path, runs: int, max_runs: int) -> tuple[list[Latency], l
                 missing.append(case)
                 continue
             n = runs if case.setting == "default" else max_runs
-            local = timed(lambda: TOOLS[case.tool](list(case.clips), case.params, ctx), n).wall_ms
-            remote = timed(lambda: client.run(case.tool, case.clips, **case.params), n).wall_ms
-            measured.append(Latency(case, local, remote))
+            local = timed(lambda: TOOLS[case.tool](list(case.clips), case.params, ctx), n)
+            before = cpu_ms(proc.pid)
+            remote = timed(lambda: client.run(case.tool, case.clips, **case.params), n)
+            server_cpu = (cpu_ms(proc.pid) - before) / (n + 1)  # timed() makes n + 1 calls (one warm-up)
+            measured.append(Latency(case, local.wall_ms, remote.wall_ms, local.cpu_ms, server_cpu, remote.cpu_ms))
     return measured, missing, rss
 
 
@@ -67,13 +82,15 @@ def startup_markdown(times: list[float], rss: float) -> str:
 
 
 def latency_markdown(measured: list[Latency], missing: list[Case]) -> str:
-    lines = ["| case | runs | in-process p50 / p95 ms | server p50 / p95 ms | server − in-process p50 ms |",
-             "|---|---|---|---|---|"]
+    lines = ["| case | runs | in-process p50 / p95 ms | cpu ms | server p50 / p95 ms | server cpu ms | client cpu ms "
+             "| server − in-process p50 ms | % |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for item in measured:
         l50, l95 = p50_p95(item.local_ms)
         s50, s95 = p50_p95(item.server_ms)
-        lines.append(f"| {item.case.label} | {len(item.local_ms)} | {l50:.1f} / {l95:.1f} | {s50:.1f} / {s95:.1f} | "
-                     f"{s50 - l50:+.1f} |")
+        lines.append(f"| {item.case.label} | {len(item.local_ms)} | {l50:.1f} / {l95:.1f} | "
+                     f"{statistics.median(item.local_cpu_ms):.1f} | {s50:.1f} / {s95:.1f} | {item.server_cpu_ms:.1f} | "
+                     f"{statistics.median(item.client_cpu_ms):.1f} | {s50 - l50:+.1f} | {100 * (s50 - l50) / l50:+.0f}% |")
     if missing:
         names = sorted({f"{c.tool} {c.kind}" for c in missing})
         lines += ["", f"Not installed (no bundle serves them, so not timed): {', '.join(names)}."]

@@ -18,13 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-import numpy as np
+# As the server runs (bridge/__init__.py sets it, but NumPy is imported here first): the
+# in-process side must run the tools on one BLAS thread too, or it measures another engine.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from bench_startup import command, free_port, wait_for_pong
-from bridge.cli import DRUM_TOOLS
-from bridge.clip import Clip, Note
-from bridge.model_store import ModelStore
-from bridge.tools import TOOLS, ModelNotInstalled
+import numpy as np  # noqa: E402
+
+from bench_startup import command, free_port, wait_for_pong  # noqa: E402
+from bridge.clip import Clip, Note  # noqa: E402
+from bridge.model_store import ModelStore  # noqa: E402
+from bridge.saving import DRUM_TOOLS  # noqa: E402
+from bridge.tools import TOOLS, ModelNotInstalled  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # Parameters that choose what to make, not how much: left at their defaults in "max" cases.

@@ -6,8 +6,9 @@ Runs, in order: cold start and server memory, per-tool latency in-process and th
 server (bench_server.py), 16-client throughput (bench_throughput.py), play along (bench_duet.py:
 Duet's pause-to-answer latency, Follow's bars in time), then the NumPy-vs-Keras scripts that
 come with the models (bench_continue.py, bench_poly.py, bench_vae.py, bench_groove.py,
-bench_harmonize.py, those that exist) in their own processes, whose printed tables are copied in
-as they are. Numbers are medians over repeated runs; every comparison is between numbers taken
+bench_harmonize.py, those that exist), Magenta's published model sizes on random weights
+(bench_big.py) and the magenta.js anchor (bench_magentajs.py, which needs node and
+@magenta/music), each in its own process, whose printed tables are copied in as they are. Numbers are medians over repeated runs; every comparison is between numbers taken
 in this one run.
 """
 from __future__ import annotations
@@ -26,7 +27,8 @@ from common import machine
 from bridge.model_store import DEFAULT_BUNDLES_DIR, ModelStore
 
 HERE = Path(__file__).resolve().parent
-MODEL_SCRIPTS = ("bench_continue.py", "bench_poly.py", "bench_vae.py", "bench_groove.py", "bench_harmonize.py")
+MODEL_SCRIPTS = ("bench_continue.py", "bench_poly.py", "bench_vae.py", "bench_groove.py", "bench_harmonize.py",
+                 "bench_big.py", "bench_magentajs.py")
 SCRIPT_LIMIT = 1200.0  # seconds; a model script that hangs must not hang the whole run
 
 

@@ -124,6 +124,8 @@ class AsyncBridgeClient:
         return [value for item in params.items() for value in item]
 
     async def _next(self, inbox: asyncio.Queue[Reply], wait: float) -> Reply | None:
+        if not inbox.empty():  # a result arrives as a burst: no timer per reply already here
+            return inbox.get_nowait()
         try:
             return await asyncio.wait_for(inbox.get(), wait)
         except asyncio.TimeoutError:

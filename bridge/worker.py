@@ -18,7 +18,6 @@ from bridge import live_requests as L
 from bridge import protocol as P
 from bridge.ableton import AbletonOSC
 from bridge.clip import Clip
-from bridge.engine import blas
 from bridge.errors import RequestError, error_code, error_reply
 from bridge.jobs import Job
 from bridge.limits import Limits
@@ -38,7 +37,6 @@ class Runner:
         self.store, self.limits, self.ableton, self.results = store, limits, ableton, results
         self.output_dir, self.finish = output_dir, finish
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix="bridge-tool")
-        blas.set_workers(workers)  # tools running side by side share the cores' BLAS threads
 
     def stop(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -78,9 +76,9 @@ class Runner:
         streamed = clips if job.routing.deliver == "osc" else []  # deliver live: the clips are in Live
         for i, data in enumerate(m for index, clip in enumerate(streamed) for m in
                                  P.clip_messages(P.RESULT, P.RESULT_NOTES, job.rid, clip, index, len(clips))):
-            job.send(data)
-            if i % BURST == BURST - 1:
+            if i and i % BURST == 0:  # a pause only between bursts: none after the last one
                 await job.drain()
+            job.send(data)
         for text in ctx.notices:
             job.send(P.message(P.NOTICE, job.rid, P.truncate(text)))
         self.finish(job, P.message(P.DONE, job.rid, len(clips)))

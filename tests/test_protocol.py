@@ -168,3 +168,52 @@ def test_slip_refuses_bad_escapes_and_huge_frames():
 def test_is_loopback():
     assert P.is_loopback("127.0.0.1") and P.is_loopback("::1") and P.is_loopback("localhost")
     assert not P.is_loopback("0.0.0.0") and not P.is_loopback("192.168.1.2") and not P.is_loopback("example.org")
+
+
+def _python_osc_bytes(address: str, *args) -> bytes:
+    """The same message built by python-osc, the reference for the struct encoder."""
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    builder = OscMessageBuilder(address)
+    for arg in args:
+        kind = {int: "i", float: "f", str: "s"}[type(arg)]
+        builder.add_arg(arg, kind)
+    return builder.build().dgram
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(min_size=1, max_size=20).map(lambda s: "/" + s.replace("\x00", "")),
+       st.lists(st.one_of(st.integers(-2**31, 2**31 - 1),
+                          st.floats(width=32, allow_nan=False),
+                          st.text(max_size=12).map(lambda s: s.replace("\x00", ""))), max_size=12))
+def test_struct_encoder_and_fast_parser_agree_with_python_osc(address, args):
+    data = P.message(address, *args)
+    assert data == _python_osc_bytes(address, *args)
+    parsed = P.parse(data)
+    reference = OscMessage(data)
+    assert (parsed.address, parsed.params) == (reference.address, reference.params)
+
+
+def test_fast_parser_refuses_what_python_osc_refuses_and_reads_other_types():
+    good = P.message("/x", "id", 3, 1.5)
+    for cut in range(1, len(good)):
+        try:
+            reference = OscMessage(good[:cut])
+        except Exception:
+            with pytest.raises(P.ProtocolError):
+                P.parse(good[:cut])
+        else:
+            assert P.parse(good[:cut]).params == reference.params
+    other = _python_osc_bytes("/x", 1).replace(b",i\0\0", b",T\0\0")[:-4]  # a True: python-osc's path
+    assert P.parse(other).params == [True]
+
+
+def test_note_chunk_packs_notes_as_the_typed_path_would():
+    notes = [Note(60 + i, i * 0.5, 0.25, 90, i % 2 == 0, 0.5, -3.0, 10) for i in range(P.CHUNK_NOTES + 5)]
+    clip = Clip(notes, 32.0)
+    for chunk in range(2):
+        part = notes[chunk * P.CHUNK_NOTES:(chunk + 1) * P.CHUNK_NOTES]
+        flat = [v for n in part for v in P.note_args(n)]
+        assert P.note_chunk(P.NOTES, "r", clip, 0, chunk) == P.message(P.NOTES, "r", 0, chunk, 2, *flat)
+    odd = Clip([Note(np.int64(60), 0, 1)], 4.0)  # a NumPy pitch and int times: typed value by value
+    assert P.parse(P.note_chunk(P.NOTES, "r", odd, 0, 0)).params[4:7] == [60, 0, 1]

@@ -23,7 +23,7 @@ from bridge.drum_feel import Feel
 from bridge.encodings.drums import DrumEncoding
 from bridge.encodings.features import LEGACY_GRID, EventFeatures
 from bridge.encodings.melody import MelodyEncoding
-from bridge.engine.layers import LSTM, StackedLSTM, dense, sample_categorical, softmax
+from bridge.engine.layers import LSTM, StackedLSTM, dense, sample_logits
 from bridge.meter import MeterGrid
 from bridge.models import MODEL_CLASSES
 from bridge.tools.common import drum_map_of
@@ -116,7 +116,7 @@ class EventsRNN:
             if mask is not None:
                 logits = np.where(mask, logits, -np.inf)
             t = len(primer) + i
-            history[:, t] = sample_categorical(softmax(logits, temperature), rng)
+            history[:, t] = sample_logits(logits, temperature, rng)
             if i + 1 < steps:
                 logits = self.advance(history, t, states, grid)
             report(0.1 + 0.85 * (i + 1) / steps, "sampling")

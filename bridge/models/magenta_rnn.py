@@ -22,7 +22,7 @@ from bridge.encodings.drums import DrumEncoding
 from bridge.encodings.magenta_events import KeyMelodyEncoder, LookbackEncoder
 from bridge.encodings.melody import MelodyEncoding
 from bridge.engine.attention import AttentionWeights, attention_step, zero_state
-from bridge.engine.layers import LSTM, dense, sample_categorical, softmax
+from bridge.engine.layers import LSTM, dense, sample_logits
 from bridge.models import MODEL_CLASSES
 from bridge.models.events_rnn import EventsRNN, score
 
@@ -132,7 +132,7 @@ class MagentaRNN(EventsRNN):
         for i in range(steps):
             if label_mask is not None:
                 logits = np.where(label_mask, logits, -np.inf)
-            labels = sample_categorical(softmax(logits, temperature), rng)
+            labels = sample_logits(logits, temperature, rng)
             for row, label in zip(history, labels):
                 row.append(self.inputs.class_to_event(int(label), row))
             if i + 1 < steps:

@@ -23,8 +23,7 @@ from bridge.bundle import Bundle
 from bridge.clip import Clip, Scale
 from bridge.encodings.drums import DrumEncoding
 from bridge.encodings.melody import MelodyEncoding
-from bridge.engine import blas
-from bridge.engine.layers import LSTM, StackedLSTM, dense, matmul, sample_categorical, softmax
+from bridge.engine.layers import LSTM, Product, StackedLSTM, dense, sample_logits
 from bridge.meter import FEATURES as METER_FEATURES
 from bridge.meter import MeterGrid
 from bridge.models import MODEL_CLASSES, vae_clips
@@ -155,7 +154,7 @@ class MusicVAE:
         self._position_proj: dict[MeterGrid, np.ndarray] = {}
         # The top layer's h feeds both its own next step and the logits: one matmul for the two.
         top = self.decoder.layers[-1]
-        self.top_out = np.ascontiguousarray(np.concatenate([top.recurrent_kernel, weights["decoder/out/kernel"]], 1))
+        self.top_out = Product(np.concatenate([top.recurrent_kernel, weights["decoder/out/kernel"]], 1))
         self.out_bias = np.asarray(weights["decoder/out/bias"], np.float32)
 
     @classmethod
@@ -165,11 +164,10 @@ class MusicVAE:
     def encode(self, events: np.ndarray, on_step: Callable[[], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and std [B, Z] of int events [B, T]; `on_step` after every step."""
         x = self.table[events]
-        with blas.threads_for(len(events), self.hp.enc_units):
-            for fw, bw in self.encoder:  # each layer reads both directions' outputs of the one below
-                out_fw, (h_fw, _) = fw.run(x, on_step=on_step)
-                out_bw, (h_bw, _) = bw.run(x, reverse=True, on_step=on_step)
-                x = np.concatenate([out_fw, out_bw], axis=-1)
+        for fw, bw in self.encoder:  # each layer reads both directions' outputs of the one below
+            out_fw, (h_fw, _) = fw.run(x, on_step=on_step)
+            out_bw, (h_bw, _) = bw.run(x, reverse=True, on_step=on_step)
+            x = np.concatenate([out_fw, out_bw], axis=-1)
         h = np.concatenate([h_fw, h_bw], axis=-1)
         sigma = np.logaddexp(0.0, dense(h, self.w["encoder/sigma/kernel"], self.w["encoder/sigma/bias"]))
         return dense(h, self.w["encoder/mu/kernel"], self.w["encoder/mu/bias"]), sigma
@@ -199,17 +197,16 @@ class MusicVAE:
         run = self._decoder(np.asarray(z, np.float32), grid)
         events = np.zeros((len(z), self.hp.steps), np.int64)
         prev = None
-        with blas.threads_for(len(z), max(self.hp.dec_units)):
-            for t in range(self.hp.steps):
-                on_step(t)
-                logits = run(prev)
-                if allowed is not None:
-                    logits = np.where(allowed, logits, -np.inf)
-                if temperature <= 0:
-                    events[:, t] = logits.argmax(axis=-1)
-                else:
-                    events[:, t] = sample_categorical(softmax(logits, temperature), rng)
-                prev = events[:, t]
+        for t in range(self.hp.steps):
+            on_step(t)
+            logits = run(prev)
+            if allowed is not None:
+                logits = np.where(allowed, logits, -np.inf)
+            if temperature <= 0:
+                events[:, t] = logits.argmax(axis=-1)
+            else:
+                events[:, t] = sample_logits(logits, temperature, rng)
+            prev = events[:, t]
         return events
 
     def _decoder(self, z: np.ndarray, grid: MeterGrid = FOUR_FOUR) -> Callable[[np.ndarray | None], np.ndarray]:
@@ -241,15 +238,15 @@ class MusicVAE:
                 states = _split_state(np.tanh(dense(embedding, self.w["decoder/z_to_state/kernel"],
                                                     self.w["decoder/z_to_state/bias"])), self.hp.dec_units)
                 z_proj = embedding @ self.embedding_kernel + layers[0].bias
-                top_rec = matmul(states[-1][0], top.recurrent_kernel)
+                top_rec = top.recurrent(states[-1][0])
             x_proj = z_proj + position_proj[t] + (0.0 if prev is None else self.event_proj[prev])
             t += 1
             for k, layer in enumerate(lower):
                 h, states[k] = layer.step_projected(x_proj, states[k])
-                x_proj = dense(h, layers[k + 1].kernel, layers[k + 1].bias)
+                x_proj = layers[k + 1].input(h) + layers[k + 1].bias
             h, c = top.activate(x_proj + top_rec, states[-1][1])
             states[-1] = (h, c)
-            both = matmul(h, self.top_out)
+            both = self.top_out(h)
             top_rec = both[:, :gates]
             return both[:, gates:] + self.out_bias
         return step
