@@ -7,7 +7,10 @@ new hit:
   * pitch: the pitch the input used for that class at that step of the bar, else the one it
     used most for the class, else the drum map's (so a rim stays a rim, a ride a ride);
   * timing: the input's mean offset from the grid at that step of the beat (a shuffle's late
-    off-beats, a laid-back snare), so a swung primer continues swung;
+    off-beats, a laid-back snare), so a swung primer continues swung; a step of the beat the
+    input never played is put on the input's swing (the straight 8th moved to where the
+    input's off-beats sit, the 16ths around it in proportion, as a DAW's swing does), since a
+    model trained on mostly straight grooves also writes the straight 8th after a shuffle;
   * velocity: drawn from the input's velocities of that class at that step of the bar, else of
     that class, else of all hits, so accents and their spread carry over.
 """
@@ -43,6 +46,17 @@ class Feel:
             self.all_velocities.append(note.velocity)
             offsets[note.step % grid.beat_steps].append(note.offset)
         self.offsets = {k: float(np.mean(v)) for k, v in offsets.items()}
+        self.swing = _swing_phase(hits, grid)
+
+    def place(self, hits: list[tuple[int, int, float]], rng: np.random.Generator) -> list[Note]:
+        """Notes for new hits (class, step, the step's time in beats in the output clip); two
+        hits of one sound that the feel puts at the same time are one hit (a shuffle's swung
+        8th and its 16th after it land together)."""
+        notes: dict[tuple[int, float], Note] = {}
+        for drum_class, step, start in hits:
+            note = self.note(drum_class, step, start, rng)
+            notes.setdefault((note.pitch, round(note.start, 3)), note)
+        return list(notes.values())
 
     def pitch(self, drum_class: int, step: int) -> int:
         for counts in (self.pitches.get((drum_class, step % self.grid.bar_steps)), self.class_pitches.get(drum_class)):
@@ -51,8 +65,15 @@ class Feel:
         return self.drum_map.pitch(drum_class)
 
     def offset(self, step: int) -> float:
-        """Offset from the grid in steps, as the input plays that step of the beat."""
-        return self.offsets.get(step % self.grid.beat_steps, 0.0)
+        """Offset from the grid in steps, as the input plays that step of the beat, else as its
+        swing puts that step."""
+        within = step % self.grid.beat_steps
+        if within in self.offsets:
+            return self.offsets[within]
+        beat = self.grid.beat_steps
+        phase = within / beat
+        swung = 2 * phase * self.swing if phase <= 0.5 else self.swing + 2 * (phase - 0.5) * (1 - self.swing)
+        return (swung - phase) * beat
 
     def velocity(self, drum_class: int, step: int, rng: np.random.Generator) -> int:
         for pool in (self.velocities.get((drum_class, step % self.grid.bar_steps)),
@@ -67,3 +88,16 @@ class Feel:
         spq = self.grid.steps_per_quarter
         start = max(0.0, start_beats + self.offset(step) / spq)
         return Note(self.pitch(drum_class, step), start, 1.0 / spq, self.velocity(drum_class, step, rng))
+
+
+def _swing_phase(hits: list[tuple[int, GridNote]], grid: MeterGrid) -> float:
+    """Where in the beat the input's off-beat 8ths sit (0.5 straight, 2/3 a triplet shuffle):
+    the median phase of its onsets between 0.4 and 0.72 of a beat, as `music_stats.swing_ratio`
+    reads it. Only beats of four 16ths swing this way; compound beats (three 8ths) stay as
+    played."""
+    beat = grid.beat_steps
+    if beat % 4:
+        return 0.5
+    phases = [((note.step + note.offset) % beat) / beat for _, note in hits]
+    offbeats = [p for p in phases if 0.4 < p < 0.72]
+    return float(np.median(offbeats)) if offbeats else 0.5

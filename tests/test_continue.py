@@ -192,7 +192,9 @@ def test_drum_velocities_and_timing_come_from_the_primer():
             pool = played.get((drum_class, step % 16)) or by_class.get(drum_class) or {m.velocity for m in notes}
             assert n.velocity in pool
             grid_offset = n.start * 4 - step
-            assert grid_offset == pytest.approx(1 / 3 if step % 4 == 2 else 0.0, abs=1e-6)
+            # Played steps keep the primer's offset; the 16ths it never played move with its
+            # swing (off-beat at 7/12 of the beat: 1/4 -> 7/24 and 3/4 -> 19/24, 1/6 of a 16th late).
+            assert grid_offset == pytest.approx({0: 0.0, 1: 1 / 6, 2: 1 / 3, 3: 1 / 6}[step % 4], abs=1e-6)
 
 
 def test_bad_drum_map_is_a_parameter_error():
@@ -238,3 +240,23 @@ def test_chords_given_to_the_melody_model_are_named_in_a_notice():
     quiet = ToolContext(Store(model))
     TOOLS["continue"]([C_MAJOR], {"type": "melody", "seed": 1}, quiet)
     assert not any("chord" in n for n in quiet.notices)
+
+
+def test_a_triplet_shuffle_continues_on_its_triplets():
+    """Issue #18: the model writes straight 8ths where the primer never played them; they land
+    on the shuffle's triplet, and a straight 8th and a 16th after it that both land there are
+    one hit."""
+    from bridge import music_stats as S
+    from bridge.clip import GridNote
+    from bridge.drum_feel import Feel
+    from bridge.meter import MeterGrid
+
+    grid = MeterGrid.of(TimeSignature(4, 4))
+    shuffle = [Note(42, b + t, 0.1, 80) for b in range(4) for t in (0.0, 2 / 3)]
+    hits = [(2, GridNote(n.pitch, round(n.start * 4), round(n.start * 4) + 1, n.velocity,
+                         n.start * 4 - round(n.start * 4), n)) for n in shuffle]
+    feel = Feel(hits, grid, GM_DRUM_MAP)
+    rng = np.random.default_rng(0)
+    placed = feel.place([(2, 16 + 4 * b + s, 4.0 + b + s / 4) for b in range(4) for s in (0, 2, 3)], rng)
+    assert sorted(round(n.start % 1, 3) for n in placed) == [0.0] * 4 + [0.667] * 4
+    assert S.swing_ratio(placed) == pytest.approx(S.swing_ratio(shuffle), abs=1e-3)

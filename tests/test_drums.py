@@ -35,3 +35,17 @@ def test_custom_kit_round_trips_and_overrides_gm():
 def test_bad_maps_are_refused(text, message):
     with pytest.raises(ValueError, match=message):
         DrumMap.parse(text)
+
+
+def test_a_played_kit_with_long_note_offs_is_drums_and_a_chord_pad_is_not():
+    """Groove MIDI Dataset kits hold their notes about a third of a beat (more once a 4/4 groove
+    is stretched into 6/8): struck together, they are drums; a detached bass line of 8ths and
+    held chords in the drum register are not."""
+    from bridge.clip import Note
+    from bridge.drums import looks_like_drums
+
+    kit = [Note(p, b / 2, 0.33, 90) for b in range(16) for p in ((36, 42) if b % 2 == 0 else (42,))]
+    bass = [Note(36 + i % 5, i * 0.5, 0.4, 90) for i in range(16)]
+    pads = [Note(p, b * 2.0, 1.9, 70) for b in range(4) for p in (48, 52, 55)]
+    assert looks_like_drums(kit, GM_DRUM_MAP)
+    assert not looks_like_drums(bass, GM_DRUM_MAP) and not looks_like_drums(pads, GM_DRUM_MAP)

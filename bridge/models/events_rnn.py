@@ -171,7 +171,7 @@ class EventsRNN:
         for i, row in enumerate(events):
             ctx.report(0.95 + 0.05 * i / len(events), "placing notes")
             if self.kind == "drums":
-                new = [feel.note(c, primer_steps + s, start + s / spq, rng) for c, s in self.encoding.decode(row)]
+                new = feel.place([(c, primer_steps + s, start + s / spq) for c, s in self.encoding.decode(row)], rng)
             else:
                 new = [Note(p, start + s / spq, (e - s) / spq, velocity) for p, s, e in self.encoding.decode(row)]
             new = [_trim(note, length) for note in new if note.start < length]
