@@ -129,9 +129,11 @@ def annotate_bundle(bundle_dir: str, run_dir: str, note: str = "") -> dict[str, 
 TEST_SECTION = "test split: files never used to train or choose a checkpoint"
 
 
-def annotate_test(bundle_dir: str, data: list[str], note: str = "") -> dict[str, float]:
+def annotate_test(bundle_dir: str, data: list[str], note: str = "", file_meters: bool = False) -> dict[str, float]:
     """Add the same numbers on the held-out test files of `data` (converted by the bundle's own
-    converter) to the card and to config["test"]["music_vae"]."""
+    converter) to the card and to config["test"]["music_vae"]. `file_meters` reads each file's
+    own meters where the converter would assume one (POP909's 4/4): for test data from another
+    set, such as the folk songs' 4/4 tunes for a model whose own test songs were in its training."""
     from pathlib import Path
 
     from bridge.bundle import load_bundle, save_bundle
@@ -139,7 +141,8 @@ def annotate_test(bundle_dir: str, data: list[str], note: str = "") -> dict[str,
 
     bundle = load_bundle(bundle_dir)
     cfg = bundle.config
-    converter = converters.get(cfg["converter"], **cfg["converter_args"])
+    args = {**cfg["converter_args"], **({"assume_meter": None, "fix_offset": False} if file_meters else {})}
+    converter = converters.get(cfg["converter"], **args)
     found = [e for i, (path, label) in enumerate(pipeline.test_files(data))
              for e in pipeline.convert_file(converter, i, path, label, "test", ("test",)).examples]
     events = np.stack([e["events"] for e in found]).astype(np.int64)
@@ -158,9 +161,12 @@ def annotate_test(bundle_dir: str, data: list[str], note: str = "") -> dict[str,
 if __name__ == "__main__":
     # python -m bridge.train.families.music_vae_eval BUNDLE RUN [note...]
     # python -m bridge.train.families.music_vae_eval --test BUNDLE DATA [DATA...]
+    # python -m bridge.train.families.music_vae_eval --test-other BUNDLE NOTE DATA [DATA...]
     import sys
 
     if sys.argv[1] == "--test":
         print(annotate_test(sys.argv[2], sys.argv[3:]))
+    elif sys.argv[1] == "--test-other":
+        print(annotate_test(sys.argv[2], sys.argv[4:], sys.argv[3], file_meters=True))
     else:
         print(annotate_bundle(sys.argv[1], sys.argv[2], " ".join(sys.argv[3:])))
