@@ -125,6 +125,9 @@ def test_udp_client_gone_mid_result_costs_nothing(start, caplog):
         raw.close()  # gone: the rest goes to a closed port (ICMP port unreachable)
     assert settled(server), (len(server.jobs), server.jobs.running)
     raw = Raw(server.port)
+    # 16 clips of 10 datagrams: room for all of them, so that a test process descheduled on a
+    # loaded machine checks the server, not its own socket's default ~200 kB buffer.
+    raw.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     raw.send(P.PREFIX + "generate", "after")
     assert raw.until_final("after", timeout=5)[-1] == (P.DONE, ["after", 16])
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
