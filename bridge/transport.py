@@ -40,11 +40,11 @@ Handler = Callable[[list[OscMessage], int, "Origin"], None]
 # drops is one the bridge can never answer.
 RECV_BUFFER = 4 << 20
 # Datagrams sent back to back before yielding a millisecond, so a big result does not overrun a
-# client's receive buffer in one burst. 32 datagrams of at most 1400 bytes are 44 KB, within the
-# smallest default receive buffer a client may have (Windows: 64 KB); every result at Magenta
-# Studio's default settings fits in one burst, so it goes out without a pause (with 16, most
-# paid 1-2 ms; a 4,800-note result paid 11 pauses).
-BURST = 32
+# client's receive buffer: 16 of at most 1400 bytes are 22 KB a millisecond. 32 (44 KB) saved
+# 1-2 ms on default-size results, but on an idle machine a 4,867-note poly result then
+# outran the Python client in 2 of 3 runs, and the chunks it lost cost a 1 s resend wait
+# (1.5 s against 0.5 s; bench/bench_server.py, continue poly max).
+BURST = 16
 BUDGET_ADDRESSES = 1024  # UDP addresses whose info budget is remembered
 
 
