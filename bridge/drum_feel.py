@@ -23,6 +23,7 @@ import numpy as np
 from bridge.clip import GridNote, Note
 from bridge.drums import DrumMap
 from bridge.meter import MeterGrid
+from bridge.music_stats import offbeat_phase
 
 DEFAULT_VELOCITY = 100
 
@@ -91,13 +92,11 @@ class Feel:
 
 
 def _swing_phase(hits: list[tuple[int, GridNote]], grid: MeterGrid) -> float:
-    """Where in the beat the input's off-beat 8ths sit (0.5 straight, 2/3 a triplet shuffle):
-    the median phase of its onsets between 0.4 and 0.72 of a beat, as `music_stats.swing_ratio`
-    reads it. Only beats of four 16ths swing this way; compound beats (three 8ths) stay as
-    played."""
+    """Where in the beat the input's off-beat 8ths sit, read as `music_stats.swing_ratio` reads
+    it (0.5 when straight or unknown). Only beats of four 16ths swing this way; compound beats
+    (three 8ths) stay as played."""
     beat = grid.beat_steps
     if beat % 4:
         return 0.5
-    phases = [((note.step + note.offset) % beat) / beat for _, note in hits]
-    offbeats = [p for p in phases if 0.4 < p < 0.72]
-    return float(np.median(offbeats)) if offbeats else 0.5
+    phase = offbeat_phase([((note.step + note.offset) % beat) / beat for _, note in hits])
+    return 0.5 if phase is None else phase

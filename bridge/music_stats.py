@@ -110,12 +110,16 @@ def swing_ratio(notes: list[Note], beat: float = 1.0) -> float | None:
     """Long-to-short ratio of the off-beat 8ths: onsets between 0.4 and 0.72 of a beat (the
     straight 8th at 0.5 up to past the triplet's 2/3, short of the 16th at 0.75) sit at p; the
     ratio is p / (1 - p): 1.0 straight, 2.0 triplet shuffle. None without off-beats."""
-    phase = np.mod(onsets(notes), beat) / beat
-    middle = phase[(phase > 0.4) & (phase < 0.72)]
-    if len(middle) == 0:
-        return None
-    p = float(np.median(middle))
-    return p / (1 - p)
+    p = offbeat_phase(np.mod(onsets(notes), beat) / beat)
+    return None if p is None else p / (1 - p)
+
+
+def offbeat_phase(phases) -> float | None:
+    """Where in the beat the off-beat 8ths sit (0.5 straight, 2/3 a triplet shuffle): the
+    median of the phases (0-1 of a beat) between 0.4 and 0.72; None without any there."""
+    phases = np.asarray(phases, float)
+    middle = phases[(phases > 0.4) & (phases < 0.72)]
+    return float(np.median(middle)) if len(middle) else None
 
 
 def kick_downbeat_share(notes: list[Note], meter: TimeSignature, length: float, drum_map: DrumMap) -> float:
