@@ -266,7 +266,7 @@ def test_chorale_report_scores_the_model_beside_bachs_own_bars(tmp_path):
     model = random_poly(5)
     config = CONFIGS["poly_rnn"]
     weights = {f"lstm_{i}/{part}": w for i, layer in enumerate(model.rnn.layers)
-               for part, w in zip(("kernel", "recurrent_kernel", "bias"), _keras_order(layer))}
+               for part, w in zip(("kernel", "recurrent_kernel", "bias"), layer.keras_weights())}
     weights.update({"output/kernel": model.out_kernel, "output/bias": model.out_bias})
     save_bundle(tmp_path / "bundles" / "poly_rnn", {"name": "poly_rnn", "model_class": "poly_rnn", "kind": "poly",
                                                     "tools": ["continue"], "converter_args": config.converter_args,
@@ -280,13 +280,6 @@ def test_chorale_report_scores_the_model_beside_bachs_own_bars(tmp_path):
     assert voices.endswith("| 1.000 (median 1.000) |")  # Bach's (synthetic) bars: four voices throughout
     in_key = next(line for line in lines if line.startswith("| in-key share")).split("|")
     assert float(in_key[2]) < 0.9 < float(in_key[3])  # random weights wander off the key; the written bars do not
-
-
-def _keras_order(layer):
-    """An engine LSTM's arrays back in Keras' gate order (i, f, c, o), as a bundle stores them."""
-    u = layer.units
-    order = np.r_[0:2 * u, 3 * u:4 * u, 2 * u:3 * u]
-    return layer.kernel[:, order], layer.recurrent_kernel[:, order], layer.bias[order]
 
 
 def test_auto_hears_a_drum_clip_as_drums():

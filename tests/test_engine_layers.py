@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from bridge.engine.layers import LSTM, StackedLSTM, dense, sample_categorical, softmax
+from bridge.engine.layers import LSTM, StackedLSTM, bidirectional, dense, gumbel, sample_categorical, softmax
 
 keras = pytest.importorskip("keras")
 
@@ -21,6 +21,47 @@ def test_lstm_matches_keras_forward_and_reverse():
         assert np.abs(out - keras_seq).max() <= 1e-5
         assert np.abs(oh - np.asarray(h)).max() <= 1e-5
         assert np.abs(oc - np.asarray(c)).max() <= 1e-5
+
+
+def test_lstm_keeps_keras_weights_and_halved_gates_change_no_bit():
+    """The internal weights halve the sigmoid gates' columns (one tanh covers all four gates);
+    halving is exact, so h and c are bit for bit the plain sigmoid formula's."""
+    rng = np.random.default_rng(4)
+    kernel, recurrent, bias = (rng.normal(size=s).astype(np.float32) for s in ((5, 24), (6, 24), (24,)))
+    layer = LSTM(kernel, recurrent, bias)
+    for ours, theirs in zip(layer.keras_weights(), (kernel, recurrent, bias)):
+        assert np.array_equal(ours, theirs)
+    x, h, c = (rng.normal(size=s).astype(np.float32) for s in ((3, 5), (3, 6), (3, 6)))
+    z = x @ kernel + bias + h @ recurrent  # Keras' gate order i, f, c, o
+    i, f, g, o = (1 / (1 + np.exp(-z[:, k * 6:(k + 1) * 6])) for k in range(4))
+    g = np.tanh(z[:, 12:18])
+    want_c = f * c + i * g
+    got_h, (_, got_c) = layer.step(x, (h, c))
+    assert np.abs(got_c - want_c).max() <= 1e-5 and np.abs(got_h - o * np.tanh(want_c)).max() <= 1e-5
+
+
+def test_bidirectional_equals_two_separate_runs():
+    """Both directions advance in one stacked call per step; the outputs are each direction's own."""
+    rng = np.random.default_rng(5)
+    fw, bw = (LSTM(rng.normal(size=(4, 32)), rng.normal(size=(8, 32)), rng.normal(size=32)) for _ in range(2))
+    xs = rng.normal(size=(3, 9, 4)).astype(np.float32)
+    steps = []
+    out, h_fw, h_bw = bidirectional(fw, bw, xs, on_step=lambda: steps.append(1))
+    out_fw, (want_fw, _) = fw.run(xs)
+    out_bw, (want_bw, _) = bw.run(xs, reverse=True)
+    assert np.abs(out - np.concatenate([out_fw, out_bw], axis=-1)).max() <= 1e-6
+    assert np.abs(h_fw - want_fw).max() <= 1e-6 and np.abs(h_bw - want_bw).max() <= 1e-6
+    assert len(steps) == 9  # the progress / cancel hook runs once a step
+
+
+def test_gumbel_argmax_draws_the_tempered_softmax():
+    logits = np.log(np.array([0.1, 0.6, 0.3], np.float32))
+    for temperature in (1.0, 0.5):
+        noise = gumbel(np.random.default_rng(6), (20000, 3))
+        draws = (logits / temperature + noise).argmax(axis=-1)
+        want = softmax(logits[None], temperature)[0]
+        assert np.abs(np.bincount(draws, minlength=3) / len(draws) - want).max() < 0.015
+    assert np.array_equal(gumbel(np.random.default_rng(7), (4, 5)), gumbel(np.random.default_rng(7), (4, 5)))
 
 
 def test_stacked_step_equals_run():

@@ -31,7 +31,10 @@ BLOCK = 64
 
 class Product:
     """x [B, K] @ w [K, N] for a fixed w (an LSTM kernel, the decoder's fused recurrent and
-    output kernel), in column blocks OpenBLAS multiplies without packing (see BLOCK)."""
+    output kernel), in column blocks OpenBLAS multiplies without packing (see BLOCK).
+
+    `stacked` joins equal-shaped products into one whose call takes x [S, B, K] and returns
+    [S, B, N]: the two directions of a bidirectional layer advance in one call per step."""
 
     def __init__(self, w: np.ndarray) -> None:
         w = np.asarray(w, np.float32)
@@ -39,16 +42,25 @@ class Product:
         padded = np.pad(w, ((0, 0), (0, -self.n % BLOCK)))
         self.blocks = np.ascontiguousarray(padded.reshape(k, -1, BLOCK).transpose(1, 0, 2))
 
+    @classmethod
+    def stacked(cls, products: list["Product"]) -> "Product":
+        joined = cls.__new__(cls)
+        joined.n = products[0].n
+        joined.blocks = np.stack([p.blocks for p in products])
+        return joined
+
     @property
     def matrix(self) -> np.ndarray:
-        """w itself [K, N] (a copy: for building tables once, not for every step)."""
-        return self.blocks.transpose(1, 0, 2).reshape(self.blocks.shape[1], -1)[:, :self.n]
+        """w itself [K, N] ([S, K, N] when stacked; a copy: for building tables once, not for every step)."""
+        *lead, _, k, _ = self.blocks.shape
+        return np.swapaxes(self.blocks, -3, -2).reshape(*lead, k, -1)[..., :self.n]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        # Written block by block into a [B, N / BLOCK, BLOCK] buffer: read as [B, N], no copy.
-        out = np.empty((len(x), *self.blocks.shape[::2]), np.float32)
-        np.matmul(x, self.blocks, out=out.transpose(1, 0, 2))
-        return out.reshape(len(x), -1)[:, :self.n]
+        # Written block by block into a [..., B, N / BLOCK, BLOCK] buffer: read as [..., B, N], no copy.
+        lead, blocks = x.shape[:-1], self.blocks.shape[-3]
+        out = np.empty((*lead, blocks, BLOCK), np.float32)
+        np.matmul(x[..., None, :, :], self.blocks, out=np.swapaxes(out, -2, -3))
+        return out.reshape(*lead, -1)[..., :self.n]
 
 
 def dense(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
@@ -59,19 +71,22 @@ def dense(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None) -> 
 class LSTM:
     """One LSTM layer. `step` advances one time step; `run` a whole sequence.
 
-    Takes Keras' weights (gates i, f, c, o) and keeps them as (i, f, o, c), so that one
-    sigmoid call covers three gates: sampling runs the cell once per step, and there the
-    number of NumPy calls, not arithmetic, is the cost. `kernel`, `recurrent_kernel` and `bias`
-    are in that internal order; code that projects inputs itself must use them, not the raw
-    bundle arrays.
+    Takes Keras' weights (gates i, f, c, o) and keeps them as (i, f, o, c) with the three
+    sigmoid gates' columns halved, because sigmoid(x) = 0.5 + 0.5 tanh(x / 2): one tanh call
+    then covers all four gates. Sampling runs the cell once per step, and there the number of
+    NumPy calls, not arithmetic, is the cost. Halving is exact in binary floating point, so the
+    outputs are bit for bit those of the unscaled weights. `kernel`, `recurrent_kernel` and
+    `bias` are in that internal form; code that projects inputs itself must use them (and
+    `activate`), not the raw bundle arrays; `keras_weights` gives those back.
     """
 
     def __init__(self, kernel: np.ndarray, recurrent_kernel: np.ndarray, bias: np.ndarray) -> None:
         units = np.shape(recurrent_kernel)[0]
         order = np.r_[0:2 * units, 3 * units:4 * units, 2 * units:3 * units]
-        self.input = Product(np.asarray(kernel, np.float32)[:, order])
-        self.recurrent = Product(np.asarray(recurrent_kernel, np.float32)[:, order])
-        self.bias = np.asarray(bias, np.float32)[order]
+        self.scale = np.r_[np.full(3 * units, 0.5), np.ones(units)].astype(np.float32)
+        self.input = Product(np.asarray(kernel, np.float32)[:, order] * self.scale)
+        self.recurrent = Product(np.asarray(recurrent_kernel, np.float32)[:, order] * self.scale)
+        self.bias = np.asarray(bias, np.float32)[order] * self.scale
         self.units = units
 
     @property
@@ -82,6 +97,13 @@ class LSTM:
     def recurrent_kernel(self) -> np.ndarray:
         return self.recurrent.matrix
 
+    def keras_weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(kernel, recurrent_kernel, bias) as Keras and a bundle store them."""
+        u = self.units
+        order = np.r_[0:2 * u, 3 * u:4 * u, 2 * u:3 * u]
+        return tuple(w[..., order] for w in (self.kernel / self.scale, self.recurrent_kernel / self.scale,
+                                             self.bias / self.scale))
+
     def zero_state(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros((batch, self.units), np.float32), np.zeros((batch, self.units), np.float32)
 
@@ -89,12 +111,19 @@ class LSTM:
         return self.activate(x_proj + self.recurrent(h), c)
 
     def activate(self, z: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """New (h, c) from the whole pre-activation z = x @ kernel + bias + h @ recurrent_kernel,
-        for callers that compute h @ recurrent_kernel themselves (fused with another matmul)."""
+        """New (h, c) from the whole pre-activation z = x @ kernel + bias + h @ recurrent_kernel
+        [..., 4H], for callers that compute h @ recurrent_kernel themselves (fused with another
+        matmul). z is overwritten: pass a fresh sum, never a table or a state."""
         u = self.units
-        gates = sigmoid(z[:, :3 * u])
-        c = gates[:, u:2 * u] * c + gates[:, :u] * np.tanh(z[:, 3 * u:])
-        return gates[:, 2 * u:] * np.tanh(c), c
+        np.tanh(z, out=z)
+        gates = z[..., :3 * u]
+        gates *= 0.5
+        gates += 0.5
+        c = gates[..., u:2 * u] * c
+        c += gates[..., :u] * z[..., 3 * u:]
+        h = np.tanh(c)
+        h *= gates[..., 2 * u:]
+        return h, c
 
     def step(self, x: np.ndarray, state: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         return self.step_projected(self.input(x) + self.bias, state)
@@ -103,6 +132,11 @@ class LSTM:
         """One step from an input already projected (x @ kernel + bias), e.g. by a table look-up."""
         h, c = self._cell(x_proj, *state)
         return h, (h, c)
+
+    def project(self, xs: np.ndarray) -> np.ndarray:
+        """x @ kernel + bias for every step of xs [B, T, D] in one matmul: [B, T, 4H]."""
+        batch, steps = xs.shape[:2]
+        return (self.input(xs.reshape(batch * steps, -1).astype(np.float32)) + self.bias).reshape(batch, steps, -1)
 
     def run(self, xs: np.ndarray, state: tuple[np.ndarray, np.ndarray] | None = None,
             reverse: bool = False, on_step: Callable[[], None] | None = None
@@ -113,7 +147,7 @@ class LSTM:
         a cancelled request stops, so a long sequence never runs on unchecked."""
         batch, steps = xs.shape[:2]
         h, c = state if state is not None else self.zero_state(batch)
-        proj = (self.input(xs.reshape(batch * steps, -1).astype(np.float32)) + self.bias).reshape(batch, steps, -1)
+        proj = self.project(xs)
         out = np.empty((batch, steps, self.units), np.float32)
         order = range(steps - 1, -1, -1) if reverse else range(steps)
         for t in order:
@@ -122,6 +156,33 @@ class LSTM:
             if on_step is not None:
                 on_step()
         return out, (h, c)
+
+
+def bidirectional(fw: LSTM, bw: LSTM, xs: np.ndarray, on_step: Callable[[], None] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both directions of a bidirectional layer over xs [B, T, D], from zero states: outputs
+    [B, T, 2H] (forward then backward) and each direction's last h [B, H].
+
+    The two directions advance together, one stacked matmul and one activation per step, so an
+    encoder costs the NumPy calls of one direction. Step s runs forward time s and backward time
+    T - 1 - s. `on_step` is called after every step, as `LSTM.run` calls it."""
+    batch, steps = xs.shape[:2]
+    units = fw.units
+    if bw.units != units or bw.kernel.shape != fw.kernel.shape:
+        out_fw, (h_fw, _) = fw.run(xs, on_step=on_step)
+        out_bw, (h_bw, _) = bw.run(xs, reverse=True, on_step=on_step)
+        return np.concatenate([out_fw, out_bw], axis=-1), h_fw, h_bw
+    proj = np.stack([fw.project(xs), bw.project(xs)[:, ::-1]], axis=1)  # [B, 2, T, 4H], backward reversed
+    recurrent = Product.stacked([fw.recurrent, bw.recurrent])
+    h, c = np.zeros((2, batch, units), np.float32), np.zeros((2, batch, units), np.float32)
+    out = np.empty((steps, 2, batch, units), np.float32)
+    for s in range(steps):
+        h, c = fw.activate(np.swapaxes(proj[:, :, s], 0, 1) + recurrent(h), c)
+        out[s] = h
+        if on_step is not None:
+            on_step()
+    out[:, 1] = out[::-1, 1]
+    return out.transpose(2, 0, 1, 3).reshape(batch, steps, 2 * units), h[0], h[1]
 
 
 class StackedLSTM:
@@ -173,6 +234,18 @@ def sample_logits(logits: np.ndarray, temperature: float, rng: np.random.Generat
     a decoder samples once per step."""
     z = logits if temperature == 1.0 else logits * np.float32(1.0 / max(temperature, 1e-6))
     return sample_categorical(np.exp(z - z.max(axis=-1, keepdims=True)), rng)
+
+
+def gumbel(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Standard Gumbel noise, float32: argmax(logits / temperature + noise) is one draw from
+    softmax(logits / temperature). A decoder draws a whole call's noise at once, so each step's
+    draw is one add and one argmax instead of an exp, a cumulative sum and a search."""
+    g = rng.random(shape, dtype=np.float32)
+    with np.errstate(divide="ignore"):  # u = 0 gives -inf: that class is never drawn
+        np.log(g, out=g)
+        np.negative(g, out=g)
+        np.log(g, out=g)
+    return np.negative(g, out=g)
 
 
 def sample_categorical(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:

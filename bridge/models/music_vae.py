@@ -23,7 +23,7 @@ from bridge.bundle import Bundle
 from bridge.clip import Clip, Scale
 from bridge.encodings.drums import DrumEncoding
 from bridge.encodings.melody import MelodyEncoding
-from bridge.engine.layers import LSTM, Product, StackedLSTM, dense, sample_logits
+from bridge.engine.layers import LSTM, Product, StackedLSTM, bidirectional, dense, gumbel
 from bridge.meter import FEATURES as METER_FEATURES
 from bridge.meter import MeterGrid
 from bridge.models import MODEL_CLASSES, vae_clips
@@ -165,9 +165,7 @@ class MusicVAE:
         """Posterior mean and std [B, Z] of int events [B, T]; `on_step` after every step."""
         x = self.table[events]
         for fw, bw in self.encoder:  # each layer reads both directions' outputs of the one below
-            out_fw, (h_fw, _) = fw.run(x, on_step=on_step)
-            out_bw, (h_bw, _) = bw.run(x, reverse=True, on_step=on_step)
-            x = np.concatenate([out_fw, out_bw], axis=-1)
+            x, h_fw, h_bw = bidirectional(fw, bw, x, on_step)
         h = np.concatenate([h_fw, h_bw], axis=-1)
         sigma = np.logaddexp(0.0, dense(h, self.w["encoder/sigma/kernel"], self.w["encoder/sigma/bias"]))
         return dense(h, self.w["encoder/mu/kernel"], self.w["encoder/mu/bias"]), sigma
@@ -183,7 +181,7 @@ class MusicVAE:
         run = self._decoder(z, grid)
         out, prev = [], None
         for t in range(events.shape[1]):
-            out.append(run(prev))
+            out.append(run(prev) + self.out_bias)
             prev = events[:, t]
         return np.stack(out, axis=1)
 
@@ -192,26 +190,30 @@ class MusicVAE:
                on_step: Callable[[int], None] = lambda t: None, grid: MeterGrid = FOUR_FOUR) -> np.ndarray:
         """Events [B, steps] decoded from z [B, Z]; temperature <= 0 takes the argmax.
 
-        `allowed` [C] masks classes out of the softmax (out-of-scale pitches).
+        `allowed` [C] masks classes out of the softmax (out-of-scale pitches). Each step draws
+        by argmax(logits / temperature + Gumbel noise), the noise for all steps drawn at once,
+        with the output bias and the mask folded into it.
         """
         run = self._decoder(np.asarray(z, np.float32), grid)
         events = np.zeros((len(z), self.hp.steps), np.int64)
+        scale = np.float32(1.0 / max(temperature, 1e-6)) if temperature > 0 else np.float32(1.0)
+        offset = self.out_bias * scale
+        if allowed is not None:
+            offset[~np.asarray(allowed, bool)] = -np.inf
+        shape = (self.hp.steps, len(z), len(offset))
+        offset = gumbel(rng, shape) + offset if temperature > 0 else np.broadcast_to(offset, shape)
         prev = None
         for t in range(self.hp.steps):
             on_step(t)
             logits = run(prev)
-            if allowed is not None:
-                logits = np.where(allowed, logits, -np.inf)
-            if temperature <= 0:
-                events[:, t] = logits.argmax(axis=-1)
-            else:
-                events[:, t] = sample_logits(logits, temperature, rng)
-            prev = events[:, t]
+            if scale != 1.0:
+                logits = logits * scale
+            prev = events[:, t] = (logits + offset[t]).argmax(axis=-1)
         return events
 
     def _decoder(self, z: np.ndarray, grid: MeterGrid = FOUR_FOUR) -> Callable[[np.ndarray | None], np.ndarray]:
         """A step function, called once per step in order: previous events [B] (None at the
-        start) -> logits [B, C].
+        start) -> logits [B, C] without the output bias (`decode` folds it into its noise).
 
         The first layer's input is [feedback row of the previous event, z, position]; its
         projection is split into a per-event and a per-step table (computed once at load) plus
@@ -229,7 +231,7 @@ class MusicVAE:
         segment_steps = self.hp.steps // embeddings.shape[1]
         states: list = []
         t, z_proj, top_rec = 0, None, None
-        position_proj = self.position_proj(grid)
+        position_proj = self.position_proj(grid) if self.hp.position_width else None
 
         def step(prev: np.ndarray | None) -> np.ndarray:
             nonlocal t, z_proj, states, top_rec
@@ -239,16 +241,20 @@ class MusicVAE:
                                                     self.w["decoder/z_to_state/bias"])), self.hp.dec_units)
                 z_proj = embedding @ self.embedding_kernel + layers[0].bias
                 top_rec = top.recurrent(states[-1][0])
-            x_proj = z_proj + position_proj[t] + (0.0 if prev is None else self.event_proj[prev])
+            x_proj = z_proj + (0.0 if prev is None else self.event_proj[prev])  # a fresh array: activate overwrites it
+            if position_proj is not None:
+                x_proj += position_proj[t]
             t += 1
             for k, layer in enumerate(lower):
                 h, states[k] = layer.step_projected(x_proj, states[k])
-                x_proj = layers[k + 1].input(h) + layers[k + 1].bias
-            h, c = top.activate(x_proj + top_rec, states[-1][1])
+                x_proj = layers[k + 1].input(h)
+                x_proj += layers[k + 1].bias
+            x_proj += top_rec
+            h, c = top.activate(x_proj, states[-1][1])
             states[-1] = (h, c)
             both = self.top_out(h)
             top_rec = both[:, :gates]
-            return both[:, gates:] + self.out_bias
+            return both[:, gates:]
         return step
 
     def _conductor(self, z: np.ndarray) -> np.ndarray:
