@@ -3,17 +3,22 @@
     .venv/bin/python bench/bench_vae.py [--bundles bundles] [--runs 30] [--threads 1]
 
 Cases: generate 8 variations x 4 bars (the tool's defaults); interpolate two 4-bar clips with
-3 steps (the default) and with 16. NumPy runs the whole tool (clip in, clips out) exactly as
-the server does; Keras runs the same network math on the same weights as compiled
-tf.functions: the encoder's bidirectional LSTM layers over whole sequences, slerp, and the
-sampled decode (the autoregressive loop unrolled into one graph). Equal work: Keras encodes
-the same windows (a 2-bar model reads a 4-bar clip as 2 windows, so both clips give 4 rows)
-and decodes the same rows (steps x windows for interpolate, variations x windows for
-generate). Both sides run on the same number of threads (--threads, default 1; the NumPy
-side's BLAS is set to it). Prints wall p50/p95 and CPU p50 (this process's CPU time, which
-on a shared machine says more than wall time) in ms; ratio = Keras wall p50 / NumPy wall p50
-(above 1: NumPy is faster), cpu ratio the same for CPU time. Then, on the first bundle,
-NumPy's wall and CPU time with 1 and with 2 BLAS threads: why serving keeps one.
+3 steps (the default) and with 16. Equal work: both sides run the same network math on the
+same weights, from the same events to sampled events: NumPy through MusicVAE.encode / decode,
+Keras as compiled tf.functions (the encoder's bidirectional LSTM layers over whole sequences,
+and the sampled decode with its autoregressive loop unrolled into one graph); slerp is the
+same NumPy code on both sides. Both encode the same windows (a clip is cut into windows on its
+meter's grid, as the tool cuts it: a 2-bar model reads a 4-bar clip as 2 windows, a 48-step
+meter model a 4/4 one as 2) and decode the same rows (steps x windows for interpolate,
+variations x windows for generate). Both sides run on the same number of threads (--threads,
+default 1; the NumPy side's BLAS is set to it). Prints wall p50/p95 and CPU p50 (this
+process's CPU time, which on a shared machine says more than wall time) in ms; ratio = Keras
+wall p50 / NumPy wall p50 (above 1: NumPy is faster), cpu ratio the same for CPU time; then
+"tool", the whole NumPy tool (clip in, clips out, as the server runs it: the network plus
+reading and writing clips), and "gemm", the time the decode's per-step matmuls alone would take
+at this machine's measured single-thread SGEMM peak: a floor neither side can go under in
+float32. Then, on the widest bundle, NumPy's wall and CPU time with 1 and with 2 BLAS
+threads: why serving keeps one.
 """
 from __future__ import annotations
 
@@ -31,13 +36,43 @@ import numpy as np  # noqa: E402
 
 from bridge.model_store import DEFAULT_BUNDLES_DIR  # noqa: E402
 from bridge.models import vae_clips  # noqa: E402
-from bridge.models.music_vae import FOUR_FOUR, slerp  # noqa: E402
+from bridge.models.music_vae import MusicVAE, slerp  # noqa: E402
 from bridge.tools import TOOLS, ToolContext  # noqa: E402
 from bridge.tools.common import drum_map_of  # noqa: E402
 from common import bundles_of, drum_clip, melody_clip, p50_p95, timed  # noqa: E402
 
 
-def keras_cases(loaded, clips, threads: int):
+def inputs(loaded, clips) -> tuple[np.ndarray, int, object]:
+    """Both clips cut into the model's windows, as MusicVAE.interpolate reads them:
+    events [2 x windows, steps], windows per 4-bar clip, and the clips' grid."""
+    hp = MusicVAE.from_bundle(loaded.bundle).hp
+    grid = hp.grid_for(clips[0].time_signature)
+    windows = -(-4 * grid.bar_steps // hp.steps)
+    drums = drum_map_of(TOOLS["interpolate"].resolve({})) if hp.kind == "drums" else None
+    events = np.stack([vae_clips.to_events(c, hp, drums, windows * hp.steps, grid) for c in clips])
+    return events.reshape(2 * windows, hp.steps), windows, grid
+
+
+def path(mu: np.ndarray, windows: int, steps: int) -> np.ndarray:
+    """Latents on the slerp path between A's windows and B's, `steps` points: [steps x windows, Z]."""
+    ts = np.repeat(np.linspace(0, 1, steps, dtype=np.float32), windows)
+    return slerp(np.tile(mu[:windows], (steps, 1)), np.tile(mu[windows:], (steps, 1)), ts)
+
+
+def numpy_cases(loaded, events: np.ndarray, windows: int, grid):
+    model = MusicVAE.from_bundle(loaded.bundle)
+    rng = np.random.default_rng(0)
+
+    def generate():
+        model.decode(rng.standard_normal((8 * windows, model.hp.z_size)).astype(np.float32), rng, 1.0, grid=grid)
+
+    def interpolate(steps: int):
+        mu, _ = model.encode(events)
+        model.decode(path(mu, windows, steps), rng, 1.0, grid=grid)
+    return generate, interpolate
+
+
+def keras_cases(loaded, events: np.ndarray, windows: int, grid, threads: int):
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -50,25 +85,36 @@ def keras_cases(loaded, clips, threads: int):
     config = base.with_hparams({k: v for k, v in loaded.bundle.config["hparams"].items() if k in base.hparams})
     model = family.build(config)
     hp = model.hp
-    model({"events": np.zeros((1, hp.steps), np.int32), "positions": hp.positions(FOUR_FOUR)[None]})
+    model({"events": np.zeros((1, hp.steps), np.int32), "positions": hp.positions(grid)[None]})
     family.import_weights(model, loaded.bundle.weights)
-    windows = -(-4 // hp.bars)
-    sample = tf.function(lambda z: family.sample(model, z, 1.0, 0))
+    sample = tf.function(lambda z: family.sample(model, z, 1.0, 0, grid))
     encode = tf.function(lambda e: model.encode(e)[0])
-    drums = drum_map_of(TOOLS["interpolate"].resolve({})) if hp.kind == "drums" else None
-    # Both clips cut into the model's windows, as MusicVAE.interpolate reads them: [2 x windows, steps].
-    events = np.stack([vae_clips.to_events(c, hp, drums, windows * hp.steps) for c in clips])
-    events = events.reshape(2 * windows, hp.steps).astype(np.int32)
+    events = tf.constant(events.astype(np.int32))
 
     def generate():
         sample(tf.random.normal([8 * windows, hp.z_size]))
 
     def interpolate(steps: int):
-        mu = encode(events).numpy()
-        ts = np.repeat(np.linspace(0, 1, steps, dtype=np.float32), windows)
-        z = slerp(np.tile(mu[:windows], (steps, 1)), np.tile(mu[windows:], (steps, 1)), ts)
-        sample(tf.constant(z))
+        sample(tf.constant(path(encode(events).numpy(), windows, steps)))
     return generate, interpolate
+
+
+def sgemm_peak() -> float:
+    """This machine's single-thread float32 matmul rate, FLOP/s (a large square product)."""
+    a = np.ones((1024, 1024), np.float32)
+    t = timed(lambda: a @ a, 10)
+    return 2 * 1024 ** 3 / (p50_p95(t.wall_ms)[0] / 1000)
+
+
+def gemm_floor_ms(loaded, rows: int, peak: float) -> float:
+    """The decode's per-step matmuls at `peak`: every layer's recurrent product, the input
+    products of the layers above the first, and the output layer; `rows` rows, every step."""
+    hp = MusicVAE.from_bundle(loaded.bundle).hp
+    # The first layer's input (fed-back event, z, position) is a table look-up plus one product a call.
+    below = [0, *hp.dec_units[:-1]]
+    flops = sum(2 * rows * 4 * u * (u + w) for u, w in zip(hp.dec_units, below))
+    flops += 2 * rows * hp.dec_units[-1] * hp.num_classes
+    return flops * hp.steps / peak * 1000
 
 
 def blas_threads(generate, runs: int) -> str:
@@ -96,30 +142,36 @@ def main() -> int:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=args.threads, user_api="blas")
-    print(f"{args.threads} thread(s) each side; equal work: same windows encoded, same rows decoded, same weights")
-    print(f"load average at start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}; times in ms")
-    print(f"{'bundle':<22} {'case':<28} {'numpy p50':>9} {'p95':>7} {'cpu':>6} {'keras p50':>9} {'p95':>7} {'cpu':>6} {'ratio':>6} {'cpu ratio':>9}")
+    peak = sgemm_peak()
+    print(f"{args.threads} thread(s) each side; equal work: same events encoded, same rows decoded, same weights")
+    print(f"load average at start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}; times in ms; "
+          f"single-thread SGEMM peak {peak / 1e9:.0f} GFLOP/s")
+    print(f"{'bundle':<24} {'case':<28} {'numpy p50':>9} {'p95':>6} {'cpu':>6} {'keras p50':>9} {'p95':>6} {'cpu':>6} "
+          f"{'ratio':>6} {'cpu ratio':>9} {'tool':>6} {'gemm':>6}")
     for item in vaes:
         kind, name = item.bundle.config["kind"], item.name
         make = drum_clip if kind == "drums" else melody_clip
         a, b = make(4, 1), make(4, 2)
-        k_generate, k_interpolate = keras_cases(item, (a, b), args.threads)
+        events, windows, grid = inputs(item, (a, b))
+        n_generate, n_interpolate = numpy_cases(item, events, windows, grid)
+        k_generate, k_interpolate = keras_cases(item, events, windows, grid, args.threads)
         cases = [
-            ("generate 8 x 4 bars", lambda: TOOLS["generate"]([], {"variations": 8, "bars": 4, "type": kind, "bundle": name}, ctx),
-             k_generate),
-            ("interpolate 4 bars, 3 steps", lambda: TOOLS["interpolate"]([a, b], {"steps": 3, "type": kind, "bundle": name}, ctx),
-             lambda: k_interpolate(3)),
-            ("interpolate 4 bars, 16 steps", lambda: TOOLS["interpolate"]([a, b], {"steps": 16, "type": kind, "bundle": name}, ctx),
-             lambda: k_interpolate(16)),
+            ("generate 8 x 4 bars", 8, n_generate, k_generate,
+             lambda: TOOLS["generate"]([], {"variations": 8, "bars": 4, "type": kind, "bundle": name}, ctx)),
+            ("interpolate 4 bars, 3 steps", 3, lambda: n_interpolate(3), lambda: k_interpolate(3),
+             lambda: TOOLS["interpolate"]([a, b], {"steps": 3, "type": kind, "bundle": name}, ctx)),
+            ("interpolate 4 bars, 16 steps", 16, lambda: n_interpolate(16), lambda: k_interpolate(16),
+             lambda: TOOLS["interpolate"]([a, b], {"steps": 16, "type": kind, "bundle": name}, ctx)),
         ]
-        for label, ours, theirs in cases:
+        for label, rows, ours, theirs, tool in cases:
             if label.split()[0] not in item.bundle.config["tools"]:
                 continue  # e.g. the high-KL drums model serves interpolate only
-            mine, keras = timed(ours, args.runs), timed(theirs, args.runs)
+            mine, keras, whole = timed(ours, args.runs), timed(theirs, args.runs), timed(tool, args.runs)
             (n50, n95), (k50, k95) = p50_p95(mine.wall_ms), p50_p95(keras.wall_ms)
             ncpu, kcpu = p50_p95(mine.cpu_ms)[0], p50_p95(keras.cpu_ms)[0]
-            print(f"{name:<22} {label:<28} {n50:>9.1f} {n95:>7.1f} {ncpu:>6.1f} {k50:>9.1f} {k95:>7.1f} {kcpu:>6.1f} "
-                  f"{k50 / n50:>6.2f} {kcpu / ncpu:>9.2f}")
+            print(f"{name:<24} {label:<28} {n50:>9.1f} {n95:>6.1f} {ncpu:>6.1f} {k50:>9.1f} {k95:>6.1f} {kcpu:>6.1f} "
+                  f"{k50 / n50:>6.2f} {kcpu / ncpu:>9.2f} {p50_p95(whole.wall_ms)[0]:>6.1f} "
+                  f"{gemm_floor_ms(item, rows * windows, peak):>6.1f}")
     # The widest decoder that serves generate: where a second thread would help most.
     first = max((v for v in vaes if "generate" in v.bundle.config["tools"]),
                 key=lambda v: max(v.bundle.config["hparams"]["dec_units"]))
