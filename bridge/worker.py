@@ -24,7 +24,7 @@ from bridge.limits import Limits
 from bridge.results import Results
 from bridge.saving import is_drums, save_midi
 from bridge.tools import ToolContext
-from bridge.transport import BURST
+from bridge.transport import BURST, WINDOW
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class Runner:
         streamed = clips if job.routing.deliver == "osc" else []  # deliver live: the clips are in Live
         for i, data in enumerate(m for index, clip in enumerate(streamed) for m in
                                  P.clip_messages(P.RESULT, P.RESULT_NOTES, job.rid, clip, index, len(clips))):
-            if i and i % BURST == 0:  # a pause only between bursts: none after the last one
+            if i >= WINDOW and (i - WINDOW) % BURST == 0:  # pauses only between bursts: none after the last
                 await job.drain()
             job.send(data)
         for text in ctx.notices:
