@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import socket
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
 Reply = tuple[str, list]
 RESEND_WAIT = 1.0  # seconds to wait for asked-for chunks before asking again
+RECEIVE_BUFFER = 1 << 20  # bytes asked of the kernel for replies (see _ask_receive_buffer)
 
 
 class BridgeError(Exception):
@@ -61,7 +63,8 @@ class AsyncBridgeClient:
         self.reply_port = reply_port
         self.timeout = timeout
         self.retries = retries
-        self._inboxes: dict[str, asyncio.Queue[Reply]] = {}
+        # Request id -> what takes its replies, called in the datagram callback as they arrive.
+        self._inboxes: dict[str, Callable[[str, list], None]] = {}
         self._ids = itertools.count(1)
         self._transports: list[asyncio.DatagramTransport] = []
         self.last_status: Status | None = None  # the latest status the server pushed
@@ -76,6 +79,8 @@ class AsyncBridgeClient:
             receiver, _ = await loop.create_datagram_endpoint(self._receiver, local_addr=(local, self.reply_port))
             self.reply_port = receiver.get_extra_info("sockname")[1]
             self._transports.append(receiver)
+        for transport in self._transports:
+            _ask_receive_buffer(transport.get_extra_info("socket"))
         return self
 
     async def close(self) -> None:
@@ -110,7 +115,7 @@ class AsyncBridgeClient:
         if address == P.STATUS and rid == "" and len(args) == 5:
             self.last_status = _status(args[1:])
         elif rid in self._inboxes:
-            self._inboxes[rid].put_nowait((address, args))
+            self._inboxes[rid](address, args)
         else:
             log.debug("dropped reply %s for no waiting request", address)
 
@@ -124,17 +129,19 @@ class AsyncBridgeClient:
         return [value for item in params.items() for value in item]
 
     async def _next(self, inbox: asyncio.Queue[Reply], wait: float) -> Reply | None:
-        if not inbox.empty():  # a result arrives as a burst: no timer per reply already here
+        if not inbox.empty():
             return inbox.get_nowait()
-        try:
-            return await asyncio.wait_for(inbox.get(), wait)
-        except asyncio.TimeoutError:
+        try:  # a timeout scope, not wait_for: no task made per reply
+            async with asyncio.timeout(wait):
+                return await inbox.get()
+        except TimeoutError:
             return None
 
     async def request(self, address: str, *args: Any, rid: str | int | None = None, **params: Any) -> list[Reply]:
         """Send `<address> <id> args... [key value]...` and return the replies before `done`."""
         rid = self.new_id() if rid is None else P.request_id(rid)
-        inbox = self._inboxes[rid] = asyncio.Queue()
+        inbox: asyncio.Queue[Reply] = asyncio.Queue()
+        self._inboxes[rid] = lambda address, args: inbox.put_nowait((address, args))
         try:
             self.send(address, rid, *args, *self._request_args(params))
             replies = []
@@ -200,45 +207,35 @@ class AsyncBridgeClient:
                    enumerate(P.clip_messages(P.CLIP, P.NOTES, rid, clip, index, len(clips)))}
         request = P.message(P.PREFIX + tool, rid, *self._request_args(params))
         silence = max(self.timeout, float(params.get("timeout", 0)) + 2.0)
-        result = P.ClipAssembly(max_clips=4096, max_notes=10**7)
-        inbox = self._inboxes[rid] = asyncio.Queue()
+        state = self._inboxes[rid] = _RunReplies(progress, notice)
         retries = self.retries
-        done = False
         try:
             for data in (*uploads.values(), request):
                 self._transports[0].sendto(data)
             while True:
-                reply = await self._next(inbox, RESEND_WAIT if done else silence)
-                if reply is None:
-                    if done and retries > 0:
+                if not await state.woken(RESEND_WAIT if state.done else silence):
+                    if state.done and retries > 0:
                         retries -= 1
-                        self._ask_again(rid, result.missing())
+                        self._ask_again(rid, state.result.missing())
                         continue
                     raise BridgeError("no_reply", f"no complete reply to {tool} {rid}")
-                address, args = reply
-                if address == P.PROGRESS and progress and len(args) == 3:
-                    progress(float(args[1]), str(args[2]))
-                elif address == P.NOTICE and notice and len(args) == 2:
-                    notice(str(args[1]))
-                elif address == P.RESULT:
-                    result.add_header(args[1:])
-                elif address == P.RESULT_NOTES:
-                    result.add_chunk(args[1:])
-                elif address == P.ERROR:
-                    error = _error(args)
-                    wanted = P.parse_missing(error.message) if error.code == "missing_input" else []
+                error, state.error = state.error, None
+                if isinstance(error, (ClipError, P.ProtocolError)):
+                    raise error
+                if error is not None:
+                    wanted = P.parse_missing(error.message) if isinstance(error, BridgeError) and \
+                        error.code == "missing_input" else []
                     if retries <= 0 or not wanted or not all(key in uploads for key in wanted):
                         raise error
                     retries -= 1
                     for key in wanted:
                         self._transports[0].sendto(uploads[key])
                     self._transports[0].sendto(request)
-                elif address == P.DONE and not done:  # later dones answer our resends
-                    done = True
-                    result.set_clip_count(P.as_int("clip count", args[1]))
-                    self._ask_again(rid, result.missing())
-                if done and not result.missing():
-                    return result.clips()
+                    continue
+                if state.complete():
+                    return state.result.clips()
+                if state.done:
+                    self._ask_again(rid, state.result.missing())
         except (ClipError, P.ProtocolError) as exc:
             raise BridgeError("bad_reply", f"result for {rid} is malformed: {exc}") from None
         finally:
@@ -247,6 +244,67 @@ class AsyncBridgeClient:
     def _ask_again(self, rid: str, missing: list[tuple[int, int]]) -> None:
         for index, chunk in missing:
             self.send(P.RESEND, rid, index, chunk)
+
+
+class _RunReplies:
+    """One `run`'s replies, taken in the datagram callback as they arrive, so a result of dozens
+    of datagrams wakes the waiting coroutine when it is complete, fails, or needs a decision
+    (`done` with chunks missing, an error), never once a datagram. Whatever goes wrong in the
+    callback (a malformed chunk, the caller's progress callback raising) is kept in `error` for
+    `run` to raise, not thrown into the event loop."""
+
+    def __init__(self, progress: Progress | None, notice: Callable[[str], None] | None) -> None:
+        self.progress, self.notice = progress, notice
+        self.result = P.ClipAssembly(max_clips=4096, max_notes=10**7)
+        self.done = False
+        self.error: Exception | None = None
+        self._wake = asyncio.Event()
+
+    def complete(self) -> bool:
+        return self.done and not self.result.missing()
+
+    def __call__(self, address: str, args: list) -> None:
+        try:
+            if address == P.PROGRESS and self.progress and len(args) == 3:
+                self.progress(float(args[1]), str(args[2]))
+            elif address == P.NOTICE and self.notice and len(args) == 2:
+                self.notice(str(args[1]))
+            elif address == P.RESULT:
+                self.result.add_header(args[1:])
+            elif address == P.RESULT_NOTES:
+                self.result.add_chunk(args[1:])
+            elif address == P.ERROR:
+                self.error = _error(args)
+            elif address == P.DONE and not self.done:  # later dones answer our resends
+                self.done = True
+                self.result.set_clip_count(P.as_int("clip count", args[1]))
+                self._wake.set()
+            else:
+                return
+        except Exception as exc:  # noqa: BLE001 - raised by run, where the caller can see it
+            self.error = exc
+        if self.error is not None or (self.done and address in (P.RESULT, P.RESULT_NOTES) and self.complete()):
+            self._wake.set()
+
+    async def woken(self, wait: float) -> bool:
+        """Wait up to `wait` seconds for something `run` must act on; False on silence."""
+        try:
+            async with asyncio.timeout(wait):
+                await self._wake.wait()
+        except TimeoutError:
+            return False
+        self._wake.clear()
+        return True
+
+
+def _ask_receive_buffer(sock: socket.socket) -> None:
+    """Room for a whole big result (a 4,867-note one is 203 KB) while Python parses its first
+    datagrams: the server paces bursts for clients with default buffers, this client need not
+    depend on it. The system caps the size (Linux: net.core.rmem_max); a refusal keeps the default."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+    except OSError as exc:
+        log.debug("kept the default udp receive buffer: %s", exc)
 
 
 def _error(args: list) -> BridgeError:

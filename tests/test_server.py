@@ -679,3 +679,53 @@ def test_notices_come_before_done_and_reach_the_client(start):
     addresses = [a for a, _ in raw.until_final("n1")]
     raw.close()
     assert addresses.index(P.NOTICE) == len(addresses) - 2 and addresses[-1] == P.DONE
+
+
+def test_results_go_out_in_one_window_then_in_paced_bursts():
+    """A result of up to WINDOW datagrams (Generate's and Continue's at their defaults) goes out
+    without a pause; a bigger one pauses after the window and after every BURST datagrams
+    that follow, never after the last, so a client with a default receive buffer keeps up."""
+    from bridge.ableton import AbletonOSC
+    from bridge.jobs import Job
+    from bridge.limits import Limits
+    from bridge.results import Results
+    from bridge.transport import BURST, WINDOW
+    from bridge.worker import Runner
+
+    def stream(variations: int) -> tuple[list[bytes], list[int]]:
+        sent, pauses, finals = [], [], []
+
+        async def drain() -> None:
+            pauses.append(sum(not m.startswith(P.PROGRESS.encode()) for m in sent))
+
+        async def go() -> None:
+            runner = Runner(fake_store(), Limits(), AbletonOSC(), Results(4), REPO, lambda job, reply: finals.append(reply), 1)
+            job = Job(("udp", "127.0.0.1", 1), "r1", TOOLS["generate"], [], {"variations": variations, "bundle": "echo"},
+                      sent.append, 10.0, drain=drain)
+            job.deadline = time.monotonic() + 10
+            await runner.run(job)
+            runner.stop()
+
+        asyncio.run(go())
+        assert finals and finals[0].startswith(P.DONE.encode())
+        return [m for m in sent if not m.startswith(P.PROGRESS.encode())], pauses
+
+    one, pauses = stream(1)  # a 1,000-note clip: a header and 34 chunks
+    assert len(one) == 35 and pauses == [WINDOW]
+    three, pauses = stream(3)
+    assert pauses == list(range(WINDOW, len(three), BURST)) and pauses[-1] < len(three)
+    assert not set(pauses) & {0, len(three)}
+
+
+def test_an_exception_in_the_progress_callback_reaches_the_caller(client):
+    """Replies are taken in the datagram callback; what the caller's callback raises there must
+    come out of run(), not vanish into the event loop."""
+    class Stop(Exception):
+        pass
+
+    def progress(fraction, text):
+        raise Stop(text)
+
+    with pytest.raises(Stop, match="echoing"):
+        client.run("continue", [CLIP], bundle="echo", progress=progress)
+    assert client.run("continue", [CLIP], bundle="echo")[0].name == CLIP.name + " echo"  # the client still works
