@@ -3,10 +3,14 @@
     .venv/bin/python bench/bench_server.py [--bundles DIR] [--runs 10] [--max-runs 3] [--startup-runs 5]
 
 Cold start is bench_startup's measure (process start to first pong). RSS is the server's
-VmRSS with every bundle in the folder loaded. Latency is measured twice for the same case:
+VmRSS with every bundle in the folder loaded. Latency is measured for the same case:
 calling `TOOLS[name](clips, params, ToolContext(store))` in this process, and through a
-server process with the Python client (upload, request, every result chunk, `done`), so the
-difference is what the protocol and the loopback cost. CPU time beside wall time: in-process
+server process with the Python client (upload, request, every result chunk, `done`). What the
+server adds is given two ways: the round trip minus the in-process p50, and per request the
+round trip minus the tool's own time in the server process (its debug log line for that
+request id), the p50 of those pairs. The second is what the protocol, the thread hand-offs and
+the loopback cost; the first also carries how differently the same tool runs in two processes
+(a few percent either way: memory layout, caches). CPU time beside wall time: in-process
 p50, the server process's mean per request (its /proc counters tick every 10 ms, so a mean
 over the runs, warm-up included), and the client's p50. Cases whose model is not installed
 are listed as such.
@@ -14,8 +18,12 @@ are listed as such.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
+import re
 import statistics
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +44,8 @@ class Latency:
     local_cpu_ms: list[float]
     server_cpu_ms: float  # the server process's CPU time per request (mean: /proc counts 10 ms ticks)
     client_cpu_ms: list[float]
+    tool_in_server_ms: list[float]  # the tool's own time in the server, request by request
+    added_ms: list[float]  # round trip minus that, request by request
 
 
 def cpu_ms(pid: int) -> float:
@@ -49,12 +59,40 @@ def cold_start(bundles: Path, runs: int) -> list[float]:
     return [time_to_first_pong(bundles) for _ in range(runs)]
 
 
+# Written by bridge/worker.py at debug level once a request is done.
+TOOL_LINE = re.compile(r"request (\S+) \S+: tool ([0-9.]+) ms")
+
+
+class ToolTimes:
+    """The server's per-request tool times, read from its stderr as it writes them."""
+
+    def __init__(self, stream) -> None:
+        self.times: dict[str, float] = {}
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            if found := TOOL_LINE.search(line):
+                self.times[found.group(1)] = float(found.group(2))
+
+    def of(self, rid: str, wait: float = 2.0) -> float:
+        """The tool time of request `rid`, waiting a little for the line (written after `done`)."""
+        end = time.monotonic() + wait
+        while rid not in self.times and time.monotonic() < end:
+            time.sleep(0.005)
+        return self.times[rid]
+
+
 def latencies(bundles: Path, runs: int, max_runs: int) -> tuple[list[Latency], list[Case], float]:
     """(measured cases, cases without an installed model, server RSS in MiB with all bundles loaded)."""
     store = ModelStore.from_dir(bundles)
     ctx = ToolContext(store)
     measured, missing = [], []
-    with server_process(bundles) as (proc, port, _), BridgeClient(port=port, timeout=300) as client:
+    ids = (f"bench{n}" for n in itertools.count())
+    with server_process(bundles, "--log-level", "debug", stderr=True) as (proc, port, _), \
+            BridgeClient(port=port, timeout=300) as client:
+        tool_times = ToolTimes(proc.stderr)
         rss = rss_mb(proc.pid)
         for case in cases():
             if not installed(store, case.tool, case.kind):
@@ -63,9 +101,18 @@ def latencies(bundles: Path, runs: int, max_runs: int) -> tuple[list[Latency], l
             n = runs if case.setting == "default" else max_runs
             local = timed(lambda: TOOLS[case.tool](list(case.clips), case.params, ctx), n)
             before = cpu_ms(proc.pid)
-            remote = timed(lambda: client.run(case.tool, case.clips, **case.params), n)
+            rids: list[str] = []
+
+            def remote_call() -> None:
+                rids.append(next(ids))
+                client.run(case.tool, case.clips, request_id=rids[-1], **case.params)
+
+            remote = timed(remote_call, n)
             server_cpu = (cpu_ms(proc.pid) - before) / (n + 1)  # timed() makes n + 1 calls (one warm-up)
-            measured.append(Latency(case, local.wall_ms, remote.wall_ms, local.cpu_ms, server_cpu, remote.cpu_ms))
+            in_server = [tool_times.of(rid) for rid in rids[1:]]  # the warm-up call is not timed
+            added = [wall - tool for wall, tool in zip(remote.wall_ms, in_server)]
+            measured.append(Latency(case, local.wall_ms, remote.wall_ms, local.cpu_ms, server_cpu, remote.cpu_ms,
+                                    in_server, added))
     return measured, missing, rss
 
 
@@ -83,14 +130,16 @@ def startup_markdown(times: list[float], rss: float) -> str:
 
 def latency_markdown(measured: list[Latency], missing: list[Case]) -> str:
     lines = ["| case | runs | in-process p50 / p95 ms | cpu ms | server p50 / p95 ms | server cpu ms | client cpu ms "
-             "| server − in-process p50 ms | % |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| server − in-process p50 ms | % | tool in server p50 ms | server − tool in server, p50 of pairs ms | % |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for item in measured:
         l50, l95 = p50_p95(item.local_ms)
         s50, s95 = p50_p95(item.server_ms)
+        t50, a50 = statistics.median(item.tool_in_server_ms), statistics.median(item.added_ms)
         lines.append(f"| {item.case.label} | {len(item.local_ms)} | {l50:.1f} / {l95:.1f} | "
                      f"{statistics.median(item.local_cpu_ms):.1f} | {s50:.1f} / {s95:.1f} | {item.server_cpu_ms:.1f} | "
-                     f"{statistics.median(item.client_cpu_ms):.1f} | {s50 - l50:+.1f} | {100 * (s50 - l50) / l50:+.0f}% |")
+                     f"{statistics.median(item.client_cpu_ms):.1f} | {s50 - l50:+.1f} | {100 * (s50 - l50) / l50:+.0f}% | "
+                     f"{t50:.1f} | {a50:+.2f} | {100 * a50 / t50:+.0f}% |")
     if missing:
         names = sorted({f"{c.tool} {c.kind}" for c in missing})
         lines += ["", f"Not installed (no bundle serves them, so not timed): {', '.join(names)}."]

@@ -203,11 +203,13 @@ def rss_mb(pid: int) -> float:
 
 
 @contextmanager
-def server_process(bundles: Path, *extra: str) -> Iterator[tuple[subprocess.Popen, int, float]]:
-    """`magenta-bridge serve` on a free loopback port: (process, port, seconds to first pong)."""
+def server_process(bundles: Path, *extra: str, stderr: bool = False) -> Iterator[tuple[subprocess.Popen, int, float]]:
+    """`magenta-bridge serve` on a free loopback port: (process, port, seconds to first pong);
+    with `stderr`, its log comes back as text on `process.stderr` (read it, or the pipe fills)."""
     port = free_port()
     start = time.perf_counter()
-    proc = subprocess.Popen([*command(port, bundles), *extra], stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen([*command(port, bundles), *extra], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE if stderr else None, text=stderr)
     try:
         yield proc, port, wait_for_pong(proc, port, start, limit=120.0)
     finally:

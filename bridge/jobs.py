@@ -47,6 +47,7 @@ class Job:
     finished: bool = False
     delivering: bool = False  # results are going out; cancel and timeout no longer apply
     deadline: float = 0.0  # time.monotonic() when the request times out, set when queued
+    queued: float = 0.0  # time.monotonic() when it was queued
     timer: asyncio.TimerHandle | None = None
 
     def expired(self) -> bool:
@@ -131,7 +132,8 @@ class Jobs:
         """Queue a job; its deadline counts from now. RequestError `busy` when the queue is full."""
         if self.queue.full():
             raise RequestError("busy", f"{self.queue.size} request(s) already waiting; try again later")
-        job.deadline = time.monotonic() + job.timeout
+        job.queued = time.monotonic()
+        job.deadline = job.queued + job.timeout
         job.timer = asyncio.get_running_loop().call_later(job.timeout, self.expire, job)
         self._open[job.key] = job
         self.queue.put(job)

@@ -31,6 +31,13 @@ log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.1  # at most ~10 progress messages a second per request
 
 
+def _timed(tool: Any, *args: Any) -> tuple[list[Clip], float]:
+    """The tool's clips and its own time in the worker thread (thread hand-offs excluded)."""
+    start = time.perf_counter()
+    clips = tool(*args)
+    return clips, time.perf_counter() - start
+
+
 class Runner:
     def __init__(self, store: Any, limits: Limits, ableton: AbletonOSC, results: Results, output_dir: Path,
                  finish: Callable[[Job, bytes], None], workers: int) -> None:
@@ -49,7 +56,7 @@ class Runner:
             if job.routing.live:
                 inputs = self.limits.check_clips(await L.prepare_inputs(job.tool, job.routing, job.clips,
                                                                          self.ableton))
-            clips = await loop.run_in_executor(self.executor, job.tool, inputs, job.given, ctx)
+            clips, tool_seconds = await loop.run_in_executor(self.executor, _timed, job.tool, inputs, job.given, ctx)
             clips = [clip.validate(self.limits.max_notes) for clip in clips]
             if job.finished:
                 return
@@ -82,6 +89,9 @@ class Runner:
         for text in ctx.notices:
             job.send(P.message(P.NOTICE, job.rid, P.truncate(text)))
         self.finish(job, P.message(P.DONE, job.rid, len(clips)))
+        # What the server adds to the model, per request (bench/bench_server.py reads these lines).
+        log.debug("request %s %s: tool %.3f ms, queued to done %.3f ms, %d clip(s)", job.rid, job.tool.name,
+                  tool_seconds * 1000, (time.monotonic() - job.queued) * 1000, len(clips))
 
     def _save(self, job: Job, clips: list[Clip]) -> None:
         """Write the result where the request's `save` asked; a full disk is the user's to fix, not a bug."""
