@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from bridge.bundle import load_bundle  # noqa: E402
 from bridge.clip import Clip, Note  # noqa: E402
 from bridge.encodings import groove as enc  # noqa: E402
+from bridge.meter import MeterGrid  # noqa: E402
 from bridge.models.groovae import GrooVAE  # noqa: E402
 from bridge.tools import TOOLS, ToolContext  # noqa: E402
 from common import timed  # noqa: E402
@@ -41,8 +42,10 @@ def four_bar_beat() -> Clip:
     return Clip(tuple(notes), 16.0, name="bench")
 
 
-def keras_runner(bundle, performance: np.ndarray):
-    """A Keras GrooVAE with the bundle's weights, decoding the clip's windows as serving does."""
+def keras_runner(bundle, performance: np.ndarray, grid: MeterGrid):
+    """A Keras GrooVAE with the bundle's weights, decoding the clip's windows as serving does:
+    the same windows on the clip's grid, the decoder reading each step's bar position (a
+    meter-aware model) and the step's encoder input (a `dec_inputs` model)."""
     import tensorflow as tf
 
     from bridge.models.configs import ModelConfig
@@ -50,17 +53,23 @@ def keras_runner(bundle, performance: np.ndarray):
 
     cfg = bundle.config
     config = ModelConfig(cfg["name"], "groovae", cfg["kind"], tuple(cfg["tools"]), "groove", {}, cfg["hparams"])
+    serving = GrooVAE.from_bundle(bundle)
+    width = serving.window
     model = family.build(config)
-    model(family.prepare_batch({"performance": np.zeros((1, enc.WINDOW_STEPS, enc.FEATURES), np.float32)}, config))
+    encoded_grid = np.array([[grid.steps_per_quarter, grid.bar_steps, grid.beat_steps]])
+    model(family.prepare_batch({"performance": np.zeros((1, width, enc.FEATURES), np.float32), "grid": encoded_grid},
+                               config))
     w = bundle.weights
     for layer in (model.enc_fw, model.enc_bw, *model.dec):
         layer.set_weights([w[f"{layer.name}/kernel"], w[f"{layer.name}/recurrent_kernel"], w[f"{layer.name}/bias"]])
     for layer in (model.mu, model.sigma, model.dec_init, model.out):
         layer.set_weights([w[f"{layer.name}/kernel"], w[f"{layer.name}/bias"]])
-    starts = enc.windows(len(performance))
-    padded = np.zeros((starts[-1] + enc.WINDOW_STEPS, enc.FEATURES), np.float32)
+    starts = enc.windows(len(performance), width, grid.bar_steps * max(1, (width // 2) // grid.bar_steps))
+    padded = np.zeros((starts[-1] + width, enc.FEATURES), np.float32)
     padded[:len(performance)] = performance
-    inputs = tf.constant(enc.encoder_inputs(np.stack([padded[s:s + enc.WINDOW_STEPS] for s in starts]), model.mode))
+    windows = enc.encoder_inputs(np.stack([padded[s:s + width] for s in starts]), model.mode)
+    inputs = tf.constant(windows)
+    positions = tf.constant(np.stack([serving.positions(grid, s, width) for s in starts]))
     n = enc.NUM_CLASSES
 
     @tf.function
@@ -74,8 +83,8 @@ def keras_runner(bundle, performance: np.ndarray):
             states.append([flat[:, at:at + units], flat[:, at + units:at + 2 * units]])
             at += 2 * units
         prev = tf.zeros((len(starts), enc.FEATURES))
-        for _ in range(enc.WINDOW_STEPS):
-            x = tf.concat([prev, z], axis=-1)
+        for t in range(width):
+            x = tf.concat([prev, z, positions[:, t]] + ([inputs[:, t]] if model.dec_inputs else []), axis=-1)
             for k, layer in enumerate(model.dec):
                 x, states[k] = layer.cell(x, states[k])
             y = model.out(x)
@@ -112,7 +121,7 @@ def main() -> None:
                 perf[enc.grid_position(note.start)[0], {36: 0, 38: 1, 42: 2}[note.pitch]] = 1.0
         else:
             perf = enc.encode([enc.Hit(n.start, 0, n.velocity) for n in clip.notes], enc.num_steps(clip.length))
-        theirs = timed(keras_runner(bundle, perf), max(5, args.reps // 3))
+        theirs = timed(keras_runner(bundle, perf, model.grid_for(clip)), max(5, args.reps // 3))
         keras_ms = theirs.wall_ms
         p50, k50 = statistics.median(numpy_ms), statistics.median(keras_ms)
         ncpu, kcpu = statistics.median(ours.cpu_ms), statistics.median(theirs.cpu_ms)
