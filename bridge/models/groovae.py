@@ -28,7 +28,7 @@ from bridge.drum_feel import Feel
 from bridge.drums import NUM_CLASSES, DrumMap, looks_like_drums
 from bridge.encodings import groove as enc
 from bridge.encodings.features import LEGACY_GRID
-from bridge.engine.layers import LSTM, StackedLSTM, dense, sigmoid
+from bridge.engine.layers import LSTM, Product, StackedLSTM, bidirectional, dense, sigmoid
 from bridge.meter import MeterGrid
 from bridge.models import MODEL_CLASSES
 from bridge.tools import ToolError
@@ -57,6 +57,18 @@ class GrooVAE:
         depth = sum(1 for k in weights if k.startswith("dec_") and k.endswith("/recurrent_kernel"))
         self.decoder = StackedLSTM([lstm(f"dec_{i}") for i in range(depth)])
         self.z_size = weights["mu/bias"].shape[0]
+        # The decoder's step, fused (see `decode`): the first layer's input rows split into the
+        # fed-back step (multiplied each step) and z, position and control (known before the
+        # loop: one product for every step); each layer's new h multiplied once by
+        # [next layer's input kernel | its own recurrent kernel], the top one's by
+        # [recurrent kernel | output kernel].
+        layers = self.decoder.layers
+        first = layers[0].kernel
+        self.prev_kernel = first[:enc.FEATURES]  # 27 rows: one plain product beats the blocked one 3x
+        self.static_kernel = first[enc.FEATURES:]
+        self.fused = [Product(np.concatenate([above.kernel, layer.recurrent_kernel], 1))
+                      for layer, above in zip(layers, layers[1:])]
+        self.fused.append(Product(np.concatenate([layers[-1].recurrent_kernel, weights["out/kernel"]], 1)))
 
     @classmethod
     def from_bundle(cls, bundle: Bundle) -> "GrooVAE":
@@ -80,8 +92,7 @@ class GrooVAE:
 
     def encode(self, inputs: np.ndarray, on_step=None) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and std [B, Z] of encoder inputs [B, T, D]; `on_step` after every step."""
-        _, (h_fw, _) = self.enc_fw.run(inputs, on_step=on_step)
-        _, (h_bw, _) = self.enc_bw.run(inputs, reverse=True, on_step=on_step)
+        _, h_fw, h_bw = bidirectional(self.enc_fw, self.enc_bw, inputs, on_step)
         h = np.concatenate([h_fw, h_bw], axis=-1)
         sigma = _softplus(dense(h, self.w["sigma/kernel"], self.w["sigma/bias"]))
         return dense(h, self.w["mu/kernel"], self.w["mu/bias"]), sigma
@@ -109,21 +120,35 @@ class GrooVAE:
         without it the hits are exactly known_hits. Velocity and offset are the model's.
         """
         batch = z.shape[0]
+        layers = self.decoder.layers
         states = self.initial_state(z)
-        prev = np.zeros((batch, enc.FEATURES), np.float32)
-        out = np.zeros((batch, self.window, enc.FEATURES), np.float32)
+        cells = [c for _, c in states]
+        recurrent = [layer.recurrent(h) for layer, (h, _) in zip(layers, states)]
         positions = self.positions(grid, start, self.window)
         if self.dec_inputs and controls is None:
             controls = np.zeros((batch, self.window, enc.MODES[self.mode]), np.float32)
+        known = [np.broadcast_to(z[:, None], (batch, self.window, z.shape[1])),
+                 np.broadcast_to(positions, (batch, *positions.shape))] + ([controls] if self.dec_inputs else [])
+        static = (np.concatenate(known, axis=-1).reshape(batch * self.window, -1) @ self.static_kernel
+                  + layers[0].bias).reshape(batch, self.window, -1)
+        prev = np.zeros((batch, enc.FEATURES), np.float32)
+        out = np.zeros((batch, self.window, enc.FEATURES), np.float32)
         n = NUM_CLASSES
         for t in range(self.window):
-            position = np.broadcast_to(positions[t], (batch, positions.shape[1]))
-            parts = [prev, z, position] + ([controls[:, t]] if self.dec_inputs else [])
-            h, states = self.decoder.step(np.concatenate(parts, axis=-1), states)
+            x = static[:, t] + prev @ self.prev_kernel
+            for k, layer in enumerate(layers):
+                x += recurrent[k]
+                h, cells[k] = layer.activate(x, cells[k])
+                both = self.fused[k](h)
+                if k + 1 < len(layers):
+                    width = 4 * layers[k + 1].units
+                    x, recurrent[k] = both[:, :width] + layers[k + 1].bias, both[:, width:]
+                else:
+                    width = 4 * layer.units
+                    recurrent[k], y = both[:, :width], both[:, width:] + self.w["out/bias"]
             if prefix is not None and t < prefix.shape[1]:
                 prev = out[:, t] = prefix[:, t]
                 continue
-            y = dense(h, self.w["out/kernel"], self.w["out/bias"])
             hits = np.zeros((batch, n), np.float32) if known_hits is None else known_hits[:, t].astype(np.float32)
             if sample_hits:
                 p = sigmoid(y[:, :n] / max(temperature, 1e-3))
