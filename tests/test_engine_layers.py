@@ -52,6 +52,16 @@ def test_bidirectional_equals_two_separate_runs():
     assert np.abs(out - np.concatenate([out_fw, out_bw], axis=-1)).max() <= 1e-6
     assert np.abs(h_fw - want_fw).max() <= 1e-6 and np.abs(h_bw - want_bw).max() <= 1e-6
     assert len(steps) == 9  # the progress / cancel hook runs once a step
+    import bridge.engine.layers as layers
+
+    layers.BIDIRECTIONAL_FLOATS, kept = 2 * 9 * 32, layers.BIDIRECTIONAL_FLOATS  # one row a pass
+    try:
+        sliced, s_fw, s_bw = bidirectional(fw, bw, xs)
+        none, n_fw, _ = bidirectional(fw, bw, xs, outputs=False)
+    finally:
+        layers.BIDIRECTIONAL_FLOATS = kept
+    assert np.array_equal(sliced, out) and np.array_equal(s_fw, h_fw) and np.array_equal(s_bw, h_bw)
+    assert none is None and np.array_equal(n_fw, h_fw)
 
 
 def test_gumbel_argmax_draws_the_tempered_softmax():

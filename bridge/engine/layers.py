@@ -171,10 +171,15 @@ class LSTM:
         return out, (h, c)
 
 
-def bidirectional(fw: LSTM, bw: LSTM, xs: np.ndarray, on_step: Callable[[], None] | None = None
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+# Rows a bidirectional layer advances together, so that both directions' input projections for
+# a long batch (Groove reads a 10,000-note clip as hundreds of windows) stay near 16 MB.
+BIDIRECTIONAL_FLOATS = 1 << 22
+
+
+def bidirectional(fw: LSTM, bw: LSTM, xs: np.ndarray, on_step: Callable[[], None] | None = None,
+                  outputs: bool = True) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Both directions of a bidirectional layer over xs [B, T, D], from zero states: outputs
-    [B, T, 2H] (forward then backward) and each direction's last h [B, H].
+    [B, T, 2H] (forward then backward; None unless `outputs`) and each direction's last h [B, H].
 
     The two directions advance together, one stacked matmul and one activation per step, so an
     encoder costs the NumPy calls of one direction. Step s runs forward time s and backward time
@@ -184,16 +189,26 @@ def bidirectional(fw: LSTM, bw: LSTM, xs: np.ndarray, on_step: Callable[[], None
     if bw.units != units or bw.kernel.shape != fw.kernel.shape:
         out_fw, (h_fw, _) = fw.run(xs, on_step=on_step)
         out_bw, (h_bw, _) = bw.run(xs, reverse=True, on_step=on_step)
-        return np.concatenate([out_fw, out_bw], axis=-1), h_fw, h_bw
-    proj = np.stack([fw.project(xs), bw.project(xs)[:, ::-1]], axis=1)  # [B, 2, T, 4H], backward reversed
+        return np.concatenate([out_fw, out_bw], axis=-1) if outputs else None, h_fw, h_bw
+    rows = max(1, BIDIRECTIONAL_FLOATS // (2 * steps * 4 * units))
+    if batch > rows:  # in slices of rows, each slice its own pass
+        parts = [bidirectional(fw, bw, xs[at:at + rows], on_step, outputs) for at in range(0, batch, rows)]
+        out = np.concatenate([p[0] for p in parts]) if outputs else None
+        return out, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
+    proj = np.empty((batch, 2, steps, 4 * units), np.float32)
+    proj[:, 0] = fw.project(xs)
+    proj[:, 1] = bw.project(xs)[:, ::-1]  # backward in its own time order
     recurrent = Product.stacked([fw.recurrent, bw.recurrent])
     h, c = np.zeros((2, batch, units), np.float32), np.zeros((2, batch, units), np.float32)
-    out = np.empty((steps, 2, batch, units), np.float32)
+    out = np.empty((steps, 2, batch, units), np.float32) if outputs else None
     for s in range(steps):
         h, c = fw.activate(np.swapaxes(proj[:, :, s], 0, 1) + recurrent(h), c)
-        out[s] = h
+        if out is not None:
+            out[s] = h
         if on_step is not None:
             on_step()
+    if out is None:
+        return None, h[0], h[1]
     out[:, 1] = out[::-1, 1]
     return out.transpose(2, 0, 1, 3).reshape(batch, steps, 2 * units), h[0], h[1]
 

@@ -92,7 +92,7 @@ class GrooVAE:
 
     def encode(self, inputs: np.ndarray, on_step=None) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and std [B, Z] of encoder inputs [B, T, D]; `on_step` after every step."""
-        _, h_fw, h_bw = bidirectional(self.enc_fw, self.enc_bw, inputs, on_step)
+        _, h_fw, h_bw = bidirectional(self.enc_fw, self.enc_bw, inputs, on_step, outputs=False)
         h = np.concatenate([h_fw, h_bw], axis=-1)
         sigma = _softplus(dense(h, self.w["sigma/kernel"], self.w["sigma/bias"]))
         return dense(h, self.w["mu/kernel"], self.w["mu/bias"]), sigma

@@ -164,8 +164,8 @@ class MusicVAE:
     def encode(self, events: np.ndarray, on_step: Callable[[], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and std [B, Z] of int events [B, T]; `on_step` after every step."""
         x = self.table[events]
-        for fw, bw in self.encoder:  # each layer reads both directions' outputs of the one below
-            x, h_fw, h_bw = bidirectional(fw, bw, x, on_step)
+        for k, (fw, bw) in enumerate(self.encoder):  # each layer reads both directions' outputs of the one below
+            x, h_fw, h_bw = bidirectional(fw, bw, x, on_step, outputs=k + 1 < len(self.encoder))
         h = np.concatenate([h_fw, h_bw], axis=-1)
         sigma = np.logaddexp(0.0, dense(h, self.w["encoder/sigma/kernel"], self.w["encoder/sigma/bias"]))
         return dense(h, self.w["encoder/mu/kernel"], self.w["encoder/mu/bias"]), sigma
