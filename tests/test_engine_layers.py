@@ -62,6 +62,12 @@ def test_bidirectional_equals_two_separate_runs():
         layers.BIDIRECTIONAL_FLOATS = kept
     assert np.array_equal(sliced, out) and np.array_equal(s_fw, h_fw) and np.array_equal(s_bw, h_bw)
     assert none is None and np.array_equal(n_fw, h_fw)
+    layers.TOGETHER_BYTES, kept = 0, layers.TOGETHER_BYTES  # kernels too big to share the cache: one after the other
+    try:
+        apart, a_fw, a_bw = bidirectional(fw, bw, xs)
+    finally:
+        layers.TOGETHER_BYTES = kept
+    assert np.abs(apart - out).max() <= 1e-6 and np.abs(a_fw - h_fw).max() <= 1e-6 and np.abs(a_bw - h_bw).max() <= 1e-6
 
 
 def test_gumbel_argmax_draws_the_tempered_softmax():
