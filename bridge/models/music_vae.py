@@ -207,8 +207,9 @@ class MusicVAE:
             on_step(t)
             logits = run(prev)
             if scale != 1.0:
-                logits = logits * scale
-            prev = events[:, t] = (logits + offset[t]).argmax(axis=-1)
+                logits *= scale
+            logits += offset[t]  # a fresh row block of this step's product: safe to add into
+            prev = events[:, t] = logits.argmax(axis=-1)
         return events
 
     def _decoder(self, z: np.ndarray, grid: MeterGrid = FOUR_FOUR) -> Callable[[np.ndarray | None], np.ndarray]:
@@ -241,7 +242,11 @@ class MusicVAE:
                                                     self.w["decoder/z_to_state/bias"])), self.hp.dec_units)
                 z_proj = embedding @ self.embedding_kernel + layers[0].bias
                 top_rec = top.recurrent(states[-1][0])
-            x_proj = z_proj + (0.0 if prev is None else self.event_proj[prev])  # a fresh array: activate overwrites it
+            if prev is None:
+                x_proj = z_proj.copy()  # a fresh array: activate overwrites it
+            else:
+                x_proj = self.event_proj.take(prev, axis=0)
+                x_proj += z_proj
             if position_proj is not None:
                 x_proj += position_proj[t]
             t += 1
