@@ -729,3 +729,18 @@ def test_an_exception_in_the_progress_callback_reaches_the_caller(client):
     with pytest.raises(Stop, match="echoing"):
         client.run("continue", [CLIP], bundle="echo", progress=progress)
     assert client.run("continue", [CLIP], bundle="echo")[0].name == CLIP.name + " echo"  # the client still works
+
+
+def test_each_request_logs_its_tool_time_at_debug(client, caplog):
+    """bench/bench_server.py pairs each round trip with this line (the tool's own time in the
+    server process), so its shape is part of what the benchmark reads."""
+    import re
+
+    with caplog.at_level(logging.DEBUG, logger="bridge.worker"):
+        client.run("continue", [CLIP], bundle="echo", request_id="timed-1")
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline and not any("timed-1" in r.getMessage() for r in caplog.records):
+            time.sleep(0.01)
+    line = next(r.getMessage() for r in caplog.records if "timed-1" in r.getMessage())
+    found = re.search(r"request (\S+) \S+: tool ([0-9.]+) ms, queued to done ([0-9.]+) ms", line)
+    assert found and found.group(1) == "timed-1" and 0 <= float(found.group(2)) <= float(found.group(3))
