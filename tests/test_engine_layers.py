@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from bridge.engine.layers import LSTM, StackedLSTM, bidirectional, dense, gumbel, sample_categorical, softmax
+from bridge.engine.layers import LSTM, Bidirectional, StackedLSTM, dense, gumbel, sample_categorical, softmax
 
 keras = pytest.importorskip("keras")
 
@@ -46,7 +46,7 @@ def test_bidirectional_equals_two_separate_runs():
     fw, bw = (LSTM(rng.normal(size=(4, 32)), rng.normal(size=(8, 32)), rng.normal(size=32)) for _ in range(2))
     xs = rng.normal(size=(3, 9, 4)).astype(np.float32)
     steps = []
-    out, h_fw, h_bw = bidirectional(fw, bw, xs, on_step=lambda: steps.append(1))
+    out, h_fw, h_bw = Bidirectional(fw, bw).run(xs, on_step=lambda: steps.append(1))
     out_fw, (want_fw, _) = fw.run(xs)
     out_bw, (want_bw, _) = bw.run(xs, reverse=True)
     assert np.abs(out - np.concatenate([out_fw, out_bw], axis=-1)).max() <= 1e-6
@@ -56,15 +56,15 @@ def test_bidirectional_equals_two_separate_runs():
 
     layers.BIDIRECTIONAL_FLOATS, kept = 2 * 9 * 32, layers.BIDIRECTIONAL_FLOATS  # one row a pass
     try:
-        sliced, s_fw, s_bw = bidirectional(fw, bw, xs)
-        none, n_fw, _ = bidirectional(fw, bw, xs, outputs=False)
+        sliced, s_fw, s_bw = Bidirectional(fw, bw).run(xs)
+        none, n_fw, _ = Bidirectional(fw, bw).run(xs, outputs=False)
     finally:
         layers.BIDIRECTIONAL_FLOATS = kept
     assert np.array_equal(sliced, out) and np.array_equal(s_fw, h_fw) and np.array_equal(s_bw, h_bw)
     assert none is None and np.array_equal(n_fw, h_fw)
     layers.TOGETHER_BYTES, kept = 0, layers.TOGETHER_BYTES  # kernels too big to share the cache: one after the other
     try:
-        apart, a_fw, a_bw = bidirectional(fw, bw, xs)
+        apart, a_fw, a_bw = Bidirectional(fw, bw).run(xs)
     finally:
         layers.TOGETHER_BYTES = kept
     assert np.abs(apart - out).max() <= 1e-6 and np.abs(a_fw - h_fw).max() <= 1e-6 and np.abs(a_bw - h_bw).max() <= 1e-6

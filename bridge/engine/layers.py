@@ -183,42 +183,52 @@ BIDIRECTIONAL_FLOATS = 1 << 22
 TOGETHER_BYTES = 3 << 19
 
 
-def bidirectional(fw: LSTM, bw: LSTM, xs: np.ndarray, on_step: Callable[[], None] | None = None,
-                  outputs: bool = True) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    """Both directions of a bidirectional layer over xs [B, T, D], from zero states: outputs
-    [B, T, 2H] (forward then backward; None unless `outputs`) and each direction's last h [B, H].
+class Bidirectional:
+    """A bidirectional layer: a forward and a backward LSTM over the same input, from zero states.
 
     Small layers advance both directions together, one stacked matmul and one activation per
     step, so an encoder costs the NumPy calls of one direction (step s runs forward time s and
-    backward time T - 1 - s); bigger ones one direction after the other (TOGETHER_BYTES).
-    `on_step` is called after every step, as `LSTM.run` calls it."""
-    batch, steps = xs.shape[:2]
-    units = fw.units
-    if bw.units != units or bw.kernel.shape != fw.kernel.shape or 2 * fw.recurrent.blocks.nbytes > TOGETHER_BYTES:
-        out_fw, (h_fw, _) = fw.run(xs, on_step=on_step)
-        out_bw, (h_bw, _) = bw.run(xs, reverse=True, on_step=on_step)
-        return np.concatenate([out_fw, out_bw], axis=-1) if outputs else None, h_fw, h_bw
-    rows = max(1, BIDIRECTIONAL_FLOATS // (2 * steps * 4 * units))
-    if batch > rows:  # in slices of rows, each slice its own pass
-        parts = [bidirectional(fw, bw, xs[at:at + rows], on_step, outputs) for at in range(0, batch, rows)]
-        out = np.concatenate([p[0] for p in parts]) if outputs else None
-        return out, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
-    proj = np.empty((batch, 2, steps, 4 * units), np.float32)
-    proj[:, 0] = fw.project(xs)
-    proj[:, 1] = bw.project(xs)[:, ::-1]  # backward in its own time order
-    recurrent = Product.stacked([fw.recurrent, bw.recurrent])
-    h, c = np.zeros((2, batch, units), np.float32), np.zeros((2, batch, units), np.float32)
-    out = np.empty((steps, 2, batch, units), np.float32) if outputs else None
-    for s in range(steps):
-        h, c = fw.activate(np.swapaxes(proj[:, :, s], 0, 1) + recurrent(h), c)
-        if out is not None:
-            out[s] = h
-        if on_step is not None:
-            on_step()
-    if out is None:
-        return None, h[0], h[1]
-    out[:, 1] = out[::-1, 1]
-    return out.transpose(2, 0, 1, 3).reshape(batch, steps, 2 * units), h[0], h[1]
+    backward time T - 1 - s); bigger ones run one direction after the other (TOGETHER_BYTES).
+    Which of the two is decided, and the stacked kernels built, once at load."""
+
+    def __init__(self, fw: LSTM, bw: LSTM) -> None:
+        self.fw, self.bw = fw, bw
+        fits = (bw.kernel.shape == fw.kernel.shape and bw.units == fw.units
+                and 2 * fw.recurrent.blocks.nbytes <= TOGETHER_BYTES)
+        self.together = Product.stacked([fw.recurrent, bw.recurrent]) if fits else None
+
+    def run(self, xs: np.ndarray, on_step: Callable[[], None] | None = None,
+            outputs: bool = True) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+        """Outputs [B, T, 2H] for xs [B, T, D] (forward then backward; None unless `outputs`)
+        and each direction's last h [B, H]. `on_step` is called after every step, as
+        `LSTM.run` calls it."""
+        fw, bw = self.fw, self.bw
+        if self.together is None:
+            out_fw, (h_fw, _) = fw.run(xs, on_step=on_step)
+            out_bw, (h_bw, _) = bw.run(xs, reverse=True, on_step=on_step)
+            return np.concatenate([out_fw, out_bw], axis=-1) if outputs else None, h_fw, h_bw
+        batch, steps = xs.shape[:2]
+        units = fw.units
+        rows = max(1, BIDIRECTIONAL_FLOATS // (2 * steps * 4 * units))
+        if batch > rows:  # in slices of rows, each slice its own pass
+            parts = [self.run(xs[at:at + rows], on_step, outputs) for at in range(0, batch, rows)]
+            out = np.concatenate([p[0] for p in parts]) if outputs else None
+            return out, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
+        proj = np.empty((batch, 2, steps, 4 * units), np.float32)
+        proj[:, 0] = fw.project(xs)
+        proj[:, 1] = bw.project(xs)[:, ::-1]  # backward in its own time order
+        h, c = np.zeros((2, batch, units), np.float32), np.zeros((2, batch, units), np.float32)
+        out = np.empty((steps, 2, batch, units), np.float32) if outputs else None
+        for s in range(steps):
+            h, c = fw.activate(np.swapaxes(proj[:, :, s], 0, 1) + self.together(h), c)
+            if out is not None:
+                out[s] = h
+            if on_step is not None:
+                on_step()
+        if out is None:
+            return None, h[0], h[1]
+        out[:, 1] = out[::-1, 1]
+        return out.transpose(2, 0, 1, 3).reshape(batch, steps, 2 * units), h[0], h[1]
 
 
 class StackedLSTM:

@@ -28,7 +28,7 @@ from bridge.drum_feel import Feel
 from bridge.drums import NUM_CLASSES, DrumMap, looks_like_drums
 from bridge.encodings import groove as enc
 from bridge.encodings.features import LEGACY_GRID
-from bridge.engine.layers import LSTM, Product, StackedLSTM, bidirectional, dense, sigmoid
+from bridge.engine.layers import LSTM, Bidirectional, Product, StackedLSTM, dense, sigmoid
 from bridge.meter import MeterGrid
 from bridge.models import MODEL_CLASSES
 from bridge.tools import ToolError
@@ -53,7 +53,7 @@ class GrooVAE:
         self.mode, self.name, self.w = mode, name, weights
         self.window, self.meter, self.dec_inputs = window, meter, dec_inputs
         lstm = lambda p: LSTM(weights[f"{p}/kernel"], weights[f"{p}/recurrent_kernel"], weights[f"{p}/bias"])
-        self.enc_fw, self.enc_bw = lstm("enc_fw"), lstm("enc_bw")
+        self.encoder = Bidirectional(lstm("enc_fw"), lstm("enc_bw"))
         depth = sum(1 for k in weights if k.startswith("dec_") and k.endswith("/recurrent_kernel"))
         self.decoder = StackedLSTM([lstm(f"dec_{i}") for i in range(depth)])
         self.z_size = weights["mu/bias"].shape[0]
@@ -92,7 +92,7 @@ class GrooVAE:
 
     def encode(self, inputs: np.ndarray, on_step=None) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and std [B, Z] of encoder inputs [B, T, D]; `on_step` after every step."""
-        _, h_fw, h_bw = bidirectional(self.enc_fw, self.enc_bw, inputs, on_step, outputs=False)
+        _, h_fw, h_bw = self.encoder.run(inputs, on_step, outputs=False)
         h = np.concatenate([h_fw, h_bw], axis=-1)
         sigma = _softplus(dense(h, self.w["sigma/kernel"], self.w["sigma/bias"]))
         return dense(h, self.w["mu/kernel"], self.w["mu/bias"]), sigma

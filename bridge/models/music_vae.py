@@ -23,7 +23,7 @@ from bridge.bundle import Bundle
 from bridge.clip import Clip, Scale
 from bridge.encodings.drums import DrumEncoding
 from bridge.encodings.melody import MelodyEncoding
-from bridge.engine.layers import LSTM, Product, StackedLSTM, bidirectional, dense, gumbel
+from bridge.engine.layers import LSTM, Bidirectional, Product, StackedLSTM, dense, gumbel
 from bridge.meter import FEATURES as METER_FEATURES
 from bridge.meter import MeterGrid
 from bridge.models import MODEL_CLASSES, vae_clips
@@ -141,7 +141,8 @@ class MusicVAE:
         self.hp, self.name, self.w = hp, name, weights
         lstm = lambda p: LSTM(weights[f"{p}/kernel"], weights[f"{p}/recurrent_kernel"], weights[f"{p}/bias"])
         suffix = lambda layer: f"_{layer}" if layer else ""  # noqa: E731
-        self.encoder = [(lstm(f"encoder/fw{suffix(k)}"), lstm(f"encoder/bw{suffix(k)}")) for k in range(hp.enc_layers)]
+        self.encoder = [Bidirectional(lstm(f"encoder/fw{suffix(k)}"), lstm(f"encoder/bw{suffix(k)}"))
+                        for k in range(hp.enc_layers)]
         self.decoder = StackedLSTM([lstm(f"decoder/lstm_{k}") for k in range(len(hp.dec_units))])
         self.conductor = StackedLSTM([lstm(f"decoder/conductor_{k}") for k in range(len(hp.conductor_units))])
         self.table = input_table(hp.kind, hp.num_classes)
@@ -164,8 +165,8 @@ class MusicVAE:
     def encode(self, events: np.ndarray, on_step: Callable[[], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and std [B, Z] of int events [B, T]; `on_step` after every step."""
         x = self.table[events]
-        for k, (fw, bw) in enumerate(self.encoder):  # each layer reads both directions' outputs of the one below
-            x, h_fw, h_bw = bidirectional(fw, bw, x, on_step, outputs=k + 1 < len(self.encoder))
+        for k, layer in enumerate(self.encoder):  # each layer reads both directions' outputs of the one below
+            x, h_fw, h_bw = layer.run(x, on_step, outputs=k + 1 < len(self.encoder))
         h = np.concatenate([h_fw, h_bw], axis=-1)
         sigma = np.logaddexp(0.0, dense(h, self.w["encoder/sigma/kernel"], self.w["encoder/sigma/bias"]))
         return dense(h, self.w["encoder/mu/kernel"], self.w["encoder/mu/bias"]), sigma
