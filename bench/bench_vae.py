@@ -42,10 +42,10 @@ from bridge.tools.common import drum_map_of  # noqa: E402
 from common import bundles_of, drum_clip, melody_clip, p50_p95, timed  # noqa: E402
 
 
-def inputs(loaded, clips) -> tuple[np.ndarray, int, object]:
+def inputs(model: MusicVAE, clips) -> tuple[np.ndarray, int, object]:
     """Both clips cut into the model's windows, as MusicVAE.interpolate reads them:
     events [2 x windows, steps], windows per 4-bar clip, and the clips' grid."""
-    hp = MusicVAE.from_bundle(loaded.bundle).hp
+    hp = model.hp
     grid = hp.grid_for(clips[0].time_signature)
     windows = -(-4 * grid.bar_steps // hp.steps)
     drums = drum_map_of(TOOLS["interpolate"].resolve({})) if hp.kind == "drums" else None
@@ -59,8 +59,7 @@ def path(mu: np.ndarray, windows: int, steps: int) -> np.ndarray:
     return slerp(np.tile(mu[:windows], (steps, 1)), np.tile(mu[windows:], (steps, 1)), ts)
 
 
-def numpy_cases(loaded, events: np.ndarray, windows: int, grid):
-    model = MusicVAE.from_bundle(loaded.bundle)
+def numpy_cases(model: MusicVAE, events: np.ndarray, windows: int, grid):
     rng = np.random.default_rng(0)
 
     def generate():
@@ -106,10 +105,9 @@ def sgemm_peak() -> float:
     return 2 * 1024 ** 3 / (p50_p95(t.wall_ms)[0] / 1000)
 
 
-def gemm_floor_ms(loaded, rows: int, peak: float) -> float:
+def gemm_floor_ms(hp, rows: int, peak: float) -> float:
     """The decode's per-step matmuls at `peak`: every layer's recurrent product, the input
     products of the layers above the first, and the output layer; `rows` rows, every step."""
-    hp = MusicVAE.from_bundle(loaded.bundle).hp
     # The first layer's input (fed-back event, z, position) is a table look-up plus one product a call.
     below = [0, *hp.dec_units[:-1]]
     flops = sum(2 * rows * 4 * u * (u + w) for u, w in zip(hp.dec_units, below))
@@ -152,8 +150,8 @@ def main() -> int:
         kind, name = item.bundle.config["kind"], item.name
         make = drum_clip if kind == "drums" else melody_clip
         a, b = make(4, 1), make(4, 2)
-        events, windows, grid = inputs(item, (a, b))
-        n_generate, n_interpolate = numpy_cases(item, events, windows, grid)
+        events, windows, grid = inputs(item.model, (a, b))  # the model the store serves, as the tool uses it
+        n_generate, n_interpolate = numpy_cases(item.model, events, windows, grid)
         k_generate, k_interpolate = keras_cases(item, events, windows, grid, args.threads)
         cases = [
             ("generate 8 x 4 bars", 8, n_generate, k_generate,
@@ -171,7 +169,7 @@ def main() -> int:
             ncpu, kcpu = p50_p95(mine.cpu_ms)[0], p50_p95(keras.cpu_ms)[0]
             print(f"{name:<24} {label:<28} {n50:>9.1f} {n95:>6.1f} {ncpu:>6.1f} {k50:>9.1f} {k95:>6.1f} {kcpu:>6.1f} "
                   f"{k50 / n50:>6.2f} {kcpu / ncpu:>9.2f} {p50_p95(whole.wall_ms)[0]:>6.1f} "
-                  f"{gemm_floor_ms(item, rows * windows, peak):>6.1f}")
+                  f"{gemm_floor_ms(item.model.hp, rows * windows, peak):>6.1f}")
     # The widest decoder that serves generate: where a second thread would help most.
     first = max((v for v in vaes if "generate" in v.bundle.config["tools"]),
                 key=lambda v: max(v.bundle.config["hparams"]["dec_units"]))
