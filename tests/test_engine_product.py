@@ -52,3 +52,15 @@ def test_sampling_logits_draws_as_the_normalised_softmax_does():
     a = layers.sample_logits(logits, 0.7, np.random.default_rng(9))
     b = layers.sample_categorical(layers.softmax(logits, 0.7), np.random.default_rng(9))
     assert (a == b).mean() > 0.95 and not (a == 5).any()
+
+
+def test_a_column_view_multiplies_by_the_leading_columns_without_a_copy():
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((96, 300)).astype(np.float32)
+    product = Product(w)
+    for stop in (64, 100, 300):
+        view = product.columns(stop)
+        assert np.shares_memory(view.blocks, product.blocks)
+        x = rng.standard_normal((5, 96)).astype(np.float32)
+        np.testing.assert_allclose(view(x), x.astype(np.float64) @ w[:, :stop], rtol=1e-4, atol=1e-3)
+        assert np.array_equal(view.matrix, w[:, :stop])

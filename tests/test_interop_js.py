@@ -129,9 +129,8 @@ def _magenta_js_drum_roll(events: np.ndarray) -> np.ndarray:
 
 
 def _posterior_mean(model: MusicVAE, inputs: np.ndarray) -> np.ndarray:
-    (fw, bw), = model.encoder
-    _, (h_fw, _) = fw.run(inputs)
-    _, (h_bw, _) = bw.run(inputs, reverse=True)
+    layer, = model.encoder
+    _, h_fw, h_bw = layer.run(inputs, outputs=False)
     return dense(np.concatenate([h_fw, h_bw], axis=-1), model.w["encoder/mu/kernel"], model.w["encoder/mu/bias"])
 
 

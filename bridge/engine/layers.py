@@ -56,6 +56,14 @@ class Product:
         joined.blocks = np.stack([p.blocks for p in products])
         return joined
 
+    def columns(self, stop: int) -> "Product":
+        """The product by w[:, :stop], sharing this one's memory (a kernel fused with others
+        into one product stays one copy)."""
+        view = Product.__new__(Product)
+        view.n = stop
+        view.blocks = self.blocks[..., :-(-stop // BLOCK), :, :]
+        return view
+
     @property
     def matrix(self) -> np.ndarray:
         """w itself [K, N] ([S, K, N] when stacked; a copy: for building tables once, not for every step)."""
@@ -196,6 +204,8 @@ class Bidirectional:
         fits = (bw.kernel.shape == fw.kernel.shape and bw.units == fw.units
                 and 2 * fw.recurrent.blocks.nbytes <= TOGETHER_BYTES)
         self.together = Product.stacked([fw.recurrent, bw.recurrent]) if fits else None
+        if self.together is not None:  # each direction's own kernel becomes a view of the stacked one
+            fw.recurrent.blocks, bw.recurrent.blocks = self.together.blocks
 
     def run(self, xs: np.ndarray, on_step: Callable[[], None] | None = None,
             outputs: bool = True) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:

@@ -60,15 +60,16 @@ class GrooVAE:
         # The decoder's step, fused (see `decode`): the first layer's input rows split into the
         # fed-back step (multiplied each step) and z, position and control (known before the
         # loop: one product for every step); each layer's new h multiplied once by
-        # [next layer's input kernel | its own recurrent kernel], the top one's by
-        # [recurrent kernel | output kernel].
+        # [its own recurrent kernel | the next layer's input kernel, or the output kernel]. Each
+        # layer's recurrent product becomes a view of its fused one, so the kernel is held once.
         layers = self.decoder.layers
         first = layers[0].kernel
         self.prev_kernel = first[:enc.FEATURES]  # 27 rows: one plain product beats the blocked one 3x
         self.static_kernel = first[enc.FEATURES:]
-        self.fused = [Product(np.concatenate([above.kernel, layer.recurrent_kernel], 1))
-                      for layer, above in zip(layers, layers[1:])]
-        self.fused.append(Product(np.concatenate([layers[-1].recurrent_kernel, weights["out/kernel"]], 1)))
+        after = [above.kernel for above in layers[1:]] + [weights["out/kernel"]]
+        self.fused = [Product(np.concatenate([layer.recurrent_kernel, kernel], 1)) for layer, kernel in zip(layers, after)]
+        for layer, fused in zip(layers, self.fused):
+            layer.recurrent = fused.columns(4 * layer.units)
 
     @classmethod
     def from_bundle(cls, bundle: Bundle) -> "GrooVAE":
@@ -140,12 +141,12 @@ class GrooVAE:
                 x += recurrent[k]
                 h, cells[k] = layer.activate(x, cells[k])
                 both = self.fused[k](h)
+                own = 4 * layer.units
+                recurrent[k] = both[:, :own]
                 if k + 1 < len(layers):
-                    width = 4 * layers[k + 1].units
-                    x, recurrent[k] = both[:, :width] + layers[k + 1].bias, both[:, width:]
+                    x = both[:, own:] + layers[k + 1].bias
                 else:
-                    width = 4 * layer.units
-                    recurrent[k], y = both[:, :width], both[:, width:] + self.w["out/bias"]
+                    y = both[:, own:] + self.w["out/bias"]
             if prefix is not None and t < prefix.shape[1]:
                 prev = out[:, t] = prefix[:, t]
                 continue
