@@ -31,6 +31,9 @@ MODES: dict[str, tuple[int, ...]] = {
 }
 
 
+_new_object, _set_attribute = object.__new__, object.__setattr__
+
+
 class ClipError(ValueError):
     """Raised for a clip that cannot be used; the message is shown to the user as is."""
 
@@ -55,6 +58,19 @@ class Note:
     probability: float = 1.0
     velocity_deviation: float = 0.0
     release_velocity: int = 64
+
+    @classmethod
+    def typed(cls, pitch: int, start: float, duration: float, velocity: int, mute: bool, probability: float,
+              velocity_deviation: float, release_velocity: int) -> "Note":
+        """A note from values already of the right types (decoded from the wire), built without
+        the frozen dataclass's eight `object.__setattr__` calls: half the cost, which is most of
+        what a client spends reading a result (558 notes: 0.53 -> 0.26 ms)."""
+        note = _new_object(cls)
+        _set_attribute(note, "__dict__", {
+            "pitch": pitch, "start": start, "duration": duration, "velocity": velocity, "mute": mute,
+            "probability": probability, "velocity_deviation": velocity_deviation,
+            "release_velocity": release_velocity})
+        return note
 
     @property
     def end(self) -> float:

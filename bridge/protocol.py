@@ -302,7 +302,8 @@ def note_args(note: Note) -> tuple:
             note.probability, note.velocity_deviation, note.release_velocity)
 
 
-_INT_ONLY, _FLOAT_ONLY = frozenset({int}), frozenset({float})
+# The Python type of each value of CHUNK_NOTES notes as the bridge sends them (NOTE_TYPES).
+_WIRE_TYPES = [{"i": int, "f": float}[tag] for tag in NOTE_TYPES] * CHUNK_NOTES
 
 
 def decode_notes(args: Sequence[Any]) -> list[Note]:
@@ -310,13 +311,13 @@ def decode_notes(args: Sequence[Any]) -> list[Note]:
     if len(args) % NOTE_FIELDS:
         raise ClipError(f"a note chunk holds groups of {NOTE_FIELDS} values, got {len(args)} values")
     columns = [args[k::NOTE_FIELDS] for k in range(NOTE_FIELDS)]
-    if (all(_INT_ONLY.issuperset(map(type, columns[k])) for k in (0, 3, 4, 7))
-            and all(_FLOAT_ONLY.issuperset(map(type, columns[k])) for k in (1, 2, 5, 6))
-            and not any(any(map(MAX_BEATS.__lt__, map(abs, columns[k]))) for k in (1, 2))):
-        # Typed as the bridge sends them: column by column, no per-value conversion (a
+    wire_types = _WIRE_TYPES if len(args) <= len(_WIRE_TYPES) else _WIRE_TYPES * (len(args) // len(_WIRE_TYPES) + 1)
+    if (list(map(type, args)) == wire_types[:len(args)]
+            and (not args or all(-MAX_BEATS <= min(columns[k]) and max(columns[k]) <= MAX_BEATS for k in (1, 2)))):
+        # Typed as the bridge sends them: one pass over the types, no per-value conversion (a
         # 4,800-note result took 10 ms the slow way). Anything else is checked value by value.
         columns[4] = map(bool, columns[4])
-        return list(map(Note, *columns))
+        return list(map(Note.typed, *columns))
     notes = []
     for i in range(0, len(args), NOTE_FIELDS):
         p, s, d, v, m, prob, dev, rel = args[i:i + NOTE_FIELDS]

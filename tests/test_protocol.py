@@ -1,6 +1,6 @@
 """The wire format on its own: typed messages, clip chunks, datagram sizes and SLIP framing."""
 import math
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, replace
 
 import numpy as np
 import pytest
@@ -62,6 +62,18 @@ def test_clip_round_trips_through_chunks_exactly():
              Clip((), 3.5, 60.0, TimeSignature(3, 4), None, "")]
     messages = [m for i, c in enumerate(clips) for m in P.clip_messages(P.CLIP, P.NOTES, "7", c, i, 2)]
     assert assemble(messages[::-1]) == clips  # any arrival order
+
+
+def test_decoded_notes_are_ordinary_notes():
+    """Notes read off the wire skip the dataclass __init__; nothing else may tell them apart."""
+    sent = [Note(60 + k % 12, k * 0.25, 0.25, 100, k % 2 == 0, 0.5, -1.0, 64) for k in range(70)]
+    flat = [v for note in sent for v in P.note_args(note)]  # 70 notes: longer than a chunk we send
+    got = P.decode_notes(flat)
+    assert got == sent and [hash(n) for n in got] == [hash(n) for n in sent]
+    assert [repr(n) for n in got] == [repr(n) for n in sent] and type(got[0].mute) is bool
+    with pytest.raises(FrozenInstanceError):
+        got[0].pitch = 61
+    assert P.decode_notes([60, 0, 1, 100, 0, 1, 0, 64]) == [Note(60, 0.0, 1.0)]  # ints for floats: converted
 
 
 @settings(max_examples=60, deadline=None)
