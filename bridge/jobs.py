@@ -2,7 +2,8 @@
 every request ends with exactly one final reply.
 
 A job's result, its timeout, a cancel and a shutdown race to end it; `finish` lets only the
-first through. A job that ends while it waits (timeout, cancel) frees its place in the queue at
+first through. The race is decided under the job's lock, because a UDP result's `done` is sent
+from the worker thread (bridge.worker) while cancels and timeouts arrive on the event loop. A job that ends while it waits (timeout, cancel) frees its place in the queue at
 once. A running job is told to stop through `stopped()`, which its tool polls at every progress
 report (ToolContext.report): it turns true on cancel, at shutdown and when the deadline passes,
 so the worker is free again within one report of either.
@@ -48,7 +49,10 @@ class Job:
     delivering: bool = False  # results are going out; cancel and timeout no longer apply
     deadline: float = 0.0  # time.monotonic() when the request times out, set when queued
     queued: float = 0.0  # time.monotonic() when it was queued
+    ended: float = 0.0  # time.monotonic() when its final reply was sent
     timer: asyncio.TimerHandle | None = None
+    udp: bool = False  # replies go by UDP: `send` may be called from the worker thread
+    lock: threading.Lock = field(default_factory=threading.Lock)  # guards finished and delivering
 
     def expired(self) -> bool:
         return not self.delivering and time.monotonic() >= self.deadline
@@ -56,6 +60,25 @@ class Job:
     def stopped(self) -> bool:
         """Polled by the tool's thread at every report: whether to stop now."""
         return self.cancel.is_set() or self.expired()
+
+    def start_delivery(self) -> bool:
+        """Claim the right to send the result: False when a cancel, timeout or shutdown has
+        already answered; once True, cancels and timeouts no longer apply."""
+        with self.lock:
+            if self.finished:
+                return False
+            self.delivering = True
+            return True
+
+    def end(self, unless_delivering: bool = False) -> bool:
+        """Claim the final reply: True for the first caller only (and, with `unless_delivering`,
+        only while the result is not going out)."""
+        with self.lock:
+            if self.finished or (unless_delivering and self.delivering):
+                return False
+            self.finished = True
+            self.ended = time.monotonic()
+            return True
 
     def timeout_reply(self) -> bytes:
         return error_reply(self.rid, "timeout", f"no result within {self.timeout:g} s")
@@ -101,22 +124,28 @@ class Jobs:
         self.running = 0
         self._open: dict[tuple, Job] = {}
         self._tasks: list[asyncio.Task] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
 
     def __contains__(self, key: tuple) -> bool:
-        return key in self._open
+        return self.get(key) is not None
 
     def __len__(self) -> int:
-        return len(self._open)
+        return sum(not job.finished for job in self._open.values())
 
     def get(self, key: tuple) -> Job | None:
-        return self._open.get(key)
+        """The open job with this key; one whose final reply went out from the worker thread
+        is not open any more, though the loop has not retired it yet."""
+        job = self._open.get(key)
+        return None if job is None or job.finished else job
 
     @property
     def busy(self) -> bool:
         return self.running > 0 or len(self.queue) > 0
 
     def start(self, workers: int) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._tasks = [loop.create_task(self._worker()) for _ in range(workers)]
 
     async def stop(self) -> None:
@@ -140,25 +169,31 @@ class Jobs:
         self.changed()
 
     def expire(self, job: Job) -> None:
-        if not job.delivering:
+        if self.finish(job, job.timeout_reply(), unless_delivering=True):
             job.cancel.set()
-            self.finish(job, job.timeout_reply())
 
     def cancel(self, job: Job, reply: bytes) -> None:
         """Stop a queued or running job (one already sending its result runs on)."""
-        if not job.delivering:
+        if self.finish(job, reply, unless_delivering=True):
             job.cancel.set()
-            self.finish(job, reply)
 
-    def finish(self, job: Job, reply: bytes) -> None:
-        """Send a job's final reply; only the first call for a job does anything."""
-        if job.finished:
-            return
-        job.finished = True
+    def finish(self, job: Job, reply: bytes, unless_delivering: bool = False) -> bool:
+        """Send a job's final reply; only the first call for a job does anything. Safe from the
+        worker thread: the job is then retired on the loop."""
+        if not job.end(unless_delivering):
+            return False
+        job.send(reply)
+        if self._loop is None or threading.get_ident() == self._loop_thread:
+            self._retire(job)
+        else:
+            self._loop.call_soon_threadsafe(self._retire, job)
+        return True
+
+    def _retire(self, job: Job) -> None:
         if job.timer:
             job.timer.cancel()
-        self._open.pop(job.key, None)
-        job.send(reply)
+        if self._open.get(job.key) is job:  # a new request may reuse the id as soon as `done` is out
+            del self._open[job.key]
         self.changed()
 
     async def _worker(self) -> None:

@@ -251,7 +251,8 @@ class BridgeServer:
             raise RequestError("busy", f"{self.limits.queue_size} request(s) already waiting; try again later")
         self.uploads.take(key)
         clips = self._inputs(tool, routing, upload, origin)
-        self.jobs.submit(Job(key, rid, tool, clips, given, send, float(timeout), save, routing, origin.drain))
+        self.jobs.submit(Job(key, rid, tool, clips, given, send, float(timeout), save, routing, origin.drain,
+                             udp=not origin.tcp))
         send(P.message(P.ACK, rid))
 
     def _inputs(self, tool: Tool, routing: L.Routing, upload: Upload, origin: Origin) -> list:

@@ -19,6 +19,7 @@ import asyncio
 import itertools
 import logging
 import socket
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -51,11 +52,13 @@ BURST = 16
 # (net.core.rmem_default), macOS 786,896 (net.inet.udp.recvspace, as `sysctl` prints it on
 # macOS 12 and later); the burst rate after it is unchanged.
 WINDOW = 32
+PAUSE = 0.001  # seconds between bursts
 BUDGET_ADDRESSES = 1024  # UDP addresses whose info budget is remembered
+SEND_RETRIES = 50  # a worker thread's tries, PAUSE apart, at a send the kernel refused as full
 
 
 async def _pause() -> None:
-    await asyncio.sleep(0.001)
+    await asyncio.sleep(PAUSE)
 
 
 @dataclass(frozen=True)
@@ -109,21 +112,32 @@ class InfoBudget:
 
 
 class UdpServer:
-    """The UDP endpoint: datagrams from allowed addresses in, replies out (counted)."""
+    """The UDP endpoint: datagrams from allowed addresses in, replies out.
+
+    A reply may be sent from the worker thread as well as from the loop: a result goes out
+    from the thread that made it, without waking the loop first (0.15-0.2 ms on a 2-core
+    machine). The thread writes to its own descriptor of the same socket (the loop's transport
+    is not thread-safe) and is not counted by the meter, which counts the replies of the
+    packet the loop is handling."""
 
     def __init__(self, handle: Handler, limits: Limits, allow: set[str] | None, meter: ReplyMeter,
                  quiet: QuietLog) -> None:
         self.handle, self.limits, self.allow, self.meter, self.quiet = handle, limits, allow, meter, quiet
         self.transport: asyncio.DatagramTransport | None = None
+        self._thread_socket: socket.socket | None = None
+        self._loop_thread: int | None = None
 
     async def start(self, host: str, port: int) -> None:
         receiver = OscReceiver(self._received, self.quiet, self._allowed, self.limits.messages_per_datagram)
         self.transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
             lambda: receiver, local_addr=(host, port))
+        sock = self.transport.get_extra_info("socket")
         try:
-            self.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
         except OSError as exc:  # some systems refuse sizes over their limit instead of capping
             log.info("kept the default udp receive buffer: %s", exc)
+        self._thread_socket = socket.fromfd(sock.fileno(), sock.family, sock.type)  # a dup: closed on its own
+        self._loop_thread = threading.get_ident()
 
     @property
     def port(self) -> int:
@@ -132,6 +146,8 @@ class UdpServer:
     def close(self) -> None:
         if self.transport:
             self.transport.close()
+        if self._thread_socket:
+            self._thread_socket.close()
 
     def _allowed(self, addr: tuple) -> bool:
         if self.allow is None or addr[0] in self.allow:
@@ -145,6 +161,9 @@ class UdpServer:
 
     def sender(self, addr: tuple) -> Send:
         def send(data: bytes) -> None:
+            if threading.get_ident() != self._loop_thread:
+                self._send_from_thread(data, addr)
+                return
             self.meter.count(data)
             try:
                 self.transport.sendto(data, addr)
@@ -152,6 +171,21 @@ class UdpServer:
                 log.debug("could not send to %s: %s", addr, exc)
 
         return send
+
+    def _send_from_thread(self, data: bytes, addr: tuple) -> None:
+        """Send from a worker thread. Where the kernel refuses for a full send buffer (the loop
+        would queue the datagram) try again for up to 50 ms; a datagram still refused is lost,
+        as UDP may lose any, and the client asks for it again."""
+        for _ in range(SEND_RETRIES):
+            try:
+                self._thread_socket.sendto(data, addr)
+                return
+            except (BlockingIOError, InterruptedError):
+                time.sleep(PAUSE)
+            except OSError as exc:  # unreachable, or the socket closed at shutdown
+                log.debug("could not send to %s: %s", addr, exc)
+                return
+        log.debug("could not send to %s: the send buffer stayed full", addr)
 
 
 class TcpServer:

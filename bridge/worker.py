@@ -3,7 +3,8 @@ thread -> the result checked, saved, delivered into Live or streamed back -> `do
 
 The tool runs off the event loop, so `ping` and `cancel` are answered while a model works. Its
 ToolContext polls `Job.stopped` at every progress report: a cancel, a shutdown or the deadline
-stops the model there, and the worker is free for the next job.
+stops the model there, and the worker is free for the next job. A result for a UDP client is
+checked and sent from the same worker thread, `done` included; the loop learns of it after.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from bridge import live_requests as L
 from bridge import protocol as P
@@ -24,23 +25,30 @@ from bridge.limits import Limits
 from bridge.results import Results
 from bridge.saving import is_drums, save_midi
 from bridge.tools import ToolContext
-from bridge.transport import BURST, WINDOW
+from bridge.transport import BURST, PAUSE, WINDOW
 
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 0.1  # at most ~10 progress messages a second per request
 
 
-def _timed(tool: Any, *args: Any) -> tuple[list[Clip], float]:
-    """The tool's clips and its own time in the worker thread (thread hand-offs excluded)."""
-    start = time.perf_counter()
-    clips = tool(*args)
-    return clips, time.perf_counter() - start
+def _replies(job: Job, clips: list[Clip], notices: list[str]) -> Iterator[bytes | None]:
+    """What follows a result's tool run, before `done`: its clips (unless delivered into Live)
+    and notices, with None where the sender pauses: after the first WINDOW datagrams, then
+    every BURST, never after the last."""
+    streamed = clips if job.routing.deliver == "osc" else []
+    for i, data in enumerate(m for index, clip in enumerate(streamed) for m in
+                             P.clip_messages(P.RESULT, P.RESULT_NOTES, job.rid, clip, index, len(clips))):
+        if i >= WINDOW and (i - WINDOW) % BURST == 0:
+            yield None
+        yield data
+    for text in notices:
+        yield P.message(P.NOTICE, job.rid, P.truncate(text))
 
 
 class Runner:
     def __init__(self, store: Any, limits: Limits, ableton: AbletonOSC, results: Results, output_dir: Path,
-                 finish: Callable[[Job, bytes], None], workers: int) -> None:
+                 finish: Callable[..., bool], workers: int) -> None:
         self.store, self.limits, self.ableton, self.results = store, limits, ableton, results
         self.output_dir, self.finish = output_dir, finish
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix="bridge-tool")
@@ -50,24 +58,30 @@ class Runner:
 
     async def run(self, job: Job) -> None:
         loop = asyncio.get_running_loop()
-        ctx = ToolContext(models=self.store, progress=self._progress(job, loop), cancelled=job.stopped)
+        # A UDP result goes out from the worker thread, `done` included: the client has it
+        # without the thread waking the loop first. Delivery into Live and TCP need the loop.
+        direct = job.udp and job.routing.deliver == "osc"
+        ctx = ToolContext(models=self.store, progress=self._progress(job, loop, direct), cancelled=job.stopped)
         try:
             inputs = job.clips
             if job.routing.live:
                 inputs = self.limits.check_clips(await L.prepare_inputs(job.tool, job.routing, job.clips,
                                                                          self.ableton))
-            clips, tool_seconds = await loop.run_in_executor(self.executor, _timed, job.tool, inputs, job.given, ctx)
-            clips = [clip.validate(self.limits.max_notes) for clip in clips]
-            if job.finished:
+            made = await loop.run_in_executor(self.executor, self._work, job, inputs, ctx, direct)
+            if made is None:  # a cancel, timeout or shutdown answered first
                 return
-            job.delivering = True
-            if job.timer:
-                job.timer.cancel()
-            if job.save and clips:
-                await loop.run_in_executor(self.executor, self._save, job, clips)
-            if job.routing.deliver == "live":
-                for index, slot in enumerate(await L.deliver(job.tool, job.routing, clips, self.ableton)):
-                    job.send(P.message(L.DELIVERED, job.rid, index, job.routing.track, slot))
+            clips, tool_seconds = made
+            if not direct:
+                if job.routing.deliver == "live":
+                    for index, slot in enumerate(await L.deliver(job.tool, job.routing, clips, self.ableton)):
+                        job.send(P.message(L.DELIVERED, job.rid, index, job.routing.track, slot))
+                self.results.put(job.key, clips)
+                for data in _replies(job, clips, ctx.notices):
+                    if data is None:
+                        await job.drain()
+                    else:
+                        job.send(data)
+                self.finish(job, P.message(P.DONE, job.rid, len(clips)))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -79,19 +93,32 @@ class Runner:
                 log.error("tool %s failed on request %s", job.tool.name, job.rid, exc_info=exc)
             self.finish(job, error_reply(job.rid, code, str(exc) or type(exc).__name__))
             return
-        self.results.put(job.key, clips)
-        streamed = clips if job.routing.deliver == "osc" else []  # deliver live: the clips are in Live
-        for i, data in enumerate(m for index, clip in enumerate(streamed) for m in
-                                 P.clip_messages(P.RESULT, P.RESULT_NOTES, job.rid, clip, index, len(clips))):
-            if i >= WINDOW and (i - WINDOW) % BURST == 0:  # pauses only between bursts: none after the last
-                await job.drain()
-            job.send(data)
-        for text in ctx.notices:
-            job.send(P.message(P.NOTICE, job.rid, P.truncate(text)))
-        self.finish(job, P.message(P.DONE, job.rid, len(clips)))
         # What the server adds to the model, per request (bench/bench_server.py reads these lines).
         log.debug("request %s %s: tool %.3f ms, queued to done %.3f ms, %d clip(s)", job.rid, job.tool.name,
-                  tool_seconds * 1000, (time.monotonic() - job.queued) * 1000, len(clips))
+                  tool_seconds * 1000, (job.ended - job.queued) * 1000, len(clips))
+
+    def _work(self, job: Job, inputs: list[Clip], ctx: ToolContext, direct: bool) -> tuple[list[Clip], float] | None:
+        """In the worker thread: the tool, its clips checked and saved and, when `direct`, sent
+        with `done`. None when a cancel, timeout or shutdown answered while the tool ran."""
+        start = time.perf_counter()
+        clips = job.tool(inputs, job.given, ctx)
+        tool_seconds = time.perf_counter() - start  # the tool's own time: no thread hand-off in it
+        clips = [clip.validate(self.limits.max_notes) for clip in clips]
+        if not job.start_delivery():
+            return None
+        if job.save and clips:
+            self._save(job, clips)
+        if direct:
+            self.results.put(job.key, clips)
+            for data in _replies(job, clips, ctx.notices):
+                if job.finished:  # shutting down: the final reply is out
+                    break
+                if data is None:
+                    time.sleep(PAUSE)
+                else:
+                    job.send(data)
+            self.finish(job, P.message(P.DONE, job.rid, len(clips)))
+        return clips, tool_seconds
 
     def _save(self, job: Job, clips: list[Clip]) -> None:
         """Write the result where the request's `save` asked; a full disk is the user's to fix, not a bug."""
@@ -100,19 +127,25 @@ class Runner:
         except OSError as exc:
             raise RequestError("save_failed", f"could not save {job.save.name}: {exc.strerror or exc}") from None
 
-    def _progress(self, job: Job, loop: asyncio.AbstractEventLoop) -> Callable[[float, str], None]:
-        """A progress callback for the tool's thread: rate-limited, posted to the loop."""
+    def _progress(self, job: Job, loop: asyncio.AbstractEventLoop, direct: bool) -> Callable[[float, str], None]:
+        """A progress callback for the tool's thread, rate-limited: it sends from the thread when
+        the result will (so progress cannot arrive after the result), else posts to the loop."""
         last = [0.0]
 
         def progress(fraction: float, text: str) -> None:
             now = time.monotonic()
             if now - last[0] >= PROGRESS_INTERVAL:
                 last[0] = now
-                loop.call_soon_threadsafe(self._send_progress, job, float(fraction), P.truncate(str(text)))
+                args = (job, float(fraction), P.truncate(str(text)))
+                if direct:
+                    self._send_progress(*args)
+                else:
+                    loop.call_soon_threadsafe(self._send_progress, *args)
 
         return progress
 
     @staticmethod
     def _send_progress(job: Job, fraction: float, text: str) -> None:
-        if not job.finished and not job.delivering:
-            job.send(P.message(P.PROGRESS, job.rid, fraction, text))
+        with job.lock:  # a final reply claimed on the loop goes out after this, or this not at all
+            if not job.finished and not job.delivering:
+                job.send(P.message(P.PROGRESS, job.rid, fraction, text))

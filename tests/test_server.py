@@ -681,10 +681,14 @@ def test_notices_come_before_done_and_reach_the_client(start):
     assert addresses.index(P.NOTICE) == len(addresses) - 2 and addresses[-1] == P.DONE
 
 
-def test_results_go_out_in_one_window_then_in_paced_bursts():
+@pytest.mark.parametrize("udp", [True, False], ids=["udp, from the worker thread", "tcp, from the loop"])
+def test_results_go_out_in_one_window_then_in_paced_bursts(udp, monkeypatch):
     """A result of up to WINDOW datagrams (Generate's and Continue's at their defaults) goes out
     without a pause; a bigger one pauses after the window and after every BURST datagrams
-    that follow, never after the last, so a client with a default receive buffer keeps up."""
+    that follow, never after the last, so a client with a default receive buffer keeps up.
+    A UDP result and its `done` are sent by the worker thread that ran the tool (the loop is
+    not woken first); a TCP one by the loop, which owns the connection."""
+    from bridge import worker
     from bridge.ableton import AbletonOSC
     from bridge.jobs import Job
     from bridge.limits import Limits
@@ -693,21 +697,37 @@ def test_results_go_out_in_one_window_then_in_paced_bursts():
     from bridge.worker import Runner
 
     def stream(variations: int) -> tuple[list[bytes], list[int]]:
-        sent, pauses, finals = [], [], []
+        sent, pauses, finals, threads = [], [], [], set()
+        loop_thread = []
 
-        async def drain() -> None:
+        def send(data: bytes) -> None:
+            sent.append(data)
+            threads.add(threading.get_ident())
+
+        def pause(seconds: float = 0.0) -> None:
             pauses.append(sum(not m.startswith(P.PROGRESS.encode()) for m in sent))
 
+        async def drain() -> None:
+            pause()
+
+        def finish(job, reply):
+            finals.append(reply)
+            threads.add(threading.get_ident())
+
         async def go() -> None:
-            runner = Runner(fake_store(), Limits(), AbletonOSC(), Results(4), REPO, lambda job, reply: finals.append(reply), 1)
+            loop_thread.append(threading.get_ident())
+            runner = Runner(fake_store(), Limits(), AbletonOSC(), Results(4), REPO, finish, 1)
             job = Job(("udp", "127.0.0.1", 1), "r1", TOOLS["generate"], [], {"variations": variations, "bundle": "echo"},
-                      sent.append, 10.0, drain=drain)
+                      send, 10.0, drain=drain, udp=udp)
             job.deadline = time.monotonic() + 10
             await runner.run(job)
             runner.stop()
 
+        monkeypatch.setattr(worker.time, "sleep", pause)
         asyncio.run(go())
+        monkeypatch.undo()
         assert finals and finals[0].startswith(P.DONE.encode())
+        assert (loop_thread[0] in threads) != udp and len(threads) == 1
         return [m for m in sent if not m.startswith(P.PROGRESS.encode())], pauses
 
     one, pauses = stream(1)  # a 1,000-note clip: a header and 34 chunks
@@ -715,6 +735,45 @@ def test_results_go_out_in_one_window_then_in_paced_bursts():
     three, pauses = stream(3)
     assert pauses == list(range(WINDOW, len(three), BURST)) and pauses[-1] < len(three)
     assert not set(pauses) & {0, len(three)}
+
+
+def test_a_result_going_out_is_not_cancelled_and_a_cancelled_job_sends_no_result(loop):
+    """The worker thread claims delivery and the loop claims a cancel or timeout under the
+    job's lock: whichever comes first wins, and exactly one final reply goes out."""
+    from bridge.jobs import Job, Jobs
+
+    async def run() -> None:
+        pass
+
+    def job(rid: str, sent: list) -> Job:
+        return Job(("udp", "127.0.0.1", 1), rid, TOOLS["continue"], [], {}, sent.append, 10.0, udp=True)
+
+    async def go() -> None:
+        jobs = Jobs(4, run)
+        jobs.start(0)
+        sent: list[bytes] = []
+        delivering = job("a", sent)
+        jobs.submit(delivering)
+        assert delivering.start_delivery()
+        jobs.cancel(delivering, b"cancelled")
+        jobs.expire(delivering)
+        assert sent == [] and not delivering.finished and delivering.key in jobs
+        done = threading.Thread(target=jobs.finish, args=(delivering, b"done"))  # from the worker thread
+        done.start()
+        done.join()
+        assert sent == [b"done"] and not jobs.finish(delivering, b"again") and sent == [b"done"]
+        assert delivering.key not in jobs  # its id is free at once, before the loop retires it
+        await asyncio.sleep(0)
+        assert len(jobs) == 0
+
+        cancelled = job("b", sent)
+        jobs.submit(cancelled)
+        jobs.cancel(cancelled, b"cancelled")
+        assert cancelled.cancel.is_set() and not cancelled.start_delivery()
+        assert sent == [b"done", b"cancelled"]
+        await jobs.stop()
+
+    asyncio.run_coroutine_threadsafe(go(), loop).result(5)
 
 
 def test_an_exception_in_the_progress_callback_reaches_the_caller(client):
