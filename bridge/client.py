@@ -103,7 +103,7 @@ class AsyncBridgeClient:
         return str(next(self._ids))
 
     def _receiver(self) -> OscReceiver:
-        return OscReceiver(self._received, self._quiet)
+        return OscReceiver(self._received, self._quiet, drain=64)
 
     def _received(self, messages: list[OscMessage], skipped: int, addr: tuple) -> None:
         for msg in messages:

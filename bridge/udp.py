@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from typing import Callable
 
 from pythonosc.osc_message import OscMessage
@@ -23,13 +24,33 @@ Handler = Callable[[list[OscMessage], int, tuple], None]  # messages, how many m
 
 class OscReceiver(asyncio.DatagramProtocol):
     def __init__(self, handle: Handler, quiet: QuietLog, accept: Callable[[tuple], bool] = lambda addr: True,
-                 max_messages: int = 1 << 16) -> None:
+                 max_messages: int = 1 << 16, drain: int = 0) -> None:
         self.handle = handle
         self.quiet = quiet
         self.accept = accept
         self.max_messages = max_messages
+        self.drain = drain
+        self._socket: socket.socket | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.drain:
+            sock = transport.get_extra_info("socket")
+            self._socket = socket.fromfd(sock.fileno(), sock.family, sock.type)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._socket:
+            self._socket.close()
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
+        self._one(data, addr)
+        for _ in range(self.drain):
+            try:
+                data, addr = self._socket.recvfrom(65536)
+            except OSError:  # nothing waiting (or an ICMP error the loop will report)
+                return
+            self._one(data, addr)
+
+    def _one(self, data: bytes, addr: tuple) -> None:
         if not self.accept(addr):
             return
         try:

@@ -803,3 +803,33 @@ def test_each_request_logs_its_tool_time_at_debug(client, caplog):
     line = next(r.getMessage() for r in caplog.records if "timed-1" in r.getMessage())
     found = re.search(r"request (\S+) \S+: tool ([0-9.]+) ms, queued to done ([0-9.]+) ms", line)
     assert found and found.group(1) == "timed-1" and 0 <= float(found.group(2)) <= float(found.group(3))
+
+
+def test_a_draining_receiver_reads_what_waits_in_one_callback():
+    """The client reads every datagram already waiting when one arrives (up to `drain` more),
+    not one per event-loop pass: a 35-datagram result cost 14 us a datagram in loop passes."""
+    from bridge.quiet_log import QuietLog
+    from bridge.udp import OscReceiver
+
+    async def go() -> list[tuple[int, str]]:
+        handled: list[tuple[int, str]] = []
+        calls = [0]
+        receiver = OscReceiver(lambda messages, skipped, addr: handled.append((calls[0], messages[0].params[0])),
+                               QuietLog(logging.getLogger("test")), drain=3)
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(lambda: receiver, local_addr=("127.0.0.1", 0))
+        first = receiver.datagram_received
+        receiver.datagram_received = lambda data, addr: (calls.__setitem__(0, calls[0] + 1), first(data, addr))
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for n in range(6):
+            sender.sendto(P.message(P.DONE, str(n), 0), transport.get_extra_info("sockname"))
+        deadline = time.monotonic() + 2
+        while len(handled) < 6 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        transport.close()
+        sender.close()
+        return handled
+
+    handled = asyncio.run(go())
+    assert [rid for _, rid in handled] == [str(n) for n in range(6)]  # in order, none lost
+    assert [call for call, _ in handled] == [1, 1, 1, 1, 2, 2]  # the first callback took 1 + 3
