@@ -3,7 +3,9 @@
 Each datagram is checked against the owner's `accept` (the allow list, AbletonOSC's address),
 decoded (a message or a bundle, at most `max_messages` messages) and handed on as a list of
 messages; garbage is dropped with a rate-limited log line, so no datagram can raise into the
-event loop or flood the log.
+event loop or flood the log. With `drain`, the arrival of one datagram also reads up to that
+many more already waiting, through a descriptor of its own: the Python client reads a result of
+dozens of datagrams without an event-loop pass (14 us) for each.
 """
 from __future__ import annotations
 
