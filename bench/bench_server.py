@@ -67,7 +67,8 @@ class ToolTimes:
     """The server's per-request tool times, read from its stderr as it writes them."""
 
     def __init__(self, stream) -> None:
-        self.times: dict[str, float] = {}
+        self.times: dict[str, float] = {}  # by request id (the last of a reused id)
+        self.total_ms = 0.0  # every request's, ids reused or not
         self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
         self._thread.start()
 
@@ -75,6 +76,7 @@ class ToolTimes:
         for line in stream:
             if found := TOOL_LINE.search(line):
                 self.times[found.group(1)] = float(found.group(2))
+                self.total_ms += float(found.group(2))
 
     def of(self, rid: str, wait: float = 2.0) -> float:
         """The tool time of request `rid`, waiting a little for the line (written after `done`)."""

@@ -8,6 +8,12 @@ one that the client gives up on (`no_reply`, or a result it could not assemble) 
 and the target is zero lost. A client told `busy` waits 20 ms before its next request, as a
 polite device would. Tools without an installed model still take part: they answer
 `model_not_installed` at once, and the table says which tools ran a real model.
+
+Which requests find room in the queue depends on timing, so the mix of tools that ran (and
+with it the count of requests done) changes from run to run: one more Harmonize (150 ms) is
+ten fewer Generates. The worker's share of the time spent in tools (each done request's tool
+time, from the server's debug log line, over the run's length) says whether the server kept
+its worker busy, whatever the mix.
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench_server import ToolTimes
 from common import cases, installed, p50_p95, percentile, rss_mb, server_process
 from bridge.client import AsyncBridgeClient, BridgeError
 from bridge.model_store import DEFAULT_BUNDLES_DIR, ModelStore
@@ -72,10 +79,13 @@ def run(bundles: Path, clients: int, duration: float) -> str:
     store = ModelStore.from_dir(bundles)
     real = {tool: [c.kind for c in cases(("default",)) if c.tool == tool and installed(store, tool, c.kind)]
             for tool in dict.fromkeys(c.tool for c in cases(("default",)))}
-    with server_process(bundles) as (proc, port, _):
+    with server_process(bundles, "--log-level", "debug", stderr=True) as (proc, port, _):
+        tool_times = ToolTimes(proc.stderr)
         rss_before = rss_mb(proc.pid)
         tally, elapsed = asyncio.run(load(port, clients, duration))
         rss_after = rss_mb(proc.pid)
+        time.sleep(0.2)  # the last requests' log lines
+        in_tools = tool_times.total_ms / 1000  # each client numbers its requests from 1: ids repeat
     total = sum(sum(c.values()) for c in tally.outcomes.values())
     lost = sum(c[code] for c in tally.outcomes.values() for code in LOST)
     done = sum(c["done"] for c in tally.outcomes.values())
@@ -91,6 +101,7 @@ def run(bundles: Path, clients: int, duration: float) -> str:
         "|---|---|",
         f"| requests ended (any final reply) | {total} ({total / elapsed:.1f}/s) |",
         f"| requests done with a result | {done} ({done / elapsed:.1f}/s) |",
+        f"| worker time in tools (done requests' tool time / run length) | {100 * in_tools / elapsed:.0f}% |",
         f"| latency, all requests p50 / p95 / p99 | {p50:.1f} / {p95:.1f} / {p99:.1f} ms |",
         f"| latency, requests done p50 / p99 | {done_ms} |",
         f"| replies lost (target 0) | {lost} {'ok' if lost == 0 else 'MISSED'} |",

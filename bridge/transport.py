@@ -137,6 +137,7 @@ class UdpServer:
         except OSError as exc:  # some systems refuse sizes over their limit instead of capping
             log.info("kept the default udp receive buffer: %s", exc)
         self._thread_socket = socket.fromfd(sock.fileno(), sock.family, sock.type)  # a dup: closed on its own
+        self._thread_socket.setblocking(False)  # as the loop's: a full buffer is retried, never waited on
         self._loop_thread = threading.get_ident()
 
     @property

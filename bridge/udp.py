@@ -38,6 +38,7 @@ class OscReceiver(asyncio.DatagramProtocol):
         if self.drain:
             sock = transport.get_extra_info("socket")
             self._socket = socket.fromfd(sock.fileno(), sock.family, sock.type)
+            self._socket.setblocking(False)  # draining must never wait for a datagram
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._socket:
