@@ -4,9 +4,10 @@ every request ends with exactly one final reply.
 A job's result, its timeout, a cancel and a shutdown race to end it; `finish` lets only the
 first through. The race is decided under the job's lock, because a UDP result's `done` is sent
 from the worker thread (bridge.worker) while cancels and timeouts arrive on the event loop.
-A job that ends while it waits (timeout, cancel) frees its place in the queue at once. A running job is told to stop through `stopped()`, which its tool polls at every progress
-report (ToolContext.report): it turns true on cancel, at shutdown and when the deadline passes,
-so the worker is free again within one report of either.
+A job that ends while it waits (timeout, cancel) frees its place in the queue at once. A
+running job is told to stop through `stopped()`, which its tool polls at every progress report
+(ToolContext.report): it turns true on cancel, at shutdown and when the deadline passes, so
+the worker is free again within one report of either.
 """
 from __future__ import annotations
 
