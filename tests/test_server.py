@@ -833,3 +833,52 @@ def test_a_draining_receiver_reads_what_waits_in_one_callback():
     handled = asyncio.run(go())
     assert [rid for _, rid in handled] == [str(n) for n in range(6)]  # in order, none lost
     assert [call for call, _ in handled] == [1, 1, 1, 1, 2, 2]  # the first callback took 1 + 3
+
+
+def test_results_racing_cancels_and_deadlines_end_each_request_once(server):
+    """A result is sent from the worker thread while cancels and deadlines are handled on the
+    loop: every request still gets exactly one final reply, and nothing of it comes after."""
+    raw = Raw(server.port)
+    raw.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)  # read at the end: hold every reply
+    small = Clip(CLIP.notes[:8], 4.0)
+    rids = [f"r{n}" for n in range(60)]
+    for n, rid in enumerate(rids):
+        upload(raw, rid, [small])
+        extra = ("timeout", 0.002) if n % 3 == 2 else ()
+        raw.send(P.PREFIX + "continue", rid, "bundle", "echo", *extra)
+        if n % 3 == 1:
+            raw.send(P.CANCEL, f"c{n}", rid)
+        if n % 6 == 5:
+            time.sleep(0.01)  # let the queue drain now and then
+    replies = raw.quiet(1.0)
+    raw.close()
+    for rid in rids:
+        mine = [address for address, args in replies if args[:1] == [rid]]
+        finals = [i for i, address in enumerate(mine) if address in FINALS]
+        assert len(finals) == 1 and finals[0] == len(mine) - 1, (rid, mine)
+        if mine[-1] == P.DONE:
+            assert P.RESULT in mine
+        else:
+            assert P.RESULT not in mine and P.RESULT_NOTES not in mine
+    outcomes = {address for address, args in replies if args[:1] in ([rid] for rid in rids) and address in FINALS}
+    assert outcomes == {P.DONE, P.ERROR}  # both sides of the race were exercised
+
+
+def test_a_cancel_during_delivery_lets_the_result_finish(server):
+    """A result of 105 datagrams goes out in paced bursts from the worker thread; a cancel that
+    arrives meanwhile must not cut it: the request still ends with its whole result and `done`."""
+    raw = Raw(server.port)
+    raw.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+    raw.send(P.PREFIX + "generate", "big", "bundle", "echo", "variations", 3)
+    while (reply := raw.recv()) is not None and reply[0] != P.RESULT:
+        pass
+    raw.send(P.CANCEL, "stop", "big")
+    replies = [reply]
+    while (reply := raw.recv()) is not None:
+        replies.append(reply)
+        if reply[0] in FINALS and reply[1][0] == "big":
+            break
+    mine = [r for r in replies if r[1][0] == "big"]
+    assert mine[-1] == (P.DONE, ["big", 3]) and len(results(mine, 3)) == 3
+    assert [r for r in raw.quiet() + replies if r[1][0] == "stop"] == [(P.DONE, ["stop", 0])]
+    raw.close()
