@@ -2,11 +2,16 @@
 
     .venv/bin/python bench/bench_groove.py [--reps 30] [--humanize DIR] [--tap DIR]
 
-NumPy: the whole tool call (clip -> tensors -> 3 overlapping windows -> clips). Keras: the
-same work on the same weights as one compiled tf.function: the encoder over all windows, then
-the autoregressive decoder for all windows at once, its step loop unrolled in the graph —
-without the clip handling, so the ratio favours Keras if anything. Both on one thread; wall
-p50 / p90 and CPU p50 (this process's CPU time). Target: NumPy p50 < 15 ms.
+Equal work on both sides, as `GrooVAE.perform` does it for the tool: the encoder over every
+window of the clip, then the windows decoded one after another, each replaying the overlap the
+window before it decoded (its prefix) and running on from there, with the tool's variations as
+the batch, the clip's known hits and the tool's hit sampling. NumPy: `perform` itself; Keras:
+the same on the same weights as one compiled tf.function, every window's step loop unrolled in
+the graph. "tool" is the whole NumPy tool call (clip -> tensors -> perform -> clips), the time
+the target is for. Before timing, both decode with z at the posterior mean and the hits given,
+and the largest difference of their outputs is printed: the same work. Both on one thread;
+wall p50 / p90 and CPU p50 (this process's CPU time) in ms; ratio = Keras wall p50 / NumPy
+wall p50 (above 1: NumPy is faster). Target: tool p50 < 15 ms.
 """
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ from bridge.bundle import load_bundle  # noqa: E402
 from bridge.clip import Clip, Note  # noqa: E402
 from bridge.encodings import groove as enc  # noqa: E402
 from bridge.meter import MeterGrid  # noqa: E402
-from bridge.models.groovae import GrooVAE  # noqa: E402
+from bridge.models.groovae import NUM_CLASSES, GrooVAE  # noqa: E402
 from bridge.tools import TOOLS, ToolContext  # noqa: E402
 from common import timed  # noqa: E402
 
@@ -42,10 +47,12 @@ def four_bar_beat() -> Clip:
     return Clip(tuple(notes), 16.0, name="bench")
 
 
-def keras_runner(bundle, serving: GrooVAE, performance: np.ndarray, grid: MeterGrid):
-    """A Keras GrooVAE with the bundle's weights, decoding the clip's windows as serving does:
-    the same windows on the clip's grid, the decoder reading each step's bar position (a
-    meter-aware model) and the step's encoder input (a `dec_inputs` model)."""
+def keras_runner(bundle, serving: GrooVAE, performance: np.ndarray, grid: MeterGrid, variations: int,
+                 temperature: float, known_hits: np.ndarray | None, sample_hits: bool):
+    """A Keras GrooVAE with the bundle's weights doing what `serving.perform` does: the same
+    windows on the clip's grid, decoded in order, each replaying its prefix (the overlap with
+    the window before) and reading each step's bar position (a meter-aware model) and encoder
+    input (a `dec_inputs` model)."""
     import tensorflow as tf
 
     from bridge.models.configs import ModelConfig
@@ -63,33 +70,48 @@ def keras_runner(bundle, serving: GrooVAE, performance: np.ndarray, grid: MeterG
         layer.set_weights([w[f"{layer.name}/kernel"], w[f"{layer.name}/recurrent_kernel"], w[f"{layer.name}/bias"]])
     for layer in (model.mu, model.sigma, model.dec_init, model.out):
         layer.set_weights([w[f"{layer.name}/kernel"], w[f"{layer.name}/bias"]])
-    starts = enc.windows(len(performance), width, grid.bar_steps * max(1, (width // 2) // grid.bar_steps))
+    steps = len(performance)
+    starts = enc.windows(steps, width, grid.bar_steps * max(1, (width // 2) // grid.bar_steps))
     padded = np.zeros((starts[-1] + width, enc.FEATURES), np.float32)
-    padded[:len(performance)] = performance
+    padded[:steps] = performance
     windows = enc.encoder_inputs(np.stack([padded[s:s + width] for s in starts]), model.mode)
     inputs = tf.constant(windows)
-    positions = tf.constant(np.stack([serving.positions(grid, s, width) for s in starts]))
-    n = enc.NUM_CLASSES
+    positions = [tf.constant(np.broadcast_to(p, (variations, *p.shape)))
+                 for p in (serving.positions(grid, s, width) for s in starts)]
+    controls = [tf.constant(np.broadcast_to(windows[i], (variations, *windows[i].shape))) for i in range(len(starts))]
+    known = np.zeros((len(padded), NUM_CLASSES), np.float32)
+    if known_hits is not None:
+        known[:steps] = known_hits
+    known = tf.constant(np.broadcast_to(known[None], (variations, *known.shape)))
+    n = NUM_CLASSES
 
     @tf.function
     def run():
-        """Encoder over every window, then all windows decoded together, the step loop
-        unrolled in one graph: how Keras would serve it."""
         mu, sigma = model.encode(inputs)
-        z = mu + sigma * tf.random.normal(tf.shape(mu))
-        flat, at, states = model.dec_init(z), 0, []
-        for units in model.dec_units:
-            states.append([flat[:, at:at + units], flat[:, at + units:at + 2 * units]])
-            at += 2 * units
-        prev = tf.zeros((len(starts), enc.FEATURES))
-        for t in range(width):
-            x = tf.concat([prev, z, positions[:, t]] + ([inputs[:, t]] if model.dec_inputs else []), axis=-1)
-            for k, layer in enumerate(model.dec):
-                x, states[k] = layer.cell(x, states[k])
-            y = model.out(x)
-            hits = tf.cast(tf.random.uniform(tf.shape(y[:, :n])) < tf.sigmoid(y[:, :n]), tf.float32)
-            prev = tf.concat([hits, tf.sigmoid(y[:, n:2 * n]) * hits, tf.tanh(y[:, 2 * n:]) * hits], -1)
-        return prev
+        eps = tf.random.normal([variations, serving.z_size]) * temperature
+        out = {}  # step of the clip -> [variations, 27], the latest window's output
+        for i, s in enumerate(starts):
+            z = mu[i] + sigma[i] * eps
+            flat, at, states = model.dec_init(z), 0, []
+            for units in model.dec_units:
+                states.append([flat[:, at:at + units], flat[:, at + units:at + 2 * units]])
+                at += 2 * units
+            overlap = starts[i - 1] + width - s if i else 0
+            prev = tf.zeros((variations, enc.FEATURES))
+            for t in range(width):
+                x = tf.concat([prev, z, positions[i][:, t]] + ([controls[i][:, t]] if model.dec_inputs else []), -1)
+                for k, layer in enumerate(model.dec):
+                    x, states[k] = layer.cell(x, states[k])
+                y = model.out(x)
+                if t < overlap:  # the prefix: what the window before decoded here
+                    prev = out[s + t]
+                    continue
+                hits = known[:, s + t]
+                if sample_hits:
+                    drawn = tf.random.uniform(tf.shape(y[:, :n])) < tf.sigmoid(y[:, :n] / max(temperature, 1e-3))
+                    hits = tf.maximum(hits, tf.cast(drawn, tf.float32))
+                prev = out[s + t] = tf.concat([hits, tf.sigmoid(y[:, n:2 * n]) * hits, tf.tanh(y[:, 2 * n:]) * hits], -1)
+        return tf.stack([out[t] for t in range(steps)], axis=1)
 
     return run
 
@@ -106,27 +128,40 @@ def main() -> None:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     clip = four_bar_beat()
     ctx = ToolContext(models=None)
-    print(f"4-bar clip, default parameters, {args.reps} runs, one thread each; times in ms (wall p50 / p90, cpu p50);"
-          " Keras: one compiled call for all windows")
+    print(f"4-bar clip, default parameters, {args.reps} runs, one thread each; times in ms (wall p50 / p90, cpu p50); "
+          "equal work: perform's windows, in order, each replaying its prefix")
     for tool, path in (("groove", args.humanize), ("drumify", args.tap)):
         bundle = load_bundle(path)
         model = GrooVAE.from_bundle(bundle)
         params = TOOLS[tool].resolve({"seed": 0})
-        ours = timed(lambda: getattr(model, tool)(clip, params, ctx), args.reps)
-        numpy_ms = ours.wall_ms
-        if tool == "groove":
-            perf = np.zeros((enc.num_steps(clip.length), enc.FEATURES), np.float32)
+        grid = model.grid_for(clip)
+        whole = timed(lambda: getattr(model, tool)(clip, params, ctx), args.reps)
+        spq = grid.steps_per_quarter
+        steps = enc.num_steps(clip.length, spq)
+        if tool == "groove":  # as GrooVAE.groove reads the clip: its hits, with ghost notes only if asked
+            perf = np.zeros((steps, enc.FEATURES), np.float32)
             for note in clip.notes:
-                perf[enc.grid_position(note.start)[0], {36: 0, 38: 1, 42: 2}[note.pitch]] = 1.0
-        else:
-            perf = enc.encode([enc.Hit(n.start, 0, n.velocity) for n in clip.notes], enc.num_steps(clip.length))
-        theirs = timed(keras_runner(bundle, model, perf, model.grid_for(clip)), max(5, args.reps // 3))
-        keras_ms = theirs.wall_ms
-        p50, k50 = statistics.median(numpy_ms), statistics.median(keras_ms)
-        ncpu, kcpu = statistics.median(ours.cpu_ms), statistics.median(theirs.cpu_ms)
-        print(f"{tool:8s} numpy {p50:7.2f} / {np.percentile(numpy_ms, 90):7.2f} cpu {ncpu:7.2f}   keras {k50:8.2f} / "
-              f"{np.percentile(keras_ms, 90):8.2f} cpu {kcpu:7.2f}   keras/numpy {k50 / p50:5.1f}x   target p50 < 15: "
-              f"{'yes' if p50 < 15 else 'NO'}")
+                perf[enc.grid_position(note.start, spq)[0], {36: 0, 38: 1, 42: 2}[note.pitch]] = 1.0
+            known, sample = perf[:, :NUM_CLASSES], bool(params["ghost_notes"]) and float(params["amount"]) > 0
+        else:  # as GrooVAE.drumify: the onsets, every hit sampled
+            perf = enc.encode([enc.Hit(n.start, 0, n.velocity) for n in clip.notes], steps, spq)
+            known, sample = None, True
+        variations, temperature = int(params["variations"]), float(params["temperature"])
+        # Same work, checked: with z at the posterior mean and the hits given, both sides decode
+        # the same numbers (the prefixes, positions and controls included).
+        given = perf[:, :NUM_CLASSES]
+        same = np.abs(model.perform(perf, 2, 0.0, np.random.default_rng(0), given, False, None, grid)
+                      - keras_runner(bundle, model, perf, grid, 2, 0.0, given, False)().numpy()).max()
+        rng = np.random.default_rng(0)
+        ours = timed(lambda: model.perform(perf, variations, temperature, rng, known, sample, None, grid), args.reps)
+        theirs = timed(keras_runner(bundle, model, perf, grid, variations, temperature, known, sample),
+                       max(5, args.reps // 3))
+        p50, k50 = statistics.median(ours.wall_ms), statistics.median(theirs.wall_ms)
+        tool_p50 = statistics.median(whole.wall_ms)
+        print(f"{tool:8s} numpy {p50:7.2f} / {np.percentile(ours.wall_ms, 90):7.2f} cpu {statistics.median(ours.cpu_ms):7.2f}"
+              f"   keras {k50:8.2f} / {np.percentile(theirs.wall_ms, 90):8.2f} cpu {statistics.median(theirs.cpu_ms):7.2f}"
+              f"   keras/numpy {k50 / p50:5.2f}x   tool {tool_p50:6.2f}   target tool p50 < 15: "
+              f"{'yes' if tool_p50 < 15 else 'NO'}   same output (max diff) {same:.1e}")
 
 
 if __name__ == "__main__":
