@@ -6,8 +6,9 @@ Gibbs passes, NumPy beside Keras.
 NumPy runs the whole tool (clip in, four voices out) exactly as the server does. Keras runs
 the same Gibbs sampler (masks, sampling) with the network's logits from a compiled
 tf.function on the same weights, so the ratio is the serving engine against the training
-framework. Prints wall p50/p95 and CPU p50 in ms; ratio = Keras wall p50 / NumPy wall p50.
-Target: NumPy p50 < 1500 ms at the defaults.
+framework. Both sides on one thread (TensorFlow took both cores unasked, and spent 1.4x its
+wall time in CPU). Prints wall p50/p95 and CPU p50 in ms; ratio = Keras wall p50 / NumPy wall
+p50. Target: NumPy p50 < 1500 ms at the defaults.
 """
 from __future__ import annotations
 
@@ -81,13 +82,18 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--no-keras", action="store_true", help="time NumPy only")
     args = parser.parse_args()
+    if not args.no_keras:  # before TensorFlow runs anything: it cannot be changed after
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
     store, found = bundles_of(args.bundles, "coconet")
     if not found:
         return 1
     ctx, clip = ToolContext(models=store), melody()
     defaults = TOOLS["harmonize"].resolve({})
     print(f"load average at start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}; 8-bar 4/4 melody "
-          f"({len(clip.notes)} notes); times in ms")
+          f"({len(clip.notes)} notes); one thread each side; times in ms")
     print(f"{'bundle':<18} {'case':<26} {'numpy p50':>9} {'p95':>7} {'cpu':>7} {'keras p50':>9} {'p95':>7} {'cpu':>7} {'ratio':>6}")
     for item in found:
         name = item.bundle.name
