@@ -24,6 +24,9 @@ from bridge.server import BridgeServer
 from bridge.tools import TOOLS, ToolContext
 
 
+CHORD_NOTICE = "the melody model follows one line: it heard the top note of each chord"
+
+
 class Fake:
     """Deterministic stand-in for every model.
 
@@ -32,7 +35,8 @@ class Fake:
     continue:    the primer, then one note of pitch 72 + variation at the primer's end; without
                  the primer (include_primer off, as the Duet asks), the continuation alone as the
                  real model returns it: `length` bars from 0, a note of pitch 72 + variation on
-                 every beat, half a beat long.
+                 every beat, half a beat long. Notes starting together get the real melody
+                 model's notice (`CHORD_NOTICE`): on one 16th.
     interpolate: `steps` clips as long as A, one note: A's first pitch + step.
     groove:      the input's notes, velocity 90, every other note 0.03 beats late.
     drumify:     a kick (36) at every input note's start.
@@ -48,6 +52,8 @@ class Fake:
                 for v in range(params["variations"])]
 
     def continue_clip(self, clip: Clip, params: dict[str, Any], ctx: ToolContext) -> list[Clip]:
+        if len({round(n.start * 4) for n in clip.notes}) < len(clip.notes):  # on one 16th, as the model reads it
+            ctx.notice(CHORD_NOTICE)
         added = params["length"] * clip.beats_per_bar
         if not params["include_primer"]:
             return [clip.with_notes([Note(72 + v, float(b), 0.5, 90) for b in range(int(added))], length=added,

@@ -35,7 +35,7 @@ def test_a_duet_answer_keeps_the_phrases_key_and_meter():
     now = session.due(0.0, 0.15)
     call = session.decide(now, 0.15)
     assert melody.grid_for(call.clip).bar_steps == 12, "the model reads the phrase on the 3/4 grid"
-    answer = session.answered(call, answers.make(session, call, Store(melody)), now)
+    answer = session.answered(call, answers.make(session, call, Store(melody))[0], now)
     assert answer.start == call.start == 9.0 and answer.end == 15.0  # release 6.9 + wait 1 + lead
     assert answer.notes, "the answer holds notes"
     assert all(Scale(9, "minor").contains(n.pitch) for n in answer.notes), "in the phrase's key"
@@ -50,7 +50,7 @@ def test_follow_drums_come_from_drumify_in_the_next_bar():
         session.note(b * 1.0, 60, 90)
         session.note(b + 0.5, 60, 0)
     call = session.decide(7.7, 0.3)
-    answer = session.answered(call, answers.make(session, call, Store(groovae("tap"))), 7.7)
+    answer = session.answered(call, answers.make(session, call, Store(groovae("tap")))[0], 7.7)
     assert (answer.start, answer.end) == (8.0, 12.0) and answer.notes
     assert all(8.0 <= n.start < 12.0 for n in answer.notes)
     assert {n.pitch for n in answer.notes} <= {GM_DRUM_MAP.pitch(k) for k in range(9)}

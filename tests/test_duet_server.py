@@ -255,3 +255,25 @@ def test_sessions_are_bounded_and_an_idle_one_makes_room():
 
         errors = run(main())
     assert [code for code, _ in errors] == ["unknown_request"], "the idle session made room and is gone"
+
+
+def test_a_notice_about_the_playing_comes_once_a_session(bridge):
+    """Chords played into a melody Duet: the answer's tool says it heard only their top notes.
+    The player hears that once, with the first answer it concerns, not with every answer."""
+    from fake_bridge import CHORD_NOTICE
+
+    async def main():
+        async with DuetClient(port=bridge.port, sid="chords", timeout=5) as client:
+            await client.start(tempo=300.0, wait=0.5, length=1)
+            heard = []
+            client.on_notice = heard.append
+            transport = Transport(300.0)
+            for at in (0.0, 8.0):
+                await perform(client, transport, [(60, at, at + 1.0), (64, at, at + 1.0), (67, at + 1.0, at + 1.5)])
+                await client.answers.get()
+            await asyncio.sleep(0.05)
+            await client.stop()
+            return heard, client.notices
+
+    heard, notices = run(main())
+    assert heard == notices and [(n.number, n.text) for n in notices] == [(1, CHORD_NOTICE)]

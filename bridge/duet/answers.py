@@ -13,11 +13,13 @@ from bridge.duet.session import Session
 from bridge.tools import TOOLS, ToolContext
 
 
-def make(session: Session, call: Call, store: Any) -> Clip:
-    """The mode's tool run on the call: blocking, a worker thread's job. The session places the
-    result (`Session.answered`) on its own thread, where it knows of every cut so far."""
-    results = TOOLS[session.mode.tool]([call.clip], call.given, ToolContext(store))
-    return results[0] if results else call.clip.with_notes([])
+def make(session: Session, call: Call, store: Any) -> tuple[Clip, list[str]]:
+    """The mode's tool run on the call, and its notices: blocking, a worker thread's job. The
+    session places the result (`Session.answered`) on its own thread, where it knows of every
+    cut so far."""
+    ctx = ToolContext(store)
+    results = TOOLS[session.mode.tool]([call.clip], call.given, ctx)
+    return (results[0] if results else call.clip.with_notes([])), ctx.notices
 
 
 def warm_up(session: Session, store: Any) -> None:
@@ -29,4 +31,4 @@ def warm_up(session: Session, store: Any) -> None:
     probe.note(1.0, 60, 0)
     now = probe.due(1.0, 0.0)
     call = probe.decide(now, 0.0)
-    probe.answered(call, make(probe, call, store), now)
+    probe.answered(call, make(probe, call, store)[0], now)

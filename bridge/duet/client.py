@@ -2,7 +2,7 @@
 
 `DuetClient` is an `AsyncBridgeClient` (start and stop are requests like any other) that also
 takes the stream: each answer chunk's notes go to `on_notes` as they arrive, cuts to `on_cut`,
-and a finished answer (every chunk in) to the `answers` queue. A chunk still missing
+notices to `on_notice` (and `notices`), and a finished answer (every chunk in) to the `answers` queue. A chunk still missing
 `RESEND_WAIT` after another of its answer came is asked for again, and a chunk that arrives
 twice is dropped, so nothing is played twice.
 """
@@ -16,7 +16,7 @@ from bridge import protocol as P
 from bridge.client import AsyncBridgeClient
 from bridge.clip import ClipError
 from bridge.duet import wire
-from bridge.duet.events import Cut, Timed
+from bridge.duet.events import Cut, Notice, Timed
 
 RESEND_WAIT = 0.02  # seconds
 RESEND_ROUNDS = 3
@@ -53,6 +53,8 @@ class DuetClient(AsyncBridgeClient):
         self.errors: list[tuple[str, str]] = []
         self.on_notes: Callable[[int, list[Timed]], None] = lambda number, notes: None
         self.on_cut: Callable[[Cut], None] = lambda cut: None
+        self.notices: list[Notice] = []
+        self.on_notice: Callable[[Notice], None] = lambda notice: None
 
     async def start(self, mode: str = "duet", tempo: float = 120.0, meter: str = "4/4", **params: Any) -> None:
         """Open (or change) the session; raises BridgeError as the bridge refuses it."""
@@ -81,6 +83,10 @@ class DuetClient(AsyncBridgeClient):
             cut = Cut(int(args[1]), float(args[2]))
             self.cuts.append(cut)
             self.on_cut(cut)
+        elif address == wire.NOTICE and len(args) == 3:
+            notice = Notice(int(args[1]), str(args[2]))
+            self.notices.append(notice)
+            self.on_notice(notice)
         elif address == wire.ERROR and len(args) == 3:
             self.errors.append((str(args[1]), str(args[2])))
 

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from bridge import protocol as P
 from bridge.duet import answers, wire
-from bridge.duet.events import Answer, Cut
+from bridge.duet.events import Answer, Cut, Notice
 from bridge.duet.modes import LEAD, MODES, Mode
 from bridge.duet.runner import SessionRunner
 from bridge.duet.session import SESSIONS
@@ -207,12 +207,15 @@ class DuetEndpoint:
             raise ToolError(f"no recent answer {args[0]} chunk {args[1]} in session {sid}", "unknown_request")
         entry.send(wire.answer_chunk(sid, answer, chunk))
 
-    def _emit(self, key: tuple, event: Answer | Cut) -> None:
+    def _emit(self, key: tuple, event: Answer | Cut | Notice) -> None:
         entry = self.sessions.get(key)
         if entry is None:
             return
         if isinstance(event, Cut):
             entry.send(wire.cut_message(entry.sid, event))
+            return
+        if isinstance(event, Notice):
+            entry.send(wire.notice_message(entry.sid, event))
             return
         entry.answers[event.number] = event
         while len(entry.answers) > KEPT_ANSWERS:

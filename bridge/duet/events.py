@@ -56,6 +56,15 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """What the player should know about answer `number` that is not an error (the tool's
+    notice: the melody model heard only the top note of each chord, say)."""
+
+    number: int
+    text: str
+
+
+@dataclass(frozen=True)
 class Cut:
     """Answer `number` stops at `beat`: notes from there on are dropped, sounding ones end."""
 

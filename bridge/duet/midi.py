@@ -22,7 +22,7 @@ import mido
 from bridge import install
 from bridge.clip import TimeSignature
 from bridge.duet import answers
-from bridge.duet.events import Answer, Cut, Timed
+from bridge.duet.events import Answer, Cut, Notice, Timed
 from bridge.duet.modes import LEAD, MODES, Mode
 from bridge.duet.runner import SessionRunner
 from bridge.duet.session import SESSIONS
@@ -134,9 +134,12 @@ class PlayAlong:
             self.out.send(msg)
         self.runner.note(beat, msg.note, velocity, wall)
 
-    def _emit(self, event: Answer | Cut) -> None:
+    def _emit(self, event: Answer | Cut | Notice) -> None:
         if isinstance(event, Cut):
             self.player.cut(event)
+            return
+        if isinstance(event, Notice):
+            print(f"{self.mode.name}: answer {event.number}: {event.text}", file=sys.stderr, flush=True)
             return
         self.player.play(event)
         bar, beat = divmod(event.start, self.session.bar)

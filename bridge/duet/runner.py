@@ -19,17 +19,19 @@ from typing import Any, Callable
 
 from bridge.duet import answers
 from bridge.duet.clock import TransportClock
-from bridge.duet.events import Answer, Call, Cut
+from bridge.duet.events import Answer, Call, Cut, Notice
 from bridge.duet.modes import LEAD
 from bridge.duet.session import JUMP, Session
 
-Emit = Callable[[Answer | Cut], None]
+Emit = Callable[[Answer | Cut | Notice], None]
 PREPARE = 0.25  # seconds before a Duet decision at which its answer is made ahead
 
 
 class SessionRunner:
-    """Runs `session` on the running loop: `note` and `sync` feed it, `emit` gets its answers and
-    cuts, `on_error` what a model raised; the models run in `executor`."""
+    """Runs `session` on the running loop: `note` and `sync` feed it, `emit` gets its answers,
+    cuts and notices (each distinct notice once a session: a player who plays chords hears
+    about it once, not with every answer), `on_error` what a model raised; the models run in
+    `executor`."""
 
     def __init__(self, session: Session, store: Any, executor: Executor, emit: Emit,
                  on_error: Callable[[Exception], None], lead: float = LEAD) -> None:
@@ -38,6 +40,7 @@ class SessionRunner:
         self.executor = executor
         self.emit = emit
         self.on_error = on_error
+        self.noticed: set[str] = set()
         self.lead = lead
         self.loop = asyncio.get_running_loop()
         self.clock = TransportClock(0.0, self.loop.time(), session.tempo)
@@ -110,13 +113,17 @@ class SessionRunner:
 
     async def _answer(self, call: Call, made: asyncio.Future) -> None:
         try:
-            result = await made
+            result, notices = await made
         except Exception as exc:  # a missing model, a bug: the session lives on, the client is told
             self.on_error(exc)
             return
         answer = self.session.answered(call, result, self.now())
         if answer is not None and not self.closed:
             self.emit(answer)
+            for text in notices:
+                if text not in self.noticed:
+                    self.noticed.add(text)
+                    self.emit(Notice(answer.number, text))
 
     def close(self) -> None:
         self.closed = True

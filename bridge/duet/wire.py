@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from bridge import protocol as P
 from bridge.clip import ClipError
-from bridge.duet.events import Answer, Cut, Timed
+from bridge.duet.events import Answer, Cut, Notice, Timed
 from bridge.duet.modes import MODES
 from bridge.errors import MAX_MESSAGE_BYTES
 
@@ -27,10 +27,11 @@ RESEND = PREFIX + "resend"  # <sid> <answer> <chunk>                     (that c
 # From the bridge.
 ANSWER = PREFIX + "answer"  # <sid> <answer> <chunk> <n_chunks> <start:f> <length:f> (<pitch> <offset:f> <duration:f> <velocity>)*
 CUT = PREFIX + "cut"        # <sid> <answer> <beat:f>
+NOTICE = PREFIX + "notice"  # <sid> <answer> <text>: once a session for each distinct text
 ERROR = PREFIX + "error"    # <sid> <code> <message>: an answer failed or the session is unknown; it stays open
 MODE = PREFIX + "mode"      # in the models reply: <id> <mode> <tool> <n_params> <help>
 PARAM = PREFIX + "param"    # in the models reply: as /bridge/param, the mode in the tool's place
-REPLIES = {ANSWER, CUT, ERROR, MODE, PARAM}
+REPLIES = {ANSWER, CUT, NOTICE, ERROR, MODE, PARAM}
 
 # 4 values of 4 bytes plus 4 type tags a note: 20 bytes. 50 notes, a 64-byte id and the rest of
 # the message stay near 1150 bytes (tests/test_duet_wire.py checks the largest).
@@ -55,6 +56,10 @@ def answer_messages(sid: str, answer: Answer) -> list[bytes]:
 
 def cut_message(sid: str, cut: Cut) -> bytes:
     return P.message(CUT, sid, cut.number, cut.beat)
+
+
+def notice_message(sid: str, notice: Notice) -> bytes:
+    return P.message(NOTICE, sid, notice.number, P.truncate(notice.text, MAX_MESSAGE_BYTES))
 
 
 def error_message(sid: str, code: str, text: str) -> bytes:
