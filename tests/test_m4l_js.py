@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bridge.bundle import Bundle
-from fake_bridge import ANY_METER
+from fake_bridge import ANY_METER, CHORD_NOTICE
 from bridge.clip import Clip, Note
 from bridge.model_store import Loaded, ModelStore
 from bridge.server import BridgeServer
@@ -33,7 +33,8 @@ class Fake:
                  pitch 60 + variation index + the context scale's root (0 without a scale).
     continue:    the primer, then one note of pitch 72 + variation index at the primer's end;
                  length grows by `length` bars. Without the primer (the Duet): the continuation
-                 alone, `length` bars from 0, a note of pitch 72 + variation on every beat.
+                 alone, `length` bars from 0, a note of pitch 72 + variation on every beat, and
+                 for a phrase with notes starting together the melody model's notice, CHORD_NOTICE.
     interpolate: `steps` clips as long as the shorter input, one note: A's first pitch + step.
     groove:      the input's notes with velocity 90.
     drumify:     a kick (36) at every input note's start.
@@ -50,6 +51,8 @@ class Fake:
     def continue_clip(self, clip, params, ctx):
         added = params["length"] * clip.beats_per_bar
         if not params["include_primer"]:
+            if len({round(n.start * 4) for n in clip.notes}) < len(clip.notes):  # on one 16th, as the model reads it
+                ctx.notice(CHORD_NOTICE)
             return [clip.with_notes([Note(72 + v, float(b), 0.5, 90) for b in range(int(added))], length=added)
                     for v in range(params["variations"])]
         return [clip.with_notes(list(clip.notes) + [Note(72 + v, clip.length, 1.0, 90)], length=clip.length + added)

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from fake_bridge import DRUMS, MELODY, expected, running_server
+from fake_bridge import CHORD_NOTICE, DRUMS, MELODY, expected, running_server
 
 from bridge.clip import Clip
 
@@ -132,12 +132,13 @@ duet.noteAction = { |pitch, velocity, duration, answer|
     ("PLAY % % % % %".format(answer, pitch, velocity, duration, thisThread.beats)).postln };
 duet.answerAction = { |n, start, notes| ("ANSWER % % %".format(n, start, notes.size)).postln };
 duet.errorAction = { |code, text| ("ERROR % %".format(code, text)).postln };
+duet.noticeAction = { |text, answer| ("NOTICE % %".format(answer, text)).postln };
 SystemClock.sched(40, { "TIMEOUT".postln; 1.exit });
 duet.start([\\wait, 0.5, \\length, 1], {
     var t = clock.beats.ceil + 2;
     ("PHRASE " ++ t).postln;
-    clock.schedAbs(t, { duet.noteOn(60, 90); nil });
-    clock.schedAbs(t + 0.5, { duet.noteOff(60); duet.noteOn(64, 80); nil });
+    clock.schedAbs(t, { duet.noteOn(60, 90); duet.noteOn(55, 70); nil });
+    clock.schedAbs(t + 0.5, { duet.noteOff(60); duet.noteOff(55); duet.noteOn(64, 80); nil });
     clock.schedAbs(t + 1, { duet.noteOff(64); nil });
     clock.schedAbs(t + 4.25, { duet.noteOn(67, 90); nil });
     clock.schedAbs(t + 4.5, { duet.noteOff(67); nil });
@@ -147,13 +148,16 @@ duet.start([\\wait, 0.5, \\length, 1], {
 
 
 def test_duet_answers_play_on_the_clock_at_the_bridges_beats_and_a_note_stops_one(tmp_path):
-    """240 bpm; the bridge decides a second ahead (1 beat), the fake Continue answers a note a beat."""
+    """240 bpm; the bridge decides a second ahead (1 beat), the fake Continue answers a note a beat
+    and notices the chord that opens the first phrase."""
     with running_server() as server:
         server.duet.lead = 0.25
         out = run_sclang(tmp_path, server.port, DUET)
     assert "ERROR" not in out, out[-3000:]
     t = float(next(line.split()[1] for line in out.splitlines() if line.startswith("PHRASE")))
     answers = [line.split()[1:] for line in out.splitlines() if line.startswith("ANSWER")]
+    notices = [line.split(" ", 2)[1:] for line in out.splitlines() if line.startswith("NOTICE")]
+    assert notices == [["1", CHORD_NOTICE]], "the chord in the first phrase, said once"
     assert [(int(n), float(start), int(count)) for n, start, count in answers] == [(1, t + 3, 4), (2, t + 6, 4)]
     played = [line.split()[1:] for line in out.splitlines() if line.startswith("PLAY")]
     assert [(int(n), int(p), int(v), float(d), float(beat)) for n, p, v, d, beat in played] == [

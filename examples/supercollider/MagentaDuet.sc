@@ -9,11 +9,12 @@
 //   d.start([\wait, 1, \length, 2], { "listening".postln });
 //   d.noteOn(60, 90); ... d.noteOff(60);                  // e.g. from MIDIdef.noteOn / noteOff
 //   d.noteAction = { |pitch, velocity, duration, answer| ... };   // default: the \default synth
+//   d.noticeAction = { |text, answer| ... };   // what the bridge noticed (default: posted), once a session
 //   d.stop;
 //
 // The bridge answers the port sclang sends from (57120), as for MagentaBridge.
 MagentaDuet {
-	var <addr, <clock, <mode, <id, <>noteAction, <>answerAction, <>errorAction;
+	var <addr, <clock, <mode, <id, <>noteAction, <>answerAction, <>noticeAction, <>errorAction;
 	var startAction, funcs, answers, cuts;
 
 	*new { |host = "127.0.0.1", port = 9700, clock, mode = \duet, id|
@@ -30,10 +31,13 @@ MagentaDuet {
 		noteAction = { |pitch, velocity, duration|
 			(instrument: \default, midinote: pitch, amp: velocity / 127 * 0.5, sustain: duration).play
 		};
+		noticeAction = { |text, answer| ("MagentaDuet %: answer %: %".format(id, answer, text)).postln };
 		errorAction = { |code, text| ("MagentaDuet %: % %".format(id, code, text)).warn };
 		funcs = [
 			OSCFunc({ |msg| this.prAnswer(msg) }, '/bridge/duet/answer', addr),
 			OSCFunc({ |msg| this.prCut(msg[2], msg[3]) }, '/bridge/duet/cut', addr),
+			OSCFunc({ |msg| if(msg[1].asString == id) { noticeAction.value(msg[3].asString, msg[2]) } },
+				'/bridge/duet/notice', addr),
 			OSCFunc({ |msg| errorAction.value(msg[2].asString, msg[3].asString) }, '/bridge/duet/error', addr),
 			OSCFunc({ |msg| startAction.value; startAction = nil }, '/bridge/done', addr, argTemplate: [id.asSymbol]),
 			OSCFunc({ |msg| errorAction.value(msg[2].asString, msg[3].asString) }, '/bridge/error', addr,

@@ -228,6 +228,14 @@ DuetDevice.prototype.receive = function (address, args) {
         this.chunk(args.slice(1));
     } else if (name === "cut") {
         this.cut(Number(args[1]), Number(args[2]) * this.ticks);
+    } else if (name === "notice") {
+        // What the player should know (the melody model heard only the top note of each chord):
+        // sent once a session, after the answer's chunks; kept on the status line with it.
+        var noticed = this.answer(Number(args[1]));
+        noticed.notice = String(args[2]);
+        if (noticed.count !== null && this.complete(noticed)) {
+            this.status(this.summary(Number(args[1]), noticed));
+        }
     } else if (name === "error") {
         this.status("Error: " + args.slice(2).join(" ") + " (" + args[1] + ")");
     }
@@ -236,7 +244,7 @@ DuetDevice.prototype.receive = function (address, args) {
 
 DuetDevice.prototype.answer = function (number) {
     if (!this.answers[number]) {
-        this.answers[number] = {chunks: {}, count: null, cut: null, end: FAR, notes: 0};
+        this.answers[number] = {chunks: {}, count: null, cut: null, end: FAR, notes: 0, notice: ""};
     }
     return this.answers[number];
 };
@@ -268,8 +276,12 @@ DuetDevice.prototype.chunk = function (args) {
     }
     this.schedule();
     if (this.complete(answer)) {
-        this.status("Answer " + number + ": " + answer.notes + " notes");
+        this.status(this.summary(number, answer));
     }
+};
+
+DuetDevice.prototype.summary = function (number, answer) {
+    return "Answer " + number + ": " + answer.notes + " notes" + (answer.notice ? " (" + answer.notice + ")" : "");
 };
 
 DuetDevice.prototype.complete = function (answer) {
