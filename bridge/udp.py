@@ -35,7 +35,9 @@ class OscReceiver(asyncio.DatagramProtocol):
         self._socket: socket.socket | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if self.drain:
+        # Windows' proactor loop has a read posted before it hands over a datagram: a read of our
+        # own would take the datagram after it first. Selector loops (Linux, macOS) read on demand.
+        if self.drain and not isinstance(asyncio.get_running_loop(), getattr(asyncio, "ProactorEventLoop", ())):
             sock = transport.get_extra_info("socket")
             self._socket = socket.fromfd(sock.fileno(), sock.family, sock.type)
             self._socket.setblocking(False)  # draining must never wait for a datagram
@@ -46,7 +48,7 @@ class OscReceiver(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         self._one(data, addr)
-        for _ in range(self.drain):
+        for _ in range(self.drain if self._socket else 0):
             try:
                 data, addr = self._socket.recvfrom(65536)
             except OSError:  # nothing waiting (or an ICMP error the loop will report)
