@@ -8,10 +8,11 @@ window before it decoded (its prefix) and running on from there, with the tool's
 the batch, the clip's known hits and the tool's hit sampling. NumPy: `perform` itself; Keras:
 the same on the same weights as one compiled tf.function, every window's step loop unrolled in
 the graph. "tool" is the whole NumPy tool call (clip -> tensors -> perform -> clips), the time
-the target is for. Before timing, both decode with z at the posterior mean and the hits given,
-and the largest difference of their outputs is printed: the same work. Both on one thread;
-wall p50 / p90 and CPU p50 (this process's CPU time) in ms; ratio = Keras wall p50 / NumPy
-wall p50 (above 1: NumPy is faster). Target: tool p50 < 15 ms.
+the target is for; the three are timed in turns (common.timed_together). Before timing, both
+decode with z at the posterior mean and the hits given, and the largest difference of their
+outputs is printed: the same work. Both on one thread; wall p50 / p90 and CPU p50 (this
+process's CPU time) in ms; ratio = Keras wall p50 / NumPy wall p50 (above 1: NumPy is faster).
+Target: tool p50 < 15 ms.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from bridge.encodings import groove as enc  # noqa: E402
 from bridge.meter import MeterGrid  # noqa: E402
 from bridge.models.groovae import NUM_CLASSES, GrooVAE  # noqa: E402
 from bridge.tools import TOOLS, ToolContext  # noqa: E402
-from common import timed  # noqa: E402
+from common import timed_together  # noqa: E402
 
 
 def four_bar_beat() -> Clip:
@@ -135,7 +136,6 @@ def main() -> None:
         model = GrooVAE.from_bundle(bundle)
         params = TOOLS[tool].resolve({"seed": 0})
         grid = model.grid_for(clip)
-        whole = timed(lambda: getattr(model, tool)(clip, params, ctx), args.reps)
         spq = grid.steps_per_quarter
         steps = enc.num_steps(clip.length, spq)
         if tool == "groove":  # as GrooVAE.groove reads the clip: its hits, with ghost notes only if asked
@@ -153,9 +153,10 @@ def main() -> None:
         same = np.abs(model.perform(perf, 2, 0.0, np.random.default_rng(0), given, False, None, grid)
                       - keras_runner(bundle, model, perf, grid, 2, 0.0, given, False)().numpy()).max()
         rng = np.random.default_rng(0)
-        ours = timed(lambda: model.perform(perf, variations, temperature, rng, known, sample, None, grid), args.reps)
-        theirs = timed(keras_runner(bundle, model, perf, grid, variations, temperature, known, sample),
-                       max(5, args.reps // 3))
+        ours, theirs, whole = timed_together([
+            lambda: model.perform(perf, variations, temperature, rng, known, sample, None, grid),
+            keras_runner(bundle, model, perf, grid, variations, temperature, known, sample),
+            lambda: getattr(model, tool)(clip, params, ctx)], args.reps)
         p50, k50 = statistics.median(ours.wall_ms), statistics.median(theirs.wall_ms)
         tool_p50 = statistics.median(whole.wall_ms)
         print(f"{tool:8s} numpy {p50:7.2f} / {np.percentile(ours.wall_ms, 90):7.2f} cpu {statistics.median(ours.cpu_ms):7.2f}"

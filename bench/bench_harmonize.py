@@ -3,12 +3,12 @@ Gibbs passes, NumPy beside Keras.
 
     .venv/bin/python bench/bench_harmonize.py [--bundles bundles] [--runs 20]
 
-NumPy runs the whole tool (clip in, four voices out) exactly as the server does. Keras runs
-the same Gibbs sampler (masks, sampling) with the network's logits from a compiled
-tf.function on the same weights, so the ratio is the serving engine against the training
-framework. Both sides on one thread (TensorFlow took both cores unasked, and spent 1.4x its
-wall time in CPU). Prints wall p50/p95 and CPU p50 in ms; ratio = Keras wall p50 / NumPy wall
-p50. Target: NumPy p50 < 1500 ms at the defaults.
+NumPy runs the whole tool (clip in, four voices out) exactly as the server does. Keras runs the
+same Gibbs sampler (masks, sampling) with the network's logits from a compiled tf.function on
+the same weights, so the ratio is the serving engine against the training framework. Both sides
+on one thread (TensorFlow took both cores unasked, and spent 1.4x its wall time in CPU), their
+runs taken in turns (common.timed_together). Prints wall p50/p95 and CPU p50 in ms; ratio =
+Keras wall p50 / NumPy wall p50. Target: NumPy p50 < 1500 ms at the defaults.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from bridge.clip import Clip, Note  # noqa: E402
 from bridge.model_store import DEFAULT_BUNDLES_DIR  # noqa: E402
 from bridge.models.coconet import Coconet  # noqa: E402
 from bridge.tools import TOOLS, ToolContext  # noqa: E402
-from common import Timing, bundles_of, p50_p95, timed  # noqa: E402
+from common import Timing, bundles_of, p50_p95, timed_together  # noqa: E402
 
 TARGET_MS = 1500.0
 ITERATIONS = (8, 16, 32, 64, 128)
@@ -103,11 +103,14 @@ def main() -> int:
         for iterations in sorted({defaults["iterations"], *ITERATIONS}):
             params = {"seed": 0, "iterations": iterations, "bundle": name}
             label = f"{iterations} passes" + (" (default)" if iterations == defaults["iterations"] else "")
-            n50, n95, ncpu = summary(timed(lambda: TOOLS["harmonize"]([clip], params, ctx), args.runs))
+            calls = [lambda: TOOLS["harmonize"]([clip], params, ctx)]
+            if keras is not None:
+                calls.append(lambda: keras.harmonize([clip], TOOLS["harmonize"].resolve(params), ctx))
+            timings = timed_together(calls, args.runs)
+            n50, n95, ncpu = summary(timings[0])
             line = f"{name:<18} {label:<26} {n50:>9.1f} {n95:>7.1f} {ncpu:>7.1f}"
             if keras is not None:
-                k50, k95, kcpu = summary(timed(lambda: keras.harmonize([clip], TOOLS["harmonize"].resolve(params), ctx),
-                                               max(3, args.runs // 4)))
+                k50, k95, kcpu = summary(timings[1])
                 line += f" {k50:>9.1f} {k95:>7.1f} {kcpu:>7.1f} {k50 / n50:>6.2f}"
             if iterations == defaults["iterations"]:
                 line += f"   target p50 < {TARGET_MS:g}: {'yes' if n50 < TARGET_MS else 'NO'}"

@@ -11,7 +11,8 @@ same NumPy code on both sides. Both encode the same windows (a clip is cut into 
 meter's grid, as the tool cuts it: a 2-bar model reads a 4-bar clip as 2 windows, a 48-step
 meter model a 4/4 one as 2) and decode the same rows (steps x windows for interpolate,
 variations x windows for generate). Both sides run on the same number of threads (--threads,
-default 1; the NumPy side's BLAS is set to it). Prints wall p50/p95 and CPU p50 (this
+default 1; the NumPy side's BLAS is set to it), their runs taken in turns so that a slow
+spell of the machine slows both (common.timed_together). Prints wall p50/p95 and CPU p50 (this
 process's CPU time, which on a shared machine says more than wall time) in ms; ratio = Keras
 wall p50 / NumPy wall p50 (above 1: NumPy is faster), cpu ratio the same for CPU time; then
 "tool", the whole NumPy tool (clip in, clips out, as the server runs it: the network plus
@@ -39,7 +40,7 @@ from bridge.models import vae_clips  # noqa: E402
 from bridge.models.music_vae import MusicVAE, slerp  # noqa: E402
 from bridge.tools import TOOLS, ToolContext  # noqa: E402
 from bridge.tools.common import drum_map_of  # noqa: E402
-from common import bundles_of, drum_clip, melody_clip, p50_p95, timed  # noqa: E402
+from common import bundles_of, drum_clip, melody_clip, p50_p95, timed, timed_together  # noqa: E402
 
 
 def inputs(model: MusicVAE, clips) -> tuple[np.ndarray, int, object]:
@@ -164,7 +165,7 @@ def main() -> int:
         for label, rows, ours, theirs, tool in cases:
             if label.split()[0] not in item.bundle.config["tools"]:
                 continue  # e.g. the high-KL drums model serves interpolate only
-            mine, keras, whole = timed(ours, args.runs), timed(theirs, args.runs), timed(tool, args.runs)
+            mine, keras, whole = timed_together([ours, theirs, tool], args.runs)
             (n50, n95), (k50, k95) = p50_p95(mine.wall_ms), p50_p95(keras.wall_ms)
             ncpu, kcpu = p50_p95(mine.cpu_ms)[0], p50_p95(keras.cpu_ms)[0]
             print(f"{name:<24} {label:<28} {n50:>9.1f} {n95:>6.1f} {ncpu:>6.1f} {k50:>9.1f} {k95:>6.1f} {kcpu:>6.1f} "

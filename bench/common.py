@@ -87,14 +87,26 @@ class Timing:
 def timed(fn: Callable[[], object], runs: int) -> Timing:
     """Milliseconds per call, wall and CPU, after one untimed warm-up call (first calls fill
     caches and trace graphs)."""
-    fn()
-    wall, cpu = [], []
-    for _ in range(runs):
-        start, start_cpu = time.perf_counter(), time.process_time()
+    return timed_together([fn], runs)[0]
+
+
+def timed_together(fns: Sequence[Callable[[], object]], runs: int) -> list[Timing]:
+    """`timed` for calls compared with each other, taken in turns (A B C, then B C A, ...)
+    rather than all of A's runs before B's: a slow spell of a shared machine (on this 2-core
+    VM, one case's NumPy p50 once read 28 ms against 19 the run before and after) then slows
+    every side alike instead of one, and a ratio of p50s measures the code."""
+    for fn in fns:
         fn()
-        wall.append((time.perf_counter() - start) * 1000)
-        cpu.append((time.process_time() - start_cpu) * 1000)
-    return Timing(wall, cpu)
+    wall: list[list[float]] = [[] for _ in fns]
+    cpu: list[list[float]] = [[] for _ in fns]
+    for run in range(runs):
+        for k in range(len(fns)):
+            i = (run + k) % len(fns)
+            start, start_cpu = time.perf_counter(), time.process_time()
+            fns[i]()
+            wall[i].append((time.perf_counter() - start) * 1000)
+            cpu[i].append((time.process_time() - start_cpu) * 1000)
+    return [Timing(w, c) for w, c in zip(wall, cpu)]
 
 
 def melody_clip(bars: int = 4, seed: int = 0) -> Clip:
