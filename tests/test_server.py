@@ -865,11 +865,12 @@ def test_results_racing_cancels_and_deadlines_end_each_request_once(server):
 
 
 def test_a_cancel_during_delivery_lets_the_result_finish(server):
-    """A result of 105 datagrams goes out in paced bursts from the worker thread; a cancel that
-    arrives meanwhile must not cut it: the request still ends with its whole result and `done`."""
+    """A result of 210 datagrams goes out in paced bursts from the worker thread (11 pauses: a
+    cancel sent on its first datagram arrives well inside it); the cancel must not cut it: the
+    request still ends with its whole result and `done`."""
     raw = Raw(server.port)
     raw.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
-    raw.send(P.PREFIX + "generate", "big", "bundle", "echo", "variations", 3)
+    raw.send(P.PREFIX + "generate", "big", "bundle", "echo", "variations", 6)
     while (reply := raw.recv()) is not None and reply[0] != P.RESULT:
         pass
     raw.send(P.CANCEL, "stop", "big")
@@ -879,6 +880,6 @@ def test_a_cancel_during_delivery_lets_the_result_finish(server):
         if reply[0] in FINALS and reply[1][0] == "big":
             break
     mine = [r for r in replies if r[1][0] == "big"]
-    assert mine[-1] == (P.DONE, ["big", 3]) and len(results(mine, 3)) == 3
+    assert mine[-1] == (P.DONE, ["big", 6]) and len(results(mine, 6)) == 6
     assert [r for r in raw.quiet() + replies if r[1][0] == "stop"] == [(P.DONE, ["stop", 0])]
     raw.close()
