@@ -23,6 +23,7 @@ from bridge import live_requests as L
 from bridge.clip import Clip
 from bridge.errors import RequestError, error_reply
 from bridge.tools import Tool
+from bridge.transport import on_event_loop
 
 Send = Callable[[bytes], None]
 
@@ -126,7 +127,6 @@ class Jobs:
         self._open: dict[tuple, Job] = {}
         self._tasks: list[asyncio.Task] = []
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: int | None = None
 
     def __contains__(self, key: tuple) -> bool:
         return self.get(key) is not None
@@ -146,7 +146,6 @@ class Jobs:
 
     def start(self, workers: int) -> None:
         loop = self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
         self._tasks = [loop.create_task(self._worker()) for _ in range(workers)]
 
     async def stop(self) -> None:
@@ -184,7 +183,7 @@ class Jobs:
         if not job.end(unless_delivering):
             return False
         job.send(reply)
-        if self._loop is None or threading.get_ident() == self._loop_thread:
+        if self._loop is None or on_event_loop():
             self._retire(job)
         else:
             self._loop.call_soon_threadsafe(self._retire, job)

@@ -19,7 +19,6 @@ import asyncio
 import itertools
 import logging
 import socket
-import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -59,6 +58,16 @@ SEND_RETRIES = 50  # a worker thread's tries, PAUSE apart, at a send the kernel 
 
 async def _pause() -> None:
     await asyncio.sleep(PAUSE)
+
+
+def on_event_loop() -> bool:
+    """Whether the caller runs on the event loop (the bridge runs one) rather than in a worker
+    thread, which has none: what may be sent, and retired, from where."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -125,7 +134,6 @@ class UdpServer:
         self.handle, self.limits, self.allow, self.meter, self.quiet = handle, limits, allow, meter, quiet
         self.transport: asyncio.DatagramTransport | None = None
         self._thread_socket: socket.socket | None = None
-        self._loop_thread: int | None = None
 
     async def start(self, host: str, port: int) -> None:
         receiver = OscReceiver(self._received, self.quiet, self._allowed, self.limits.messages_per_datagram)
@@ -138,7 +146,6 @@ class UdpServer:
             log.info("kept the default udp receive buffer: %s", exc)
         self._thread_socket = socket.fromfd(sock.fileno(), sock.family, sock.type)  # a dup: closed on its own
         self._thread_socket.setblocking(False)  # as the loop's: a full buffer is retried, never waited on
-        self._loop_thread = threading.get_ident()
 
     @property
     def port(self) -> int:
@@ -162,7 +169,7 @@ class UdpServer:
 
     def sender(self, addr: tuple) -> Send:
         def send(data: bytes) -> None:
-            if threading.get_ident() != self._loop_thread:
+            if not on_event_loop():
                 self._send_from_thread(data, addr)
                 return
             self.meter.count(data)
