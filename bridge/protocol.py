@@ -302,8 +302,8 @@ def note_args(note: Note) -> tuple:
             note.probability, note.velocity_deviation, note.release_velocity)
 
 
-# The Python type of each value of CHUNK_NOTES notes as the bridge sends them (NOTE_TYPES).
-_WIRE_TYPES = [{"i": int, "f": float}[tag] for tag in NOTE_TYPES] * CHUNK_NOTES
+# The Python type of each value of a note as the bridge sends it (NOTE_TYPES).
+_NOTE_WIRE_TYPES = [{"i": int, "f": float}[tag] for tag in NOTE_TYPES]
 
 
 def decode_notes(args: Sequence[Any]) -> list[Note]:
@@ -311,8 +311,7 @@ def decode_notes(args: Sequence[Any]) -> list[Note]:
     if len(args) % NOTE_FIELDS:
         raise ClipError(f"a note chunk holds groups of {NOTE_FIELDS} values, got {len(args)} values")
     columns = [args[k::NOTE_FIELDS] for k in range(NOTE_FIELDS)]
-    wire_types = _WIRE_TYPES if len(args) <= len(_WIRE_TYPES) else _WIRE_TYPES * (len(args) // len(_WIRE_TYPES) + 1)
-    if (list(map(type, args)) == wire_types[:len(args)]
+    if (list(map(type, args)) == _NOTE_WIRE_TYPES * (len(args) // NOTE_FIELDS)
             and (not args or all(-MAX_BEATS <= min(columns[k]) and max(columns[k]) <= MAX_BEATS for k in (1, 2)))):
         # Typed as the bridge sends them: one pass over the types, no per-value conversion (a
         # 4,800-note result took 10 ms the slow way). Anything else is checked value by value.

@@ -2,9 +2,9 @@
 
 `DuetClient` is an `AsyncBridgeClient` (start and stop are requests like any other) that also
 takes the stream: each answer chunk's notes go to `on_notes` as they arrive, cuts to `on_cut`,
-notices to `on_notice` (and `notices`), and a finished answer (every chunk in) to the `answers` queue. A chunk still missing
-`RESEND_WAIT` after another of its answer came is asked for again, and a chunk that arrives
-twice is dropped, so nothing is played twice.
+notices to `on_notice` (and `notices`), and a finished answer (every chunk in) to the `answers`
+queue. A chunk still missing `RESEND_WAIT` after another of its answer came is asked for again,
+and a chunk that arrives twice is dropped, so nothing is played twice.
 """
 from __future__ import annotations
 

@@ -89,6 +89,11 @@ def dense(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None) -> 
     return y if bias is None else y + bias
 
 
+def _gate_order(units: int) -> np.ndarray:
+    """Columns of Keras' gates (i, f, c, o) in the order (i, f, o, c): the three sigmoid gates first."""
+    return np.r_[0:2 * units, 3 * units:4 * units, 2 * units:3 * units]
+
+
 class LSTM:
     """One LSTM layer. `step` advances one time step; `run` a whole sequence.
 
@@ -103,7 +108,7 @@ class LSTM:
 
     def __init__(self, kernel: np.ndarray, recurrent_kernel: np.ndarray, bias: np.ndarray) -> None:
         units = np.shape(recurrent_kernel)[0]
-        order = np.r_[0:2 * units, 3 * units:4 * units, 2 * units:3 * units]
+        order = _gate_order(units)
         self.scale = np.r_[np.full(3 * units, 0.5), np.ones(units)].astype(np.float32)
         self.input = Product(np.asarray(kernel, np.float32)[:, order] * self.scale)
         self.recurrent = Product(np.asarray(recurrent_kernel, np.float32)[:, order] * self.scale)
@@ -120,8 +125,7 @@ class LSTM:
 
     def keras_weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(kernel, recurrent_kernel, bias) as Keras and a bundle store them."""
-        u = self.units
-        order = np.r_[0:2 * u, 3 * u:4 * u, 2 * u:3 * u]
+        order = _gate_order(self.units)  # swapping c and o is its own inverse
         return tuple(w[..., order] for w in (self.kernel / self.scale, self.recurrent_kernel / self.scale,
                                              self.bias / self.scale))
 
