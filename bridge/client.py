@@ -27,6 +27,10 @@ Progress = Callable[[float, str], None]
 Reply = tuple[str, list]
 RESEND_WAIT = 1.0  # seconds to wait for asked-for chunks before asking again
 RECEIVE_BUFFER = 1 << 20  # bytes asked of the kernel for replies (see _ask_receive_buffer)
+# What one result datagram (at most 1,400 bytes) may take of a receive buffer: Linux charges a
+# datagram's whole allocation (its truesize, about 2.3 KB on loopback), so a page is a safe bound.
+DATAGRAM_BYTES = 4096
+MAX_WINDOW = 1024  # the default server's max_window: a bigger buffer gains nothing
 
 
 class BridgeError(Exception):
@@ -68,6 +72,7 @@ class AsyncBridgeClient:
         self._ids = itertools.count(1)
         self._transports: list[asyncio.DatagramTransport] = []
         self.last_status: Status | None = None  # the latest status the server pushed
+        self.window = 0  # result datagrams the reply socket holds at once: each run's `window`
         self._quiet = QuietLog(log)
 
     async def open(self) -> "AsyncBridgeClient":
@@ -80,7 +85,7 @@ class AsyncBridgeClient:
             self.reply_port = receiver.get_extra_info("sockname")[1]
             self._transports.append(receiver)
         for transport in self._transports:
-            _ask_receive_buffer(transport.get_extra_info("socket"))
+            self.window = _ask_receive_buffer(transport.get_extra_info("socket"))
         return self
 
     async def close(self) -> None:
@@ -205,6 +210,8 @@ class AsyncBridgeClient:
         clips = list(clips)
         uploads = {(index, chunk - 1): data for index, clip in enumerate(clips) for chunk, data in
                    enumerate(P.clip_messages(P.CLIP, P.NOTES, rid, clip, index, len(clips)))}
+        if self.window > 0 and "window" not in params:
+            params["window"] = self.window
         request = P.message(P.PREFIX + tool, rid, *self._request_args(params))
         silence = max(self.timeout, float(params.get("timeout", 0)) + 2.0)
         state = self._inboxes[rid] = _RunReplies(progress, notice)
@@ -297,14 +304,21 @@ class _RunReplies:
         return True
 
 
-def _ask_receive_buffer(sock: socket.socket) -> None:
+def _ask_receive_buffer(sock: socket.socket) -> int:
     """Room for a whole big result (a 4,867-note one is 203 KB) while Python parses its first
-    datagrams: the server paces bursts for clients with default buffers, this client need not
-    depend on it. The system caps the size (Linux: net.core.rmem_max); a refusal keeps the default."""
+    datagrams; returns the result datagrams the buffer holds, told to the server as `window` so
+    that it sends them without pausing (at most MAX_WINDOW; 0, and no `window`, when the size
+    cannot be read).
+    The system caps the size (Linux: net.core.rmem_max, often 208 KB, reported doubled for its
+    own bookkeeping); a refusal keeps the default."""
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
     except OSError as exc:
         log.debug("kept the default udp receive buffer: %s", exc)
+    try:
+        return min(MAX_WINDOW, sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // DATAGRAM_BYTES)
+    except OSError:
+        return 0
 
 
 def _error(args: list) -> BridgeError:

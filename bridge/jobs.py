@@ -23,7 +23,7 @@ from bridge import live_requests as L
 from bridge.clip import Clip
 from bridge.errors import RequestError, error_reply
 from bridge.tools import Tool
-from bridge.transport import on_event_loop
+from bridge.transport import WINDOW, on_event_loop
 
 Send = Callable[[bytes], None]
 
@@ -54,6 +54,7 @@ class Job:
     ended: float = 0.0  # time.monotonic() when its final reply was sent
     timer: asyncio.TimerHandle | None = None
     udp: bool = False  # replies go by UDP: `send` may be called from the worker thread
+    window: int = WINDOW  # result datagrams sent before the first pause (the request's `window`)
     lock: threading.Lock = field(default_factory=threading.Lock)  # guards finished and delivering
 
     def expired(self) -> bool:

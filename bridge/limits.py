@@ -20,6 +20,7 @@ class Limits:
     max_notes: int = DEFAULT_MAX_NOTES  # notes per clip; an empty note chunk counts as one
     queue_size: int = 8  # requests waiting for a worker; one more is answered `busy`
     max_timeout: float = 86400.0  # the largest `timeout` a request may ask, seconds
+    max_window: int = 1024  # result datagrams sent before pacing, however big a `window` a request asks
     upload_ttl: float = 120.0  # seconds an unclaimed upload is kept
     max_uploads: int = 64  # unclaimed uploads held at once (oldest dropped first)
     result_cache: int = 32  # finished results `resend` and `input last` can still use

@@ -36,7 +36,7 @@ from bridge.quiet_log import QuietLog
 from bridge.results import Results
 from bridge.saving import confine_path, relative_name
 from bridge.tools import TOOLS, Tool
-from bridge.transport import InfoBudget, Origin, ReplyMeter, Send, TcpServer, UdpServer, allow_set
+from bridge.transport import WINDOW, InfoBudget, Origin, ReplyMeter, Send, TcpServer, UdpServer, allow_set
 from bridge.uploads import Upload, Uploads
 from bridge.worker import Runner
 
@@ -230,6 +230,7 @@ class BridgeServer:
                 or not 0 < timeout <= self.limits.max_timeout):
             raise ParamError(f"timeout must be seconds, more than 0 and at most {self.limits.max_timeout:g}, "
                              f"got {timeout!r}")
+        window = self._window(given.pop("window", WINDOW))
         save = given.pop("save", None)
         if save is not None:
             confine_path(self.output_dir, save)  # refused before anything is queued
@@ -252,8 +253,21 @@ class BridgeServer:
         self.uploads.take(key)
         clips = self._inputs(tool, routing, upload, origin)
         self.jobs.submit(Job(key, rid, tool, clips, given, send, float(timeout), save, routing, origin.drain,
-                             udp=not origin.tcp))
+                             udp=not origin.tcp, window=window))
         send(P.message(P.ACK, rid))
+
+    def _window(self, value: Any) -> int:
+        """The request's `window`: result datagrams the client's receive buffer holds at once,
+        sent before the first pause. A buffer bigger than the server's `max_window` is taken as
+        that much: the client announced room, not a demand."""
+        try:
+            window = P.as_int("window", value)
+        except ValueError:
+            window = 0
+        if window < 1:
+            raise ParamError(f"window must be the result datagrams this client's receive buffer holds, "
+                             f"at least 1, got {value!r}")
+        return min(window, self.limits.max_window)
 
     def _inputs(self, tool: Tool, routing: L.Routing, upload: Upload, origin: Origin) -> list:
         """The uploaded clips, or the client's last result; `input live` clips are read by the worker."""

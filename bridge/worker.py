@@ -25,7 +25,7 @@ from bridge.limits import Limits
 from bridge.results import Results
 from bridge.saving import is_drums, save_midi
 from bridge.tools import ToolContext
-from bridge.transport import BURST, PAUSE, WINDOW
+from bridge.transport import BURST, PAUSE
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +34,12 @@ PROGRESS_INTERVAL = 0.1  # at most ~10 progress messages a second per request
 
 def _replies(job: Job, clips: list[Clip], notices: list[str]) -> Iterator[bytes | None]:
     """What follows a result's tool run, before `done`: its clips (unless delivered into Live)
-    and notices, with None where the sender pauses: after the first WINDOW datagrams, then
-    every BURST, never after the last."""
+    and notices, with None where the sender pauses: after the first `job.window` datagrams
+    (the client's, or transport.WINDOW), then every BURST, never after the last."""
     streamed = clips if job.routing.deliver == "osc" else []
     for i, data in enumerate(m for index, clip in enumerate(streamed) for m in
                              P.clip_messages(P.RESULT, P.RESULT_NOTES, job.rid, clip, index, len(clips))):
-        if i >= WINDOW and (i - WINDOW) % BURST == 0:
+        if i >= job.window and (i - job.window) % BURST == 0:
             yield None
         yield data
     for text in notices:

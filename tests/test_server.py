@@ -25,6 +25,7 @@ from bridge.bundle import Bundle
 from fake_bridge import ANY_METER
 from bridge.client import AsyncBridgeClient, BridgeClient, BridgeError, Status
 from bridge.clip import Clip, Note, Scale, TimeSignature
+from bridge.limits import Limits
 from bridge.model_store import Loaded, ModelStore
 from bridge.params import ParamError
 from bridge.server import BridgeServer
@@ -511,6 +512,8 @@ BAD = [
     ((P.PREFIX + "generate", "w", "seed", -5), "w", "bad_param"),
     ((P.PREFIX + "generate", "i", "temperature", float("inf")), "i", "bad_param"),
     ((P.PREFIX + "generate", "r", "reply_port", "x"), "r", "bad_param"),
+    ((P.PREFIX + "generate", "x", "window", 0), "x", "bad_param"),
+    ((P.PREFIX + "generate", "y", "window", "big"), "y", "bad_param"),
     ((P.RESEND, "q", "a", "b"), "q", "unknown_request"),
 ]
 
@@ -691,7 +694,6 @@ def test_results_go_out_in_one_window_then_in_paced_bursts(udp, monkeypatch):
     from bridge import worker
     from bridge.ableton import AbletonOSC
     from bridge.jobs import Job
-    from bridge.limits import Limits
     from bridge.results import Results
     from bridge.transport import BURST, WINDOW
     from bridge.worker import Runner
@@ -735,6 +737,43 @@ def test_results_go_out_in_one_window_then_in_paced_bursts(udp, monkeypatch):
     three, pauses = stream(3)
     assert pauses == list(range(WINDOW, len(three), BURST)) and pauses[-1] < len(three)
     assert not set(pauses) & {0, len(three)}
+
+
+def test_a_client_window_sets_how_much_goes_out_before_the_first_pause(start, monkeypatch):
+    """The Python client tells the server, as `window`, how many result datagrams its receive
+    buffer holds (a page each, the most one can take of it); the server sends that many before
+    its first pause, then paces as for every client. A window past `max_window` is capped."""
+    from bridge import client as client_module
+    from bridge import worker
+    from bridge.transport import BURST
+
+    pauses: list[int] = []  # datagrams sent before each pause
+    real_replies = worker._replies
+
+    def replies(*args):
+        sent = 0
+        for data in real_replies(*args):
+            if data is None:
+                pauses.append(sent)
+            else:
+                sent += 1
+            yield data
+
+    monkeypatch.setattr(worker, "_replies", replies)
+    # A 1,000-note clip is a header and 34 chunks: 35 datagrams a variation.
+    for limits, window, variations, expected in [
+            (Limits(), 7, 1, [7, 7 + BURST]), (Limits(), 200, 3, []), (Limits(), 10**6, 2, []),
+            (Limits(max_window=40), 10**6, 2, [40, 40 + BURST]), (Limits(max_window=40), None, 2, [40, 40 + BURST])]:
+        with BridgeClient(port=start(limits=limits).port, timeout=5) as client:
+            sock = client.aio._transports[0].get_extra_info("socket")
+            assert client.aio.window == min(client_module.MAX_WINDOW,
+                                            sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 4096) > 0
+            if window is not None:  # what a smaller (or larger) buffer would announce
+                client.aio.window = window
+            pauses.clear()
+            clips = client.run("generate", variations=variations, bundle="echo")
+            assert [len(c.notes) for c in clips] == [1000] * variations
+            assert pauses == expected, (window, pauses)
 
 
 def test_a_result_going_out_is_not_cancelled_and_a_cancelled_job_sends_no_result(loop):
