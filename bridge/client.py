@@ -30,7 +30,6 @@ RECEIVE_BUFFER = 1 << 20  # bytes asked of the kernel for replies (see _ask_rece
 # What one result datagram (at most 1,400 bytes) may take of a receive buffer: Linux charges a
 # datagram's whole allocation (its truesize, about 2.3 KB on loopback), so a page is a safe bound.
 DATAGRAM_BYTES = 4096
-MAX_WINDOW = 1024  # the default server's max_window: a bigger buffer gains nothing
 
 
 class BridgeError(Exception):
@@ -306,17 +305,16 @@ class _RunReplies:
 
 def _ask_receive_buffer(sock: socket.socket) -> int:
     """Room for a whole big result (a 4,867-note one is 203 KB) while Python parses its first
-    datagrams; returns the result datagrams the buffer holds, told to the server as `window` so
-    that it sends them without pausing (at most MAX_WINDOW; 0, and no `window`, when the size
-    cannot be read).
-    The system caps the size (Linux: net.core.rmem_max, often 208 KB, reported doubled for its
-    own bookkeeping); a refusal keeps the default."""
+    datagrams. Returns how many result datagrams the buffer holds, told to the server as
+    `window` so that it sends them without pausing (the server caps it); 0, and no `window`,
+    when the size cannot be read. The system caps the size (Linux: net.core.rmem_max, often
+    208 KB, reported doubled for its own bookkeeping); a refusal keeps the default."""
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
     except OSError as exc:
         log.debug("kept the default udp receive buffer: %s", exc)
     try:
-        return min(MAX_WINDOW, sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // DATAGRAM_BYTES)
+        return sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // DATAGRAM_BYTES
     except OSError:
         return 0
 
