@@ -253,13 +253,14 @@ class BridgeServer:
         self.uploads.take(key)
         clips = self._inputs(tool, routing, upload, origin)
         self.jobs.submit(Job(key, rid, tool, clips, given, send, float(timeout), save, routing, origin.drain,
-                             udp=not origin.tcp, window=window))
+                             udp=not origin.tcp, window=WINDOW if origin.tcp else window))
         send(P.message(P.ACK, rid))
 
     def _window(self, value: Any) -> int:
         """The request's `window`: result datagrams the client's receive buffer holds at once,
         sent before the first pause. A buffer bigger than the server's `max_window` is taken as
-        that much: the client announced room, not a demand."""
+        that much: the client announced room, not a demand. Checked over TCP too, but not used
+        there: the connection paces itself, and its unread replies are capped (`unsent_bytes`)."""
         try:
             window = P.as_int("window", value)
         except ValueError:

@@ -744,7 +744,7 @@ def test_a_client_window_sets_how_much_goes_out_before_the_first_pause(start, mo
     buffer holds (a page each, the most one can take of it); the server sends that many before
     its first pause, then paces as for every client. A window past `max_window` is capped."""
     from bridge import worker
-    from bridge.transport import BURST
+    from bridge.transport import BURST, WINDOW
 
     pauses: list[int] = []  # datagrams sent before each pause
     real_replies = worker._replies
@@ -772,6 +772,14 @@ def test_a_client_window_sets_how_much_goes_out_before_the_first_pause(start, mo
             clips = client.run("generate", variations=variations, bundle="echo")
             assert [len(c.notes) for c in clips] == [1000] * variations
             assert pauses == expected, (window, pauses)
+    # Over TCP the window is not used: 16 x 35 frames (780 KB) would pass unsent_bytes unread.
+    server = start(tcp_port=0)
+    with socket.create_connection(("127.0.0.1", server.tcp_port), timeout=10) as sock:
+        pauses.clear()
+        sock.sendall(P.slip_encode(P.message(P.PREFIX + "generate", "t", "variations", 16, "bundle", "echo",
+                                             "window", 1024)))
+        assert tcp_frames(sock, "t")[-1] == (P.DONE, ["t", 16])
+        assert pauses == list(range(WINDOW, 16 * 35, BURST))
 
 
 def test_a_result_going_out_is_not_cancelled_and_a_cancelled_job_sends_no_result(loop):
