@@ -740,9 +740,9 @@ def test_results_go_out_in_one_window_then_in_paced_bursts(udp, monkeypatch):
 
 
 def test_a_client_window_sets_how_much_goes_out_before_the_first_pause(start, monkeypatch):
-    """The Python client tells the server, as `window`, how many result datagrams its receive
-    buffer holds (a page each, the most one can take of it); the server sends that many before
-    its first pause, then paces as for every client. A window past `max_window` is capped."""
+    """The Python client on loopback tells the server, as `window`, how many result datagrams its
+    receive buffer holds (a page each, the most one can take of it); the server sends that many
+    before its first pause, then paces as for every client. A window past `max_window` is capped."""
     from bridge import worker
     from bridge.transport import BURST, WINDOW
 
@@ -772,6 +772,9 @@ def test_a_client_window_sets_how_much_goes_out_before_the_first_pause(start, mo
             clips = client.run("generate", variations=variations, bundle="echo")
             assert [len(c.notes) for c in clips] == [1000] * variations
             assert pauses == expected, (window, pauses)
+    # Across a network (a documentation address here: nothing is sent) no window is announced.
+    with BridgeClient(host="192.0.2.1", port=9, timeout=5) as far:
+        assert far.aio.window == 0
     # Over TCP the window is not used: 16 x 35 frames (780 KB) would pass unsent_bytes unread.
     server = start(tcp_port=0)
     with socket.create_connection(("127.0.0.1", server.tcp_port), timeout=10) as sock:
