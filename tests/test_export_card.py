@@ -76,3 +76,26 @@ def test_meter_aware_cards_list_the_meters_their_converter_saw(tmp_path):
     write_card_section(tmp_path, "## Extra", "## Extra\n\nsecond\n")
     text = load_bundle(tmp_path).path.joinpath("MODEL_CARD.md").read_text()  # load_bundle checks the sums
     assert text.startswith(card.rstrip("\n")) and text.endswith("\n\n## Extra\n\nsecond\n") and "first" not in text
+
+
+def test_a_rerun_evaluation_replaces_its_own_card_section_and_keeps_the_others():
+    """A MusicVAE card's held-out and test sections are rewritten when an evaluation is rerun
+    (a new sampler, a rebuilt cache); the sections written after them (the other split, the
+    quality rows, an in-domain estimate) stay, in place. Before, rerunning the held-out
+    evaluation cut the card after that section."""
+    from bridge.train.families.music_vae_eval import HELD_OUT, TEST_SECTION, card_section, replace_section
+
+    numbers = {"recon_accuracy_teacher_forced": 0.5}
+    card = ("# m\n\n## Data\n\nx\n" + card_section({"recon_accuracy_teacher_forced": 0.1}, 10)
+            + card_section({"recon_accuracy_teacher_forced": 0.2}, 5, "", TEST_SECTION)
+            + "\n## Quality on held-out test files\n\nrows\n")
+    held = replace_section(card, HELD_OUT, card_section(numbers, 10, "a note"))
+    test = replace_section(held, TEST_SECTION, card_section(numbers, 5, "", TEST_SECTION))
+    for out in (held, test):
+        assert [line for line in out.splitlines() if line.startswith("## ")] == [
+            "## Data", f"## MusicVAE eval (NumPy serving model, {HELD_OUT}, 10 examples)",
+            f"## MusicVAE eval (NumPy serving model, {TEST_SECTION}, 5 examples)", "## Quality on held-out test files"]
+        assert out.endswith("\n## Quality on held-out test files\n\nrows\n") and "| recon accuracy teacher forced | 0.5000 |" in out
+    assert "a note" in test and "0.1000" not in held and "0.2000" in held and "0.2000" not in test
+    bare = replace_section("# m\n\n## Data\n\nx\n", TEST_SECTION, card_section(numbers, 5, "", TEST_SECTION))
+    assert bare.endswith(card_section(numbers, 5, "", TEST_SECTION)) and bare.startswith("# m\n\n## Data\n\nx\n")

@@ -17,6 +17,7 @@ from bridge.meter import MeterGrid
 from bridge.models.music_vae import FOUR_FOUR, MusicVAE, VAEHparams
 
 PRIOR_SAMPLES = 1024
+HELD_OUT = "held-out split"  # the validation split, as the cards name it
 
 
 def _notes(events: np.ndarray, hp: VAEHparams) -> list[tuple[int, int]]:
@@ -94,7 +95,7 @@ def roll(events: np.ndarray, hp: VAEHparams) -> np.ndarray:
     return out
 
 
-def card_section(numbers: dict[str, float], examples: int, note: str = "", split: str = "held-out split") -> str:
+def card_section(numbers: dict[str, float], examples: int, note: str = "", split: str = HELD_OUT) -> str:
     lines = ["", f"## MusicVAE eval (NumPy serving model, {split}, {examples} examples)", "",
              "Reconstruction from the posterior mean, per 16th step; prior samples (temperature 1) "
              "against held-out windows as histogram overlap (1 = identical):", "",
@@ -107,7 +108,9 @@ def card_section(numbers: dict[str, float], examples: int, note: str = "", split
 
 def annotate_bundle(bundle_dir: str, run_dir: str, note: str = "") -> dict[str, float]:
     """Add these numbers (whole eval split of the run's cache) to an exported bundle's card and
-    config, re-writing its checksums: `magenta-bridge export` does not call `evaluate_extra` yet."""
+    config, re-writing its checksums: `magenta-bridge export` does not call `evaluate_extra` yet.
+    `run_dir` may also be the cache itself (`magenta-bridge dataset` rebuilds it), for a bundle
+    whose run folder is gone."""
     import json
     from pathlib import Path
 
@@ -115,15 +118,27 @@ def annotate_bundle(bundle_dir: str, run_dir: str, note: str = "") -> dict[str, 
     from bridge.data import pipeline
 
     bundle = load_bundle(bundle_dir)
-    run = json.loads((Path(run_dir) / "run.json").read_text())
-    arrays = pipeline.load(run["cache"], "eval")
+    source = Path(run_dir)
+    cache = source if (source / "manifest.json").is_file() else json.loads((source / "run.json").read_text())["cache"]
+    arrays = pipeline.load(cache, "eval")
     events = arrays["events"].astype(np.int64)
     model = MusicVAE.from_bundle(bundle)
     numbers = metrics(model, events, np.random.default_rng(0), arrays.get("grid"))
     config = {**bundle.config, "eval": {**bundle.config.get("eval", {}), "music_vae": numbers}}
-    card = (Path(bundle_dir) / "MODEL_CARD.md").read_text().split("\n## MusicVAE eval")[0].rstrip("\n") + "\n"
-    save_bundle(bundle_dir, config, bundle.weights, card + card_section(numbers, len(events), note))
+    card = replace_section((Path(bundle_dir) / "MODEL_CARD.md").read_text(), HELD_OUT,
+                           card_section(numbers, len(events), note))
+    save_bundle(bundle_dir, config, bundle.weights, card)
     return numbers
+
+
+def replace_section(card: str, split: str, section: str) -> str:
+    """The card with its "MusicVAE eval" section of this split put in `section`'s place (at the
+    end when it has none), every other section kept where it was: an evaluation rerun after
+    more sections were added (the test split, quality rows) must not drop them."""
+    marker = f"\n## MusicVAE eval (NumPy serving model, {split}"
+    head, found, tail = card.partition(marker)
+    rest = tail.split("\n## ", 1)[1] if found and "\n## " in tail else ""
+    return head.rstrip("\n") + "\n" + section + (f"\n## {rest}" if rest else "")
 
 
 TEST_SECTION = "test split: files never used to train or choose a checkpoint"
@@ -149,17 +164,14 @@ def annotate_test(bundle_dir: str, data: list[str], note: str = "", file_meters:
     grids = np.stack([e["grid"] for e in found]) if "grid" in found[0] else None
     numbers = metrics(MusicVAE.from_bundle(bundle), events, np.random.default_rng(0), grids)
     config = {**cfg, "test": {**cfg.get("test", {}), "music_vae": numbers, "music_vae_examples": len(events)}}
-    card = (Path(bundle_dir) / "MODEL_CARD.md").read_text()
-    marker = f"\n## MusicVAE eval (NumPy serving model, {TEST_SECTION}"
-    head, _, tail = card.partition(marker)
-    rest = tail.split("\n## ", 1)[1] if "\n## " in tail else ""
-    card = head.rstrip("\n") + "\n" + card_section(numbers, len(events), note, TEST_SECTION)
-    save_bundle(bundle_dir, config, bundle.weights, card + (f"\n## {rest}" if rest else ""))
+    card = replace_section((Path(bundle_dir) / "MODEL_CARD.md").read_text(), TEST_SECTION,
+                           card_section(numbers, len(events), note, TEST_SECTION))
+    save_bundle(bundle_dir, config, bundle.weights, card)
     return numbers
 
 
 if __name__ == "__main__":
-    # python -m bridge.train.families.music_vae_eval BUNDLE RUN [note...]
+    # python -m bridge.train.families.music_vae_eval BUNDLE RUN-OR-CACHE [note...]
     # python -m bridge.train.families.music_vae_eval --test BUNDLE DATA [DATA...]
     # python -m bridge.train.families.music_vae_eval --test-other BUNDLE NOTE DATA [DATA...]
     import sys
