@@ -30,7 +30,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -130,7 +130,7 @@ def melody_primers(files: list[Path], per_meter: int) -> dict[str, list[Clip]]:
     for short, long in (("3/4", "3/2"), ("2/4", "2/2")):
         if len(out[long]) < per_meter // 2:
             meter = TimeSignature(*map(int, long.split("/")))
-            out[long + "*"] = [Clip([replace(n, start=2 * n.start, duration=2 * n.duration) for n in c.notes],
+            out[long + "*"] = [Clip([n._replace(start=2 * n.start, duration=2 * n.duration) for n in c.notes],
                                     2 * c.length, 100.0, meter, None, c.name) for c in out[short]]
     return {meter: clips for meter, clips in out.items() if clips}
 

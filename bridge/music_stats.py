@@ -8,7 +8,6 @@ falls into straight quarters scores low on `beat_share`.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
 
 import numpy as np
 
@@ -167,7 +166,7 @@ def self_similarity(notes: list[Note], length: float, shift_beats: float, steps_
 
 def shifted(notes: list[Note], beats: float) -> list[Note]:
     """The notes moved by `beats` (a continuation measured from its own first bar)."""
-    return [replace(n, start=n.start + beats) for n in notes]
+    return [n._replace(start=n.start + beats) for n in notes]
 
 
 def new_notes(out: Clip, primer_length: float) -> list[Note]:

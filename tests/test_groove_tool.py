@@ -86,7 +86,7 @@ def test_drum_map_decides_which_pitches_are_drums():
 
 def test_ghost_notes_keep_the_input_hits_and_add_only_mapped_pitches():
     kit = DrumMap.parse("24,25,26,27,28,29,30,31,32")
-    clip = replace(drum_clip(2), notes=tuple(replace(n, pitch=kit.pitch(GM_DRUM_MAP.classify(n.pitch)))
+    clip = replace(drum_clip(2), notes=tuple(n._replace(pitch=kit.pitch(GM_DRUM_MAP.classify(n.pitch)))
                                               for n in drum_clip(2).notes))
     outs = HUMANIZE.groove(clip, params(ghost_notes=True, variations=8, temperature=2.0, drum_map=kit.to_text()), ctx())
     added = [n for out in outs for n in out.notes[len(clip.notes):]]

@@ -14,7 +14,6 @@ Hits are (class, start in beats, note); the caller quantizes them on the new met
 """
 from __future__ import annotations
 
-from dataclasses import replace
 
 import numpy as np
 
@@ -46,7 +45,7 @@ def drop_beat(hits: list[tuple[int, float, Note]], beat: int, origin: float = 0.
 
 
 def stretch(hits: list[tuple[int, float, Note]], factor: float, origin: float = 0.0) -> list[tuple[int, float, Note]]:
-    return [(c, origin + (start - origin) * factor, replace(note, duration=note.duration * factor))
+    return [(c, origin + (start - origin) * factor, note._replace(duration=note.duration * factor))
             for c, start, note in hits]
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import replace
 
 import numpy as np
 
@@ -140,7 +139,7 @@ def erase(notes: list[Note], start: float, end: float) -> list[Note]:
         if start <= note.start < end:
             continue
         if note.start < start < note.end:
-            note = replace(note, duration=start - note.start)
+            note = note._replace(duration=start - note.start)
         out.append(note)
     return out
 

@@ -257,7 +257,7 @@ class GrooVAE:
                 note = clip.notes[i]
                 start = min(max(0.0, note.start + shift), max(note.start, latest))
                 velocity = int(np.clip(round(note.velocity + lift), 1, 127))
-                notes[i] = replace(note, start=start, velocity=velocity)
+                notes[i] = note._replace(start=start, velocity=velocity)
         for count, (step, k) in enumerate(zip(*np.nonzero(hits > 0.5))):
             if count % REPORT_EVERY == 0:
                 report()
