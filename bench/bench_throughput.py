@@ -80,7 +80,7 @@ def run(bundles: Path, clients: int, duration: float) -> str:
     real = {tool: [c.kind for c in cases(("default",)) if c.tool == tool and installed(store, tool, c.kind)]
             for tool in dict.fromkeys(c.tool for c in cases(("default",)))}
     with server_process(bundles, "--log-level", "debug", stderr=True) as (proc, port, _):
-        tool_times = ToolTimes(proc.stderr)
+        tool_times = ToolTimes(proc.stderr, follow=True)
         rss_before = rss_mb(proc.pid)
         tally, elapsed = asyncio.run(load(port, clients, duration))
         rss_after = rss_mb(proc.pid)
