@@ -13,10 +13,8 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from pythonosc.osc_message import OscMessage
-
 from bridge import protocol as P
-from bridge.clip import Clip, ClipError
+from bridge.clip import Clip, ClipError, Note
 from bridge.duet import wire as duet_wire
 from bridge.quiet_log import QuietLog
 from bridge.udp import OscReceiver
@@ -110,19 +108,20 @@ class AsyncBridgeClient:
         return str(next(self._ids))
 
     def _receiver(self) -> OscReceiver:
-        return OscReceiver(self._received, self._quiet, drain=64)
+        return OscReceiver(self._received, self._quiet, drain=64, notes=True)
 
-    def _received(self, messages: list[OscMessage], skipped: int, addr: tuple) -> None:
+    def _received(self, messages: list[P.Message], skipped: int, addr: tuple) -> None:
         for msg in messages:
-            self._dispatch(msg.address, msg.params)
+            self._dispatch(msg.address, msg.params, msg.notes)
 
-    def _dispatch(self, address: str, args: list) -> None:
-        """Route one reply to the request waiting for its id; tests override this to lose replies."""
+    def _dispatch(self, address: str, args: list, notes: list[Note] | None = None) -> None:
+        """Route one reply to the request waiting for its id (a note chunk's notes apart, as the
+        receiver read them: protocol.parse); tests override this to lose replies."""
         rid = args[0] if args and isinstance(args[0], str) else None
         if address == P.STATUS and rid == "" and len(args) == 5:
             self.last_status = _status(args[1:])
         elif rid in self._inboxes:
-            self._inboxes[rid](address, args)
+            self._inboxes[rid](address, args, notes)
         else:
             log.debug("dropped reply %s for no waiting request", address)
 
@@ -148,7 +147,8 @@ class AsyncBridgeClient:
         """Send `<address> <id> args... [key value]...` and return the replies before `done`."""
         rid = self.new_id() if rid is None else P.request_id(rid)
         inbox: asyncio.Queue[Reply] = asyncio.Queue()
-        self._inboxes[rid] = lambda address, args: inbox.put_nowait((address, args))
+        self._inboxes[rid] = lambda address, args, notes: inbox.put_nowait(
+            (address, args if notes is None else [*args, *(v for note in notes for v in P.note_args(note))]))
         try:
             self.send(address, rid, *args, *self._request_args(params))
             replies = []
@@ -272,7 +272,7 @@ class _RunReplies:
     def complete(self) -> bool:
         return self.done and not self.result.missing()
 
-    def __call__(self, address: str, args: list) -> None:
+    def __call__(self, address: str, args: list, notes: list[Note] | None = None) -> None:
         try:
             if address == P.PROGRESS and self.progress and len(args) == 3:
                 self.progress(float(args[1]), str(args[2]))
@@ -281,7 +281,7 @@ class _RunReplies:
             elif address == P.RESULT:
                 self.result.add_header(args[1:])
             elif address == P.RESULT_NOTES:
-                self.result.add_chunk(args[1:])
+                self.result.add_chunk(args[1:], notes)
             elif address == P.ERROR:
                 self.error = _error(args)
             elif address == P.DONE and not self.done:  # later dones answer our resends

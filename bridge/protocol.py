@@ -13,6 +13,7 @@ import math
 import re
 import struct
 from dataclasses import dataclass
+from functools import partial
 from itertools import chain
 from numbers import Integral, Real
 from typing import Any, Iterator, Sequence
@@ -122,22 +123,24 @@ _INT, _FLOAT = struct.Struct(">i"), struct.Struct(">f")
 
 class Message:
     """A parsed OSC message: what every receiver reads of one (python-osc's OscMessage has the
-    same two attributes)."""
+    same two attributes). `notes` is set only where a receiver asked for note chunks as notes
+    (see parse): then `params` ends at the chunk's `n_chunks`, and its notes are in `notes`."""
 
-    __slots__ = ("address", "params")
+    __slots__ = ("address", "params", "notes")
 
-    def __init__(self, address: str, params: list[Any]) -> None:
-        self.address, self.params = address, params
+    def __init__(self, address: str, params: list[Any], notes: list[Note] | None = None) -> None:
+        self.address, self.params, self.notes = address, params, notes
 
 
-def parse(data: bytes) -> Message:
+def parse(data: bytes, notes: bool = False) -> Message:
     """Parse one message (not a bundle); any malformed input raises ProtocolError.
 
     Messages of `i`, `f` and `s` arguments (all the bridge sends, and what Max and TouchOSC
     send) are read with one struct call per run of numbers; anything else goes to python-osc,
-    which reads every type tag one by one (a 240-value note chunk cost 0.2 ms that way)."""
+    which reads every type tag one by one (a 240-value note chunk cost 0.2 ms that way). With
+    `notes`, a note chunk typed as the bridge sends it is read straight into Notes (_read_notes)."""
     try:
-        fast = _parse_simple(data)
+        fast = _parse_simple(data, notes)
         if fast is not None:
             return fast
         msg = OscMessage(data)
@@ -166,7 +169,7 @@ def _plan(tags: bytes) -> list | None:
     return plan
 
 
-def _parse_simple(data: bytes) -> Message | None:
+def _parse_simple(data: bytes, notes: bool = False) -> Message | None:
     """A well-formed message of i, f and s arguments, else None (python-osc then decides)."""
     end, size = data.find(0), len(data)
     if end < 0 or (at := (end + 4) & ~3) > size:
@@ -175,9 +178,11 @@ def _parse_simple(data: bytes) -> Message | None:
     if at == size:
         return Message(address, [])
     end = data.find(0, at)
-    if end < 0 or data[at] != 0x2C or (plan := _plan(data[at + 1:end])) is None:
+    if end < 0 or data[at] != 0x2C or (plan := _plan(tags := data[at + 1:end])) is None:
         return None
     at, params = (end + 4) & ~3, []
+    if notes and address in (RESULT_NOTES, NOTES) and (chunk := _read_notes(address, tags, data, at)) is not None:
+        return chunk
     for run in plan:
         if run is None:
             end = data.find(0, at)
@@ -193,19 +198,55 @@ def _parse_simple(data: bytes) -> Message | None:
     return Message(address, params)
 
 
+# A note as the bridge sends it (NOTE_TYPES), its mute read from the low byte of its int, so that
+# it comes out a bool: exact where every mute of the chunk is 0 or 1, which _read_notes checks.
+_NOTE_ROW = struct.Struct(">iffi3x?ffi")
+_NOTE_TAG_BYTES = NOTE_TYPES.encode()
+_make_note = partial(tuple.__new__, Note)
+_CHUNK_READERS: dict[int, tuple[struct.Struct, struct.Struct]] = {}  # notes -> (mutes, start and duration)
+
+
+def _read_notes(address: str, tags: bytes, data: bytes, at: int) -> Message | None:
+    """A note chunk (`<id> <clip index> <chunk> <n_chunks>` + notes, tags `siii` + NOTE_TYPES per
+    note) read into Message(address, [id, index, chunk, n_chunks], notes), or None for anything
+    else, which the caller parses as usual. The notes come out of the bytes one struct row and one
+    tuple each, never as a list of values first: a 30-note chunk 17.8 -> 10.7 us. What
+    decode_notes checks is checked here, column by column: a mute other than 0 or 1, or a time
+    past MAX_BEATS, gives None, and the values are read and checked one by one after all."""
+    count, extra = divmod(len(tags) - 4, NOTE_FIELDS)
+    if count < 1 or extra or tags[4:] != _NOTE_TAG_BYTES * count:
+        return None
+    end = data.find(0, at)
+    body = ((end + 4) & ~3) + _HEAD.size
+    if end < 0 or body + _NOTE_ROW.size * count != len(data):
+        return None
+    if count not in _CHUNK_READERS:
+        if len(_CHUNK_READERS) >= _MAX_PLANS:
+            _CHUNK_READERS.clear()
+        _CHUNK_READERS[count] = (struct.Struct(">" + "16xi12x" * count), struct.Struct(">" + "4xff20x" * count))
+    mutes, times = _CHUNK_READERS[count]
+    seconds = times.unpack_from(data, body)
+    if not (set(mutes.unpack_from(data, body)) <= {0, 1} and -MAX_BEATS <= min(seconds)
+            and max(seconds) <= MAX_BEATS):
+        return None
+    head = [data[at:end].decode("utf-8"), *_HEAD.unpack_from(data, body - _HEAD.size)]
+    return Message(address, head, list(map(_make_note, _NOTE_ROW.iter_unpack(data[body:]))))
+
+
 BUNDLE_TAG = b"#bundle\0"
 
 
-def decode_packet(data: bytes, max_messages: int = 1 << 16) -> tuple[list[Message], int]:
+def decode_packet(data: bytes, max_messages: int = 1 << 16, notes: bool = False) -> tuple[list[Message], int]:
     """The messages of one datagram or frame (a message, or a bundle, nested bundles flattened;
-    time tags are ignored), at most `max_messages` of them, and how many more it held.
+    time tags are ignored), at most `max_messages` of them, and how many more it held; `notes`
+    as for parse.
 
     Bundle elements are walked by their size prefixes and only the kept ones are parsed, so a
     64 KB bundle of two thousand messages costs no more than the messages kept. A malformed
     packet raises ProtocolError; so does a bundle element that is cut short.
     """
     if not data.startswith(BUNDLE_TAG):
-        return [parse(data)], 0
+        return [parse(data, notes)], 0
     messages: list[Message] = []
     skipped = 0
     pending = [(data, 16)]  # (bundle, offset of its next element), innermost last
@@ -225,7 +266,7 @@ def decode_packet(data: bytes, max_messages: int = 1 << 16) -> tuple[list[Messag
                 raise ProtocolError("undecodable OSC bundle: a nested bundle has no time tag")
             pending.append((element, 16))
         elif len(messages) < max_messages:
-            messages.append(parse(element))
+            messages.append(parse(element, notes))
         else:
             skipped += 1
     return messages, skipped
@@ -417,8 +458,9 @@ class ClipAssembly:
                             f"notes said {self.announced[header.index]}")
         self.headers[header.index] = header
 
-    def add_chunk(self, args: Sequence[Any]) -> None:
-        """`<clip index> <chunk> <n_chunks> notes...`, as in `notes` and `result_notes`."""
+    def add_chunk(self, args: Sequence[Any], notes: list[Note] | None = None) -> None:
+        """`<clip index> <chunk> <n_chunks> notes...`, as in `notes` and `result_notes`; `notes`
+        when the message was read with its notes apart (Message.notes), after `n_chunks`."""
         if len(args) < 3:
             raise ClipError("a note chunk starts with <clip index> <chunk> <n_chunks>")
         index, chunk, n_chunks = (as_int(k, v) for k, v in zip(("clip index", "chunk", "chunk count"), args))
@@ -428,7 +470,8 @@ class ClipAssembly:
         expected = header.n_chunks if header else self.announced.get(index, n_chunks)
         if n_chunks != expected or not 0 <= chunk < n_chunks:
             raise ClipError(f"clip {index}: chunk {chunk} of {n_chunks} does not fit the {expected} chunks announced")
-        notes = decode_notes(args[3:])
+        if notes is None:
+            notes = decode_notes(args[3:])
         replaced = self.chunks.get((index, chunk))
         change = _weight(notes) - (0 if replaced is None else _weight(replaced))
         held = self.held.get(index, 0) + change

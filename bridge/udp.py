@@ -26,12 +26,13 @@ Handler = Callable[[list[OscMessage], int, tuple], None]  # messages, how many m
 
 class OscReceiver(asyncio.DatagramProtocol):
     def __init__(self, handle: Handler, quiet: QuietLog, accept: Callable[[tuple], bool] = lambda addr: True,
-                 max_messages: int = 1 << 16, drain: int = 0) -> None:
+                 max_messages: int = 1 << 16, drain: int = 0, notes: bool = False) -> None:
         self.handle = handle
         self.quiet = quiet
         self.accept = accept
         self.max_messages = max_messages
         self.drain = drain
+        self.notes = notes  # note chunks read into Notes (protocol.parse): for a receiver of results
         self._socket: socket.socket | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -59,7 +60,7 @@ class OscReceiver(asyncio.DatagramProtocol):
         if not self.accept(addr):
             return
         try:
-            messages, skipped = P.decode_packet(data, self.max_messages)
+            messages, skipped = P.decode_packet(data, self.max_messages, self.notes)
         except P.ProtocolError as exc:
             self.quiet.warning("undecodable", "dropped undecodable packet (%d bytes) from %s: %s", len(data), addr[0], exc)
             return

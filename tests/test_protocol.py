@@ -78,6 +78,35 @@ def test_decoded_notes_are_ordinary_notes():
     assert P.decode_notes([60, 0, 1, 100, 0, 1, 0, 64]) == [Note(60, 0.0, 1.0)]  # ints for floats: converted
 
 
+
+def test_a_receiver_of_results_reads_note_chunks_straight_into_notes():
+    """parse(notes=True) gives a chunk's notes apart, equal to those the value-by-value path
+    makes, with the head as params; anything it cannot read exactly goes the usual way."""
+    notes = [Note(60 + k % 12, k * 0.25, 0.25, 100, k % 3 == 0, 0.5, -1.0, 64) for k in range(40)]
+    clip = Clip(notes, 16.0)
+    for address in (P.RESULT_NOTES, P.NOTES):
+        for chunk in range(2):
+            data = P.note_chunk(address, "r9", clip, 2, chunk)
+            plain, fast = P.parse(data), P.parse(data, notes=True)
+            assert plain.notes is None and fast.params == plain.params[:4] == ["r9", 2, chunk, 2]
+            assert fast.notes == P.decode_notes(plain.params[4:]) == notes[chunk * 30:(chunk + 1) * 30]
+            assert all(type(n) is Note and type(n.mute) is bool for n in fast.notes)
+            assert P.decode_packet(data, notes=True)[0][0].notes == fast.notes
+    usual = [
+        P.message(P.RESULT_NOTES, "r", 0, 0, 1, *P.note_args(notes[0])[:4], 2, *P.note_args(notes[0])[5:]),  # mute 2
+        P.message(P.RESULT_NOTES, "r", 0, 0, 1, 60, P.MAX_BEATS * 2, 1.0, 100, 0, 1.0, 0.0, 64),  # past MAX_BEATS
+        P.message(P.RESULT_NOTES, "r", 0, 0, 1, *map(float, P.note_args(notes[0]))),  # all floats, as TouchOSC
+        P.message(P.RESULT_NOTES, "r", 0, 0, 1),  # an empty chunk
+        P.message(P.RESULT_NOTES, "r", 0, 0, 1, *P.note_args(notes[0])) + b"\0\0\0\0",  # bytes past the notes
+        P.message(P.PREFIX + "answer", "r", 0, 0, 1, *P.note_args(notes[0])),  # the same shape at another address
+    ]
+    for data in usual:
+        assert P.parse(data, notes=True).notes is None
+    assert P.parse(usual[0], notes=True).params == P.parse(usual[0]).params
+    with pytest.raises(ClipError):  # the usual path still refuses what it refused
+        P.decode_notes(P.parse(usual[1], notes=True).params[4:])
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 127), st.integers(0, 4096), st.integers(1, 512), st.integers(1, 127),
                           st.booleans(), st.integers(0, 4), st.integers(-127, 127), st.integers(0, 127)),

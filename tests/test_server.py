@@ -265,6 +265,12 @@ def test_chunked_results_reassemble_exactly(client):
     big = client.run("generate", variations=3)
     assert [c.name for c in big] == ["big 0", "big 1", "big 2"]
     assert big == Echo().generate([], {"variations": 3}, None)
+    # A chunk asked for with a plain request comes back as its values, as on the wire: the
+    # client reads result chunks into notes (protocol.parse) but spreads them out again here.
+    client.run("generate", variations=1, request_id="again")
+    [(address, args)] = client.request(P.RESEND, 0, 1, rid="again")
+    sent = Echo().generate([], {"variations": 1}, None)[0].notes[P.CHUNK_NOTES:2 * P.CHUNK_NOTES]
+    assert address == P.RESULT_NOTES and args[4:] == [v for note in sent for v in P.note_args(note)]
 
 
 class Lossy(AsyncBridgeClient):
@@ -276,13 +282,13 @@ class Lossy(AsyncBridgeClient):
         self.lose_uploads = set(lose_uploads)
         self.seen = []
 
-    def _dispatch(self, address, args):
+    def _dispatch(self, address, args, notes=None):
         self.seen.append(address)
         key = (address, *args[1:2], *args[2:3]) if address == P.RESULT_NOTES else (address, *args[1:2])
         if key in self.lose_replies:
             self.lose_replies.discard(key)
             return
-        super()._dispatch(address, args)
+        super()._dispatch(address, args, notes)
 
     def send_raw_filter(self, data: bytes) -> bool:
         msg = OscMessage(data)

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from bridge import protocol as P
 from bridge.client import AsyncBridgeClient
-from bridge.clip import ClipError
+from bridge.clip import ClipError, Note
 from bridge.duet import wire
 from bridge.duet.events import Cut, Notice, Timed
 
@@ -71,9 +71,9 @@ class DuetClient(AsyncBridgeClient):
     def clock(self, beat: float, tempo: float, playing: bool = True) -> None:
         self.send(wire.CLOCK, self.sid, float(beat), float(tempo), int(playing))
 
-    def _dispatch(self, address: str, args: list) -> None:
+    def _dispatch(self, address: str, args: list, notes: list[Note] | None = None) -> None:
         if not address.startswith(wire.PREFIX) or address in (wire.MODE, wire.PARAM) or args[:1] != [self.sid]:
-            super()._dispatch(address, args)
+            super()._dispatch(address, args, notes)
         elif address == wire.ANSWER:
             try:
                 self._chunk(*wire.decode_chunk(args[1:]))
