@@ -234,6 +234,13 @@ def _read_notes(address: str, tags: bytes, data: bytes, at: int) -> Message | No
 
 
 BUNDLE_TAG = b"#bundle\0"
+_IMMEDIATELY = struct.pack(">q", 1)  # the OSC time tag that means "now"
+_SIZE = struct.Struct(">i")
+
+
+def bundle(messages: Sequence[bytes]) -> bytes:
+    """The messages as one OSC bundle, to be handled at once and in order."""
+    return BUNDLE_TAG + _IMMEDIATELY + b"".join(_SIZE.pack(len(m)) + m for m in messages)
 
 
 def decode_packet(data: bytes, max_messages: int = 1 << 16, notes: bool = False) -> tuple[list[Message], int]:

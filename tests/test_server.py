@@ -23,7 +23,7 @@ from pythonosc.udp_client import SimpleUDPClient
 from bridge import protocol as P
 from bridge.bundle import Bundle
 from fake_bridge import ANY_METER
-from bridge.client import AsyncBridgeClient, BridgeClient, BridgeError, Status
+from bridge.client import AsyncBridgeClient, BridgeClient, BridgeError, Status, _packets
 from bridge.clip import Clip, Note, Scale, TimeSignature
 from bridge.limits import Limits
 from bridge.model_store import Loaded, ModelStore
@@ -300,6 +300,7 @@ class Lossy(AsyncBridgeClient):
 
     async def open(self):
         await super().open()
+        self.loopback = False  # a link that loses datagrams is no loopback: one datagram a message
         transport = self._transports[0]
         original = transport.sendto
 
@@ -309,6 +310,42 @@ class Lossy(AsyncBridgeClient):
 
         transport.sendto = sendto
         return self
+
+
+
+class Counting(AsyncBridgeClient):
+    """Keeps every datagram it sends."""
+
+    async def open(self):
+        await super().open()
+        self.sent, transport = [], self._transports[0]
+        original = transport.sendto
+
+        def sendto(data, *addr):
+            self.sent.append(data)
+            original(data, *addr)
+
+        transport.sendto = sendto
+        return self
+
+
+def test_on_loopback_a_request_and_its_uploads_go_as_one_bundle(server):
+    """The server reads a request and its uploads from one datagram; too big a bundle, or a
+    bridge across a network, gets one datagram a message, each under 1,400 bytes."""
+    async def main():
+        async with Counting(port=server.port, timeout=5) as client:
+            [out] = await client.run("continue", [CLIP])
+            return out, client.sent
+
+    out, sent = asyncio.run(main())
+    assert out.notes == CLIP.notes and len(sent) == 1 and sent[0].startswith(P.BUNDLE_TAG)
+    messages, _ = P.decode_packet(sent[0])
+    assert [m.address for m in messages] == [P.CLIP, *[P.NOTES] * 4, P.PREFIX + "continue"]  # 100 notes
+    parts = P.clip_messages(P.CLIP, P.NOTES, "1", CLIP, 0, 1)
+    assert _packets(parts, loopback=False) == parts and _packets(parts[:1], loopback=True) == parts[:1]
+    big = P.clip_messages(P.CLIP, P.NOTES, "1", Clip([Note(60, i / 8, 0.1) for i in range(1500)], 200.0), 0, 1)
+    assert _packets(big, loopback=True) == big  # 51 datagrams: more than a bundle takes
+    assert all(len(m) < P.MAX_DATAGRAM for m in big)
 
 
 def test_dropped_result_chunks_and_header_are_recovered_by_resend(server):
