@@ -202,7 +202,7 @@ def _parse_simple(data: bytes, notes: bool = False) -> Message | None:
 # it comes out a bool: exact where every mute of the chunk is 0 or 1, which _read_notes checks.
 _NOTE_ROW = struct.Struct(">iffi3x?ffi")
 _NOTE_TAG_BYTES = NOTE_TYPES.encode()
-_make_note = partial(tuple.__new__, Note)
+_make_note = partial(tuple.__new__, Note)  # a Note from its values in order, without Note()'s argument handling
 _CHUNK_READERS: dict[int, tuple[struct.Struct, struct.Struct]] = {}  # notes -> (mutes, start and duration)
 
 
@@ -353,7 +353,6 @@ def note_args(note: Note) -> tuple:
 
 # The Python type of each value of a note as the bridge sends it (NOTE_TYPES).
 _NOTE_WIRE_TYPES = [{"i": int, "f": float}[tag] for tag in NOTE_TYPES]
-_tuple_new = tuple.__new__  # a Note from its eight values, checked: no keyword handling per note
 
 
 def decode_notes(args: Sequence[Any]) -> list[Note]:
@@ -365,7 +364,7 @@ def decode_notes(args: Sequence[Any]) -> list[Note]:
                                  for k in (1, 2)))):
         # Typed as the bridge sends them: one pass over the types, each note one tuple made in C
         # (558 notes: 0.45 -> 0.19 ms). Anything else is checked value by value.
-        return [_tuple_new(Note, (p, s, d, v, m != 0, prob, dev, rel))
+        return [_make_note((p, s, d, v, m != 0, prob, dev, rel))
                 for p, s, d, v, m, prob, dev, rel in zip(*[iter(args)] * NOTE_FIELDS)]
     notes = []
     for i in range(0, len(args), NOTE_FIELDS):
