@@ -9,7 +9,6 @@ import json
 import logging
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -194,14 +193,14 @@ def test_every_model_loop_reaches_the_cancellation_point_every_100_ms(real_store
 # --- 2. one packet, many requests -------------------------------------------------------------
 
 def bundle_of(requests: list[bytes], max_bytes: int = 64_900) -> bytes:
-    """An OSC bundle ("#bundle", time tag "immediately", size-prefixed elements) of as many
-    requests as fit in max_bytes."""
-    packet = P.BUNDLE_TAG + struct.pack(">q", 1)
+    """An OSC bundle (protocol.bundle) of as many requests as fit in max_bytes."""
+    size, kept = 16, []  # "#bundle" and the time tag, then a 4-byte size before each element
     for data in requests:
-        if len(packet) + 4 + len(data) > max_bytes:
+        if size + 4 + len(data) > max_bytes:
             break
-        packet += struct.pack(">i", len(data)) + data
-    return packet
+        size += 4 + len(data)
+        kept.append(data)
+    return P.bundle(kept)
 
 
 def models_reply_count(server) -> int:
