@@ -2,19 +2,19 @@
 
     .venv/bin/python bench/bench_server.py [--bundles DIR] [--runs 10] [--max-runs 3] [--startup-runs 5]
 
-Cold start is bench_startup's measure (process start to first pong). RSS is the server's
-VmRSS with every bundle in the folder loaded. Latency is measured for the same case:
-calling `TOOLS[name](clips, params, ToolContext(store))` in this process, and through a
-server process with the Python client (upload, request, every result chunk, `done`; on
-loopback the client sends the uploads and the request as one bundle, and announces its receive
-buffer as `window`, so a result of up to that many datagrams is not paced). What the server adds is given two ways: the round trip minus the in-process p50, and
-per request the round trip minus the tool's own time in the server process (its debug log line
-for that request id), the p50 of those pairs. The second is what the protocol, the thread
-hand-offs and the loopback cost; the first also carries how differently the same tool runs in
-two processes (a few percent either way: memory layout, caches). CPU time beside wall time:
-in-process p50, the server process's mean per request (its /proc counters tick every 10 ms, so
-a mean over the runs, warm-up included), and the client's p50. Cases whose model is not
-installed are listed as such.
+Cold start is bench_startup's measure (process start to first pong). RSS is the server's VmRSS
+with every bundle in the folder loaded. Latency is measured for the same case: calling
+`TOOLS[name](clips, params, ToolContext(store))` in this process, and through a server process
+with the Python client (upload, request, every result chunk, `done`; on loopback the client
+sends the uploads and the request as one bundle, and announces its receive buffer as `window`,
+so a result of up to that many datagrams is not paced). What the server adds is given two ways:
+the round trip minus the in-process p50, and per request the round trip minus the tool's own
+time in the server process (its debug log line for that request id), the p50 of those pairs.
+The second is what the protocol, the thread hand-offs and the loopback cost; the first also
+carries how differently the same tool runs in two processes (a few percent either way: memory
+layout, caches). CPU time beside wall time: in-process p50, the server process's mean per
+request (its /proc counters tick every 10 ms, so a mean over the runs, warm-up included), and
+the client's p50. Cases whose model is not installed are listed as such.
 """
 from __future__ import annotations
 

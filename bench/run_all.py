@@ -79,9 +79,10 @@ def report(args: argparse.Namespace) -> str:
                  f"Default settings: {args.runs} timed runs; maximum settings: {args.max_runs}. "
                  "In-process is the tool call alone in this process; server is client to final reply over UDP "
                  "loopback, through the Python client (which sends a request and its uploads as one bundle, "
-                 "and announces its receive buffer as `window`, so a result it can hold comes unpaced); tool in server is the same call's own time inside the "
-                 "server process, taken from its log line for each request, so the last two columns are what "
-                 "the server adds to the very call the client waited for.", "",
+                 "and announces its receive buffer as `window`, so a result it can hold comes unpaced); tool in "
+                 "server is the same call's own time inside the server process, taken from its log line for each "
+                 "request, so the last two columns are what the server adds to the very call the client waited "
+                 "for.", "",
                  bench_server.latency_markdown(measured, missing), ""]
 
     print(f"throughput for {args.duration:g} s...", file=sys.stderr, flush=True)
