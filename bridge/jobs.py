@@ -32,6 +32,14 @@ async def _no_drain() -> None:
     return None
 
 
+# What the server does with a tool request, as (name, from stamp, to stamp): reading its packet
+# (once decoded) up to the ACK; the queue, inputs read from Live when asked, and the hand-off to
+# a worker thread; the tool; checking its clips; saving them when asked and sending them, up to
+# `done` (for TCP and delivery into Live, through the event loop).
+STAGES = (("handle", "received", "acked"), ("to worker", "acked", "started"), ("tool", "started", "ran"),
+          ("check", "ran", "checked"), ("send", "checked", "done"))
+
+
 @dataclass(eq=False)
 class Job:
     """One queued or running tool request."""
@@ -56,6 +64,18 @@ class Job:
     udp: bool = False  # replies go by UDP: `send` may be called from the worker thread
     window: int = WINDOW  # result datagrams sent before the first pause (the request's `window`)
     lock: threading.Lock = field(default_factory=threading.Lock)  # guards finished and delivering
+    # time.perf_counter() as the request passes each stage, in order (STAGES): the debug line
+    # that says where the server's time went, which bench/bench_server.py reads.
+    stages: dict[str, float] = field(default_factory=dict)
+
+    def stamp(self, stage: str) -> None:
+        self.stages[stage] = time.perf_counter()
+
+    def stage_ms(self) -> dict[str, float]:
+        """The ms between the stamps, named for what ran between them (STAGES), as far as
+        the request got."""
+        at = self.stages
+        return {name: (at[end] - at[begin]) * 1000 for name, begin, end in STAGES if begin in at and end in at}
 
     def expired(self) -> bool:
         return not self.delivering and time.monotonic() >= self.deadline
@@ -81,6 +101,7 @@ class Job:
                 return False
             self.finished = True
             self.ended = time.monotonic()
+            self.stamp("done")
             return True
 
     def timeout_reply(self) -> bytes:

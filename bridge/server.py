@@ -16,6 +16,7 @@ stop the server.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -75,6 +76,7 @@ class BridgeServer:
         self.ableton = ableton if ableton is not None else AbletonOSC()  # binds nothing until used
         self.quiet = QuietLog(log)
         self.meter = ReplyMeter()
+        self._packet_at = 0.0  # perf_counter() when handling the current packet began: Job.stages' "received"
         self.info_budget = InfoBudget(self.limits.info_bytes, self.limits.info_bytes_per_second)
         self.uploads = Uploads(self.limits, MAX_INPUTS, self.quiet)
         self.results = Results(self.limits.result_cache)
@@ -128,6 +130,7 @@ class BridgeServer:
         replies; the rest are refused with one error, so a packet of 2,000 `models` requests
         costs what one does."""
         self.meter.reset()
+        self._packet_at = time.perf_counter()
         for index, msg in enumerate(messages):
             if self.meter.replies >= self.limits.replies_per_datagram:
                 skipped += len(messages) - index
@@ -254,9 +257,11 @@ class BridgeServer:
             raise RequestError("busy", f"{self.limits.queue_size} request(s) already waiting; try again later")
         self.uploads.take(key)
         clips = self._inputs(tool, routing, upload, origin)
-        self.jobs.submit(Job(key, rid, tool, clips, given, send, float(timeout), save, routing, origin.drain,
-                             udp=not origin.tcp, window=WINDOW if origin.tcp else window))
+        job = Job(key, rid, tool, clips, given, send, float(timeout), save, routing, origin.drain,
+                  udp=not origin.tcp, window=WINDOW if origin.tcp else window, stages={"received": self._packet_at})
+        self.jobs.submit(job)
         send(P.message(P.ACK, rid))
+        job.stamp("acked")
 
     def _window(self, value: Any) -> int:
         """The request's `window`: result datagrams the client's receive buffer holds at once,

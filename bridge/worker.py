@@ -94,16 +94,20 @@ class Runner:
             self.finish(job, error_reply(job.rid, code, str(exc) or type(exc).__name__))
             return
         # What the server adds to the model, per request (bench/bench_server.py reads these lines).
-        log.debug("request %s %s: tool %.3f ms, queued to done %.3f ms, %d clip(s)", job.rid, job.tool.name,
-                  tool_seconds * 1000, (job.ended - job.queued) * 1000, len(clips))
+        if log.isEnabledFor(logging.DEBUG):
+            stages = ", ".join(f"{name} {ms:.3f}" for name, ms in job.stage_ms().items() if name != "tool")
+            log.debug("request %s %s: tool %.3f ms, queued to done %.3f ms, %d clip(s); stages ms: %s", job.rid,
+                      job.tool.name, tool_seconds * 1000, (job.ended - job.queued) * 1000, len(clips), stages)
 
     def _work(self, job: Job, inputs: list[Clip], ctx: ToolContext, direct: bool) -> tuple[list[Clip], float] | None:
         """In the worker thread: the tool, its clips checked and saved and, when `direct`, sent
         with `done`. None when a cancel, timeout or shutdown answered while the tool ran."""
-        start = time.perf_counter()
+        job.stamp("started")
         clips = job.tool(inputs, job.given, ctx)
-        tool_seconds = time.perf_counter() - start  # the tool's own time: no thread hand-off in it
+        job.stamp("ran")
+        tool_seconds = job.stages["ran"] - job.stages["started"]  # the tool's own time: no thread hand-off in it
         clips = [clip.validate(self.limits.max_notes) for clip in clips]
+        job.stamp("checked")
         if not job.start_delivery():
             return None
         if job.save and clips:

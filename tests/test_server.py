@@ -25,6 +25,7 @@ from bridge.bundle import Bundle
 from fake_bridge import ANY_METER
 from bridge.client import AsyncBridgeClient, BridgeClient, BridgeError, Status, _packets
 from bridge.clip import Clip, Note, Scale, TimeSignature
+from bridge.jobs import STAGES, Job
 from bridge.limits import Limits
 from bridge.model_store import Loaded, ModelStore
 from bridge.params import ParamError
@@ -892,8 +893,21 @@ def test_each_request_logs_its_tool_time_at_debug(client, caplog):
         while time.monotonic() < deadline and not any("timed-1" in r.getMessage() for r in caplog.records):
             time.sleep(0.01)
     line = next(r.getMessage() for r in caplog.records if "timed-1" in r.getMessage())
-    found = re.search(r"request (\S+) \S+: tool ([0-9.]+) ms, queued to done ([0-9.]+) ms", line)
+    found = re.search(r"request (\S+) \S+: tool ([0-9.]+) ms, queued to done ([0-9.]+) ms, \d+ clip\(s\); "
+                      r"stages ms: (.*)$", line)
     assert found and found.group(1) == "timed-1" and 0 <= float(found.group(2)) <= float(found.group(3))
+    stages = [part.rsplit(" ", 1) for part in found.group(4).split(", ")]
+    assert [name for name, _ in stages] == [name for name, _, _ in STAGES if name != "tool"]
+    assert all(float(ms) >= 0 for _, ms in stages)
+
+
+def test_a_job_names_the_time_between_its_stamps_and_skips_stages_it_never_reached():
+    job = Job(("udp", "127.0.0.1", 1), "r", TOOLS["continue"], [], {}, lambda data: None, 5.0,
+              stages={"received": 1.0, "acked": 1.0002, "started": 1.0005, "ran": 1.0105})
+    assert {name: round(ms, 3) for name, ms in job.stage_ms().items()} == {
+        "handle": 0.2, "to worker": 0.3, "tool": 10.0}
+    assert job.end() and "done" in job.stages  # but no "checked": neither check nor send is named
+    assert list(job.stage_ms()) == ["handle", "to worker", "tool"]
 
 
 def test_a_draining_receiver_reads_what_waits_in_one_callback():
