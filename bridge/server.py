@@ -292,6 +292,8 @@ class BridgeServer:
         busy = self.jobs.busy
         if busy != self._busy:
             self._busy = busy
+            if not self.registered:  # nobody to tell: no message built twice a request for nothing
+                return
             data = P.message(P.STATUS, "", *self._status_args())
             for (_, ip, _), port in self.registered.items():
                 self.udp.sender((ip, port))(data)
