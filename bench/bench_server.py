@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import os
 import re
 import statistics
@@ -30,6 +31,7 @@ from pathlib import Path
 from bench_startup import TARGET as START_TARGET, time_to_first_pong
 from common import Case, cases, installed, p50_p95, rss_mb, server_process, timed
 from bridge.client import BridgeClient
+from bridge.jobs import STAGES
 from bridge.model_store import DEFAULT_BUNDLES_DIR, ModelStore
 from bridge.tools import TOOLS, ToolContext
 
@@ -46,6 +48,7 @@ class Latency:
     client_cpu_ms: list[float]
     tool_in_server_ms: list[float]  # the tool's own time in the server, request by request
     added_ms: list[float]  # round trip minus that, request by request
+    stage_ms: dict[str, list[float]]  # the server's other stages and OUTSIDE, request by request
 
 
 def cpu_ms(pid: int) -> float:
@@ -59,8 +62,11 @@ def cold_start(bundles: Path, runs: int) -> list[float]:
     return [time_to_first_pong(bundles) for _ in range(runs)]
 
 
-# Written by bridge/worker.py at debug level once a request is done.
-TOOL_LINE = re.compile(r"request (\S+) \S+: tool ([0-9.]+) ms")
+# Written by bridge/worker.py at debug level once a request is done: the tool's time, then the
+# server's other stages (bridge.jobs.STAGES) as "name ms" pairs.
+TOOL_LINE = re.compile(r"request (\S+) \S+: tool ([0-9.]+) ms.*?(?:; stages ms: (.*))?$")
+STAGE_NAMES = [name for name, _, _ in STAGES if name != "tool"]
+OUTSIDE = "outside the server"  # the round trip less every server stage: the client's work and both wakes
 
 
 class ToolTimes:
@@ -74,14 +80,17 @@ class ToolTimes:
     def __init__(self, stream, follow: bool = False) -> None:
         self.stream = stream
         self.times: dict[str, float] = {}  # by request id (the last of a reused id)
+        self.stages: dict[str, dict[str, float]] = {}  # by request id: the other stages' ms
         self.total_ms = 0.0  # every request's, ids reused or not
         if follow:
             threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self, until: str | None = None) -> None:
         for line in self.stream:
-            if found := TOOL_LINE.search(line):
+            if found := TOOL_LINE.search(line.rstrip("\n")):
                 self.times[found.group(1)] = float(found.group(2))
+                pairs = (part.rsplit(" ", 1) for part in (found.group(3) or "").split(", ") if part)
+                self.stages[found.group(1)] = {name: float(ms) for name, ms in pairs}
                 self.total_ms += float(found.group(2))
                 if found.group(1) == until:
                     return
@@ -93,8 +102,9 @@ class ToolTimes:
         return self.times[rid]
 
 
-def latencies(bundles: Path, runs: int, max_runs: int) -> tuple[list[Latency], list[Case], float]:
-    """(measured cases, cases without an installed model, server RSS in MiB with all bundles loaded)."""
+def latencies(bundles: Path, runs: int, max_runs: int) -> tuple[list[Latency], list[Case], float, list[float]]:
+    """(measured cases, cases without an installed model, server RSS in MiB with all bundles
+    loaded, round trips of `ping` in ms: a request with no tool, no result and no thread)."""
     store = ModelStore.from_dir(bundles)
     ctx = ToolContext(store)
     measured, missing = [], []
@@ -120,9 +130,14 @@ def latencies(bundles: Path, runs: int, max_runs: int) -> tuple[list[Latency], l
             server_cpu = (cpu_ms(proc.pid) - before) / (n + 1)  # timed() makes n + 1 calls (one warm-up)
             in_server = [tool_times.of(rid) for rid in rids[1:]]  # the warm-up call is not timed
             added = [wall - tool for wall, tool in zip(remote.wall_ms, in_server)]
+            stages = [tool_times.stages[rid] for rid in rids[1:]]
+            stage_ms = {name: [one.get(name, math.nan) for one in stages] for name in STAGE_NAMES}
+            stage_ms[OUTSIDE] = [more - sum(one.get(name, math.nan) for name in STAGE_NAMES)
+                                 for more, one in zip(added, stages)]
             measured.append(Latency(case, local.wall_ms, remote.wall_ms, local.cpu_ms, server_cpu, remote.cpu_ms,
-                                    in_server, added))
-    return measured, missing, rss
+                                    in_server, added, stage_ms))
+        pings = timed(client.ping, 4 * runs).wall_ms
+    return measured, missing, rss, pings
 
 
 def startup_markdown(times: list[float], rss: float) -> str:
@@ -155,6 +170,30 @@ def latency_markdown(measured: list[Latency], missing: list[Case]) -> str:
     return "\n".join(lines)
 
 
+STAGES_TEXT = (
+    "The same requests, what the server adds split into its stages, from its log line for each request "
+    "(bridge.jobs.STAGES): *handle* reads the request's packet, once decoded, up to the ACK; *to worker* is the "
+    "hand-off to the worker thread; *check* checks the tool's clips; *send* encodes and sends them, up to `done`; "
+    "*outside the server* is the round trip less the tool and those four: the client's own work (preparing the "
+    "request, reading the result), decoding the request's datagram, and the two wakes between the processes. "
+    "Each column is the p50 of that stage over the timed runs, so a row's columns need not add up to its "
+    "total.")
+
+
+def stages_markdown(measured: list[Latency], pings: list[float]) -> str:
+    """Where the added time goes, case by case, and the round trip of a ping beside it."""
+    lines = [f"| case | added p50 ms | {' | '.join(STAGE_NAMES)} | {OUTSIDE} |",
+             "|---|---|" + "---|" * (len(STAGE_NAMES) + 1)]
+    for item in measured:
+        cells = [statistics.median(item.stage_ms[name]) for name in [*STAGE_NAMES, OUTSIDE]]
+        lines.append(f"| {item.case.label} | {statistics.median(item.added_ms):.2f} | "
+                     + " | ".join(f"{ms:.2f}" for ms in cells) + " |")
+    p50, p95 = p50_p95(pings)
+    lines += ["", f"A `ping` through the same client, a request with no tool, no thread and one reply: "
+                  f"{p50:.2f} ms p50, {p95:.2f} p95 ({len(pings)} runs)."]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundles", type=Path, default=DEFAULT_BUNDLES_DIR)
@@ -163,8 +202,9 @@ def main() -> None:
     parser.add_argument("--startup-runs", type=int, default=5)
     args = parser.parse_args()
     times = cold_start(args.bundles, args.startup_runs)
-    measured, missing, rss = latencies(args.bundles, args.runs, args.max_runs)
-    print(startup_markdown(times, rss), latency_markdown(measured, missing), sep="\n\n")
+    measured, missing, rss, pings = latencies(args.bundles, args.runs, args.max_runs)
+    print(startup_markdown(times, rss), latency_markdown(measured, missing), STAGES_TEXT,
+          stages_markdown(measured, pings), sep="\n\n")
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ def report(args: argparse.Namespace) -> str:
     print("cold start and memory...", file=sys.stderr, flush=True)
     times = bench_server.cold_start(args.bundles, args.startup_runs)
     print("per-tool latency...", file=sys.stderr, flush=True)
-    measured, missing, rss = bench_server.latencies(args.bundles, args.runs, args.max_runs)
+    measured, missing, rss, pings = bench_server.latencies(args.bundles, args.runs, args.max_runs)
     sections += ["## Cold start and memory", "", bench_server.startup_markdown(times, rss), "",
                  "## Latency per tool", "",
                  f"Default settings: {args.runs} timed runs; maximum settings: {args.max_runs}. "
@@ -83,7 +83,9 @@ def report(args: argparse.Namespace) -> str:
                  "server is the same call's own time inside the server process, taken from its log line for each "
                  "request, so the last two columns are what the server adds to the very call the client waited "
                  "for.", "",
-                 bench_server.latency_markdown(measured, missing), ""]
+                 bench_server.latency_markdown(measured, missing), "",
+                 "### Where the added time goes", "", bench_server.STAGES_TEXT, "",
+                 bench_server.stages_markdown(measured, pings), ""]
 
     print(f"throughput for {args.duration:g} s...", file=sys.stderr, flush=True)
     sections += ["## Throughput", "", bench_throughput.run(args.bundles, args.clients, args.duration), ""]
