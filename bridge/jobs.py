@@ -34,8 +34,9 @@ async def _no_drain() -> None:
 
 # What the server does with a tool request, as (name, from stamp, to stamp): reading its packet
 # (once decoded) up to the ACK; the queue, inputs read from Live when asked, and the hand-off to
-# a worker thread; the tool; checking its clips; saving them when asked and sending them, up to
-# `done` (for TCP and delivery into Live, through the event loop).
+# a worker thread; the tool; checking its clips (for a result sent over OSC and not saved, all
+# but their notes, which are checked clip by clip in the next stage); saving them when asked
+# and sending them, up to `done` (for TCP and delivery into Live, through the event loop).
 STAGES = (("handle", "received", "acked"), ("to worker", "acked", "started"), ("tool", "started", "ran"),
           ("check", "ran", "checked"), ("send", "checked", "done"))
 

@@ -988,3 +988,67 @@ def test_a_cancel_during_delivery_lets_the_result_finish(server):
     assert mine[-1] == (P.DONE, ["big", 6]) and len(results(mine, 6)) == 6
     assert [r for r in raw.quiet() + replies if r[1][0] == "stop"] == [(P.DONE, ["stop", 0])]
     raw.close()
+
+
+class Faulty:
+    """Makes three clips of 40 notes (two chunks each); the last holds a note no bridge may
+    send, as a model that produced a NaN would."""
+
+    def generate(self, clips, params, ctx):
+        good = [Note(60 + i % 12, i * 0.5, 0.5) for i in range(40)]
+        bad = [*good[:5], Note(64, float("nan"), 0.5), *good[6:]]
+        return [Clip(good, 32.0, name="one"), Clip(good, 32.0, name="two"), Clip(bad, 32.0, name="three")]
+
+
+def faulty_server(start, **kwargs) -> BridgeServer:
+    config = {"name": "faulty", "kind": "melody", "tools": ["generate"], "model_class": "fake", "default": True,
+              **ANY_METER}
+    return start(store=ModelStore(loaded=[Loaded(Bundle(Path("faulty"), config, {}), Faulty())]), **kwargs)
+
+
+def test_a_refused_result_note_ends_the_request_in_error_after_whole_clips_only(start, tmp_path):
+    """A result's notes are checked clip by clip as the clips go out (bridge.worker): the clips
+    before the bad one arrive whole, then `error`, never `done`, and nothing is kept for
+    resend. A result to be saved is checked whole first, so nothing of it goes out or to disk."""
+    server = faulty_server(start, output_dir=tmp_path)
+    raw = Raw(server.port)
+    try:
+        raw.send(P.PREFIX + "generate", "f")
+        replies = raw.until_final("f")
+        assert replies[-1] == (P.ERROR, ["f", "bad_clip", "note 5: start must be a finite number, got nan"])
+        sent = [(address, args[1:3]) for address, args in replies if address in (P.RESULT, P.RESULT_NOTES)]
+        assert sent == [(P.RESULT, [0, 3]), (P.RESULT_NOTES, [0, 0]), (P.RESULT_NOTES, [0, 1]),
+                        (P.RESULT, [1, 3]), (P.RESULT_NOTES, [1, 0]), (P.RESULT_NOTES, [1, 1])]
+        raw.send(P.RESEND, "f", 0, 0)
+        assert raw.error("f")[0] == "unknown_request"
+
+        raw.send(P.PREFIX + "generate", "s", "save", "takes/faulty.mid")
+        replies = raw.until_final("s")
+        assert replies[-1][0] == P.ERROR and "note 5" in replies[-1][1][2]
+        assert not [address for address, _ in replies if address in (P.RESULT, P.RESULT_NOTES)]
+        assert not list(tmp_path.rglob("*.mid"))
+    finally:
+        raw.close()
+    with BridgeClient(port=server.port, timeout=5) as client:
+        with pytest.raises(BridgeError, match="bad_clip: note 5: start must be a finite number"):
+            client.run("generate")
+        client.ping()  # and the server answers on
+    tcp = faulty_server(start, tcp_port=0)  # the loop sends a TCP result: the same order
+    with socket.create_connection(("127.0.0.1", tcp.tcp_port), timeout=5) as sock:
+        sock.sendall(P.slip_encode(P.message(P.PREFIX + "generate", "t")))
+        frames = tcp_frames(sock, "t")
+    assert [(address, args[1:3]) for address, args in frames if address in (P.RESULT, P.RESULT_NOTES)] == sent
+    assert frames[-1][0] == P.ERROR
+
+
+def test_a_result_clip_over_the_note_limit_is_refused_before_any_of_it_goes_out(start):
+    """Note counts are checked for every clip before the first datagram: only a note's value
+    can stop a result part way (the test above)."""
+    raw = Raw(faulty_server(start, max_notes=30).port)
+    try:
+        raw.send(P.PREFIX + "generate", "n")
+        replies = raw.until_final("n")
+    finally:
+        raw.close()
+    assert replies[-1] == (P.ERROR, ["n", "bad_clip", "clip has 40 notes, more than the limit of 30"])
+    assert not [address for address, _ in replies if address in (P.RESULT, P.RESULT_NOTES)]
