@@ -173,11 +173,11 @@ def latency_markdown(measured: list[Latency], missing: list[Case]) -> str:
 STAGES_TEXT = (
     "The same requests, what the server adds split into its stages, from its log line for each request "
     "(bridge.jobs.STAGES): *handle* reads the request's packet, once decoded, up to the ACK; *to worker* is the "
-    "hand-off to the worker thread; *check* checks the tool's clips; *send* encodes and sends them, up to `done`; "
-    "*outside the server* is the round trip less the tool and those four: the client's own work (preparing the "
-    "request, reading the result), decoding the request's datagram, and the two wakes between the processes. "
-    "Each column is the p50 of that stage over the timed runs, so a row's columns need not add up to its "
-    "total.")
+    "hand-off to the worker thread; *check* checks the tool's clips but their notes; *send* checks each clip's "
+    "notes, encodes and sends it, up to `done`; *outside the server* is the round trip less the tool and those "
+    "four: the client's own work (preparing the request, reading the result), decoding the request's datagram, "
+    "and the two wakes between the processes. Each column is the p50 of that stage over the timed runs, so a "
+    "row's columns need not add up to its total.")
 
 
 def stages_markdown(measured: list[Latency], pings: list[float]) -> str:
