@@ -122,7 +122,8 @@ class Runner:
         clips = job.tool(inputs, job.given, ctx)
         job.stamp("ran")
         tool_seconds = job.stages["ran"] - job.stages["started"]  # the tool's own time: no thread hand-off in it
-        clips = [clip.validate(self.limits.max_notes, notes=not _checks_as_it_sends(job)) for clip in clips]
+        notes_now = not _checks_as_it_sends(job)
+        clips = [clip.validate(self.limits.max_notes, notes=notes_now) for clip in clips]
         job.stamp("checked")
         if not job.start_delivery():
             return None
@@ -130,8 +131,8 @@ class Runner:
             self._save(job, clips)
         if direct:
             for data in _replies(job, clips, ctx.notices):
-                if job.finished:  # shutting down: the final reply is out
-                    break
+                if job.finished:  # shutting down: the final reply is out, and nothing is kept
+                    return clips, tool_seconds
                 if data is None:
                     time.sleep(PAUSE)
                 else:
