@@ -87,6 +87,20 @@ test("a result with a chunk that never arrives ends as lost after the resend rou
     assert.equal(outcome.at(-1)[1], "lost");
 });
 
+test("an error after whole clips of a result ends the request with no clips: a result counts at done", () => {
+    // The bridge checks each result clip's notes just before sending it (docs/protocol.md).
+    const {c, outcome, handlers} = client();
+    c.run("generate", [], [], handlers);
+    c.receive("/bridge/ack", ["t-1"]);
+    c.receive("/bridge/result", ["t-1", 0, 2, 1, 1, 8, 120, 4, 4, "one"]);
+    c.receive("/bridge/result_notes", ["t-1", 0, 0, 1, 60, 0, 0.5, 100, 0, 1, 0, 64]);
+    c.receive("/bridge/error", ["t-1", "bad_clip", "note 5: start must be a finite number, got nan"]);
+    assert.deepEqual(outcome, [["error", "bad_clip", "note 5: start must be a finite number, got nan"]]);
+    assert.equal(c.busy(), false);
+    c.receive("/bridge/done", ["t-1", 2]);  // a stray done changes nothing
+    assert.equal(outcome.length, 1);
+});
+
 test("a ping is replaced by a real request instead of blocking it", () => {
     const {c, outcome, handlers} = client();
     c.ping(handlers);
