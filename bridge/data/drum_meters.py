@@ -14,7 +14,6 @@ Hits are (class, start in beats, note); the caller quantizes them on the new met
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 from bridge.clip import Note, TimeSignature
