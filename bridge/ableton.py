@@ -43,8 +43,6 @@ import struct
 from dataclasses import dataclass, replace
 from typing import Any, AsyncIterator, Sequence
 
-from pythonosc.osc_message import OscMessage
-
 from bridge import protocol as P
 from bridge.clip import Clip, ClipError, Note, TimeSignature
 from bridge.quiet_log import QuietLog
@@ -245,7 +243,7 @@ class AbletonOSC:
                             "AbletonOSC answers from %s:%d", addr[0], addr[1], self.host, self.port)
         return False
 
-    def _datagram(self, messages: list[OscMessage], skipped: int, addr: tuple) -> None:
+    def _datagram(self, messages: list[P.Message], skipped: int, addr: tuple) -> None:
         for msg in messages:
             self._received(msg.address, list(msg.params))
 

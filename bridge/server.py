@@ -21,8 +21,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from pythonosc.osc_message import OscMessage
-
 from bridge import live_requests as L
 from bridge import protocol as P
 from bridge.ableton import AbletonOSC
@@ -125,7 +123,7 @@ class BridgeServer:
 
     # Packets and messages ----------------------------------------------------------------
 
-    def _packet(self, messages: list[OscMessage], skipped: int, origin: Origin) -> None:
+    def _packet(self, messages: list[P.Message], skipped: int, origin: Origin) -> None:
         """Handle a datagram's or frame's messages until they have caused `replies_per_datagram`
         replies; the rest are refused with one error, so a packet of 2,000 `models` requests
         costs what one does."""

@@ -24,8 +24,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Sequence
 
-from pythonosc.osc_message import OscMessage
-
 from bridge import protocol as P
 from bridge.limits import Limits
 from bridge.quiet_log import QuietLog
@@ -34,7 +32,7 @@ from bridge.udp import OscReceiver
 log = logging.getLogger(__name__)
 
 Send = Callable[[bytes], None]
-Handler = Callable[[list[OscMessage], int, "Origin"], None]
+Handler = Callable[[list[P.Message], int, "Origin"], None]
 # Receive buffer asked of the kernel (Linux caps it at net.core.rmem_max). The default ~200 kB
 # holds only ~100 datagrams: 16 clients uploading at once overflow it, and a request the kernel
 # drops is one the bridge can never answer.
@@ -165,7 +163,7 @@ class UdpServer:
         self.quiet.warning("not allowed", "dropped datagram from %s: not in the allow list", addr[0])
         return False
 
-    def _received(self, messages: list[OscMessage], skipped: int, addr: tuple) -> None:
+    def _received(self, messages: list[P.Message], skipped: int, addr: tuple) -> None:
         ip, port = addr[0], addr[1]
         self.handle(messages, skipped, Origin(("udp", ip, port), ip, self.sender((ip, port))))
 

@@ -14,14 +14,12 @@ import logging
 import socket
 from typing import Callable
 
-from pythonosc.osc_message import OscMessage
-
 from bridge import protocol as P
 from bridge.quiet_log import QuietLog
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[list[OscMessage], int, tuple], None]  # messages, how many more the datagram held, sender
+Handler = Callable[[list[P.Message], int, tuple], None]  # messages, how many more the datagram held, sender
 
 
 class OscReceiver(asyncio.DatagramProtocol):
