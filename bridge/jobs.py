@@ -59,14 +59,13 @@ class Job:
     finished: bool = False
     delivering: bool = False  # results are going out; cancel and timeout no longer apply
     deadline: float = 0.0  # time.monotonic() when the request times out, set when queued
-    queued: float = 0.0  # time.monotonic() when it was queued
-    ended: float = 0.0  # time.monotonic() when its final reply was sent
     timer: asyncio.TimerHandle | None = None
     udp: bool = False  # replies go by UDP: `send` may be called from the worker thread
     window: int = WINDOW  # result datagrams sent before the first pause (the request's `window`)
     lock: threading.Lock = field(default_factory=threading.Lock)  # guards finished and delivering
-    # time.perf_counter() as the request passes each stage, in order (STAGES): the debug line
-    # that says where the server's time went, which bench/bench_server.py reads.
+    # time.perf_counter() as the request passes each stage (STAGES, and "queued" when it joined
+    # the queue): the debug line that says where the server's time went, which
+    # bench/bench_server.py reads.
     stages: dict[str, float] = field(default_factory=dict)
 
     def stamp(self, stage: str) -> None:
@@ -101,7 +100,6 @@ class Job:
             if self.finished or (unless_delivering and self.delivering):
                 return False
             self.finished = True
-            self.ended = time.monotonic()
             self.stamp("done")
             return True
 
@@ -184,8 +182,8 @@ class Jobs:
         """Queue a job; its deadline counts from now. RequestError `busy` when the queue is full."""
         if self.queue.full():
             raise RequestError("busy", f"{self.queue.size} request(s) already waiting; try again later")
-        job.queued = time.monotonic()
-        job.deadline = job.queued + job.timeout
+        job.stamp("queued")
+        job.deadline = time.monotonic() + job.timeout
         job.timer = asyncio.get_running_loop().call_later(job.timeout, self.expire, job)
         self._open[job.key] = job
         self.queue.put(job)

@@ -83,10 +83,9 @@ class Runner:
             if job.routing.live:
                 inputs = self.limits.check_clips(await L.prepare_inputs(job.tool, job.routing, job.clips,
                                                                          self.ableton))
-            made = await loop.run_in_executor(self.executor, self._work, job, inputs, ctx, direct)
-            if made is None:  # a cancel, timeout or shutdown answered first
+            clips = await loop.run_in_executor(self.executor, self._work, job, inputs, ctx, direct)
+            if clips is None:  # a cancel, timeout or shutdown answered first
                 return
-            clips, tool_seconds = made
             if not direct:
                 if job.routing.deliver == "live":
                     for index, slot in enumerate(await L.deliver(job.tool, job.routing, clips, self.ableton)):
@@ -111,17 +110,18 @@ class Runner:
             return
         # What the server adds to the model, per request (bench/bench_server.py reads these lines).
         if log.isEnabledFor(logging.DEBUG):
-            stages = ", ".join(f"{name} {ms:.3f}" for name, ms in job.stage_ms().items() if name != "tool")
+            ms = job.stage_ms()  # the tool's own time first: no thread hand-off in it
+            stages = ", ".join(f"{name} {value:.3f}" for name, value in ms.items() if name != "tool")
             log.debug("request %s %s: tool %.3f ms, queued to done %.3f ms, %d clip(s); stages ms: %s", job.rid,
-                      job.tool.name, tool_seconds * 1000, (job.ended - job.queued) * 1000, len(clips), stages)
+                      job.tool.name, ms["tool"], (job.stages["done"] - job.stages["queued"]) * 1000, len(clips),
+                      stages)
 
-    def _work(self, job: Job, inputs: list[Clip], ctx: ToolContext, direct: bool) -> tuple[list[Clip], float] | None:
+    def _work(self, job: Job, inputs: list[Clip], ctx: ToolContext, direct: bool) -> list[Clip] | None:
         """In the worker thread: the tool, its clips checked and saved and, when `direct`, sent
         with `done`. None when a cancel, timeout or shutdown answered while the tool ran."""
         job.stamp("started")
         clips = job.tool(inputs, job.given, ctx)
         job.stamp("ran")
-        tool_seconds = job.stages["ran"] - job.stages["started"]  # the tool's own time: no thread hand-off in it
         notes_now = not _checks_as_it_sends(job)
         clips = [clip.validate(self.limits.max_notes, notes=notes_now) for clip in clips]
         job.stamp("checked")
@@ -132,14 +132,14 @@ class Runner:
         if direct:
             for data in _replies(job, clips, ctx.notices):
                 if job.finished:  # shutting down: the final reply is out, and nothing is kept
-                    return clips, tool_seconds
+                    return clips
                 if data is None:
                     time.sleep(PAUSE)
                 else:
                     job.send(data)
             self.results.put(job.key, clips)  # checked whole by now
             self.finish(job, P.message(P.DONE, job.rid, len(clips)))
-        return clips, tool_seconds
+        return clips
 
     def _save(self, job: Job, clips: list[Clip]) -> None:
         """Write the result where the request's `save` asked; a full disk is the user's to fix, not a bug."""
