@@ -78,7 +78,6 @@ def test_decoded_notes_are_ordinary_notes():
     assert P.decode_notes([60, 0, 1, 100, 0, 1, 0, 64]) == [Note(60, 0.0, 1.0)]  # ints for floats: converted
 
 
-
 def test_a_receiver_of_results_reads_note_chunks_straight_into_notes():
     """parse(notes=True) gives a chunk's notes apart, equal to those the value-by-value path
     makes, with the head as params; anything it cannot read exactly goes the usual way."""
