@@ -14,8 +14,11 @@ variations x windows for generate). Both sides run on the same number of threads
 default 1; the NumPy side's BLAS is set to it), their runs taken in turns so that a slow
 spell of the machine slows both (common.timed_together). Prints wall p50/p95 and CPU p50 (this
 process's CPU time, which on a shared machine says more than wall time) in ms; ratio = Keras
-wall p50 / NumPy wall p50 (above 1: NumPy is faster), cpu ratio the same for CPU time; then
-"tool", the whole NumPy tool (clip in, clips out, as the server runs it: the network plus
+wall p50 / NumPy wall p50 (above 1: NumPy is faster), cpu ratio the same for CPU time; "work",
+Keras's multiply-adds over NumPy's (NumPy reads the first decoder layer's input from tables,
+so it has fewer): the ratio both sides would show running each one equally fast, so a ratio
+near it says NumPy's products run as fast as Keras's, and one above it that they run faster;
+then "tool", the whole NumPy tool (clip in, clips out, as the server runs it: the network plus
 reading and writing clips), and "gemm", the time the decode's per-step matmuls alone would take
 at this machine's measured single-thread SGEMM peak: a floor neither side can go under in
 float32. Then, on the widest bundle, NumPy's wall and CPU time with 1 and with 2 BLAS
@@ -116,6 +119,24 @@ def gemm_floor_ms(hp, rows: int, peak: float) -> float:
     return flops * hp.steps / peak * 1000
 
 
+def work_ratio(model: MusicVAE, rows: int, encoded: int) -> float:
+    """Keras's multiply-adds for a call over NumPy's: the ratio the two sides would show if each
+    ran every multiply-add equally fast. Both encode `encoded` windows alike and both multiply
+    each step's h by every layer's recurrent kernel and the top one's by the output kernel;
+    only Keras also multiplies the first layer's input (fed-back event, z, position) by its
+    kernel every step, where NumPy reads rows of tables and projects z once a call."""
+    hp, layers = model.hp, model.decoder.layers
+    rec = sum(layer.units * 4 * layer.units for layer in layers)
+    inputs = [layer.input.matrix.shape[0] * 4 * layer.units for layer in layers]
+    out = layers[-1].units * len(model.out_bias)
+    encode = encoded * hp.steps * sum(d.input.matrix.shape[0] * 4 * d.units + d.units * 4 * d.units
+                                      for layer in model.encoder for d in (layer.fw, layer.bw))
+    z_once = model.embedding_kernel.shape[0] * 4 * layers[0].units
+    keras = encode + rows * hp.steps * (rec + sum(inputs) + out)
+    ours = encode + rows * (hp.steps * (rec + sum(inputs[1:]) + out) + z_once)
+    return keras / ours
+
+
 def blas_threads(generate, runs: int) -> str:
     """NumPy's generate with 1 and 2 BLAS threads: wall and CPU p50, measured back to back."""
     from threadpoolctl import threadpool_limits
@@ -146,7 +167,7 @@ def main() -> int:
     print(f"load average at start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}; times in ms; "
           f"single-thread SGEMM peak {peak / 1e9:.0f} GFLOP/s")
     print(f"{'bundle':<24} {'case':<28} {'numpy p50':>9} {'p95':>6} {'cpu':>6} {'keras p50':>9} {'p95':>6} {'cpu':>6} "
-          f"{'ratio':>6} {'cpu ratio':>9} {'tool':>6} {'gemm':>6}")
+          f"{'ratio':>6} {'cpu ratio':>9} {'work':>6} {'tool':>6} {'gemm':>6}")
     for item in vaes:
         kind, name = item.bundle.config["kind"], item.name
         make = drum_clip if kind == "drums" else melody_clip
@@ -155,21 +176,22 @@ def main() -> int:
         n_generate, n_interpolate = numpy_cases(item.model, events, windows, grid)
         k_generate, k_interpolate = keras_cases(item, events, windows, grid, args.threads)
         cases = [
-            ("generate 8 x 4 bars", 8, n_generate, k_generate,
+            ("generate 8 x 4 bars", 8, 0, n_generate, k_generate,
              lambda: TOOLS["generate"]([], {"variations": 8, "bars": 4, "type": kind, "bundle": name}, ctx)),
-            ("interpolate 4 bars, 3 steps", 3, lambda: n_interpolate(3), lambda: k_interpolate(3),
+            ("interpolate 4 bars, 3 steps", 3, 2, lambda: n_interpolate(3), lambda: k_interpolate(3),
              lambda: TOOLS["interpolate"]([a, b], {"steps": 3, "type": kind, "bundle": name}, ctx)),
-            ("interpolate 4 bars, 16 steps", 16, lambda: n_interpolate(16), lambda: k_interpolate(16),
+            ("interpolate 4 bars, 16 steps", 16, 2, lambda: n_interpolate(16), lambda: k_interpolate(16),
              lambda: TOOLS["interpolate"]([a, b], {"steps": 16, "type": kind, "bundle": name}, ctx)),
         ]
-        for label, rows, ours, theirs, tool in cases:
+        for label, rows, clips_encoded, ours, theirs, tool in cases:
             if label.split()[0] not in item.bundle.config["tools"]:
                 continue  # e.g. the high-KL drums model serves interpolate only
             mine, keras, whole = timed_together([ours, theirs, tool], args.runs)
             (n50, n95), (k50, k95) = p50_p95(mine.wall_ms), p50_p95(keras.wall_ms)
             ncpu, kcpu = p50_p95(mine.cpu_ms)[0], p50_p95(keras.cpu_ms)[0]
+            work = work_ratio(item.model, rows * windows, clips_encoded * windows)
             print(f"{name:<24} {label:<28} {n50:>9.1f} {n95:>6.1f} {ncpu:>6.1f} {k50:>9.1f} {k95:>6.1f} {kcpu:>6.1f} "
-                  f"{k50 / n50:>6.2f} {kcpu / ncpu:>9.2f} {p50_p95(whole.wall_ms)[0]:>6.1f} "
+                  f"{k50 / n50:>6.2f} {kcpu / ncpu:>9.2f} {work:>6.2f} {p50_p95(whole.wall_ms)[0]:>6.1f} "
                   f"{gemm_floor_ms(item.model.hp, rows * windows, peak):>6.1f}")
     # The widest decoder that serves generate: where a second thread would help most.
     first = max((v for v in vaes if "generate" in v.bundle.config["tools"]),
