@@ -46,7 +46,7 @@ def grid_position(start: float, steps_per_quarter: int = STEPS_PER_QUARTER) -> t
     """(step, offset) of an onset in beats: the nearest grid step and the signed offset."""
     pos = start * steps_per_quarter
     step = int(math.floor(pos + 0.5))
-    return step, float(np.clip(2.0 * (step - pos), -1.0, 1.0))
+    return step, min(1.0, max(-1.0, 2.0 * (step - pos)))  # not np.clip: a scalar through NumPy costs 5 us
 
 
 def num_steps(length_beats: float, steps_per_quarter: int = STEPS_PER_QUARTER) -> int:
@@ -104,11 +104,10 @@ def onset_beats(step: int | np.ndarray, offset: float | np.ndarray,
 def decode(tensor: np.ndarray, steps_per_quarter: int = STEPS_PER_QUARTER) -> list[Hit]:
     """The hits of a [T, 27] tensor (hit where > 0.5), onsets never before beat 0."""
     hits, velocities, offsets = split(tensor)
-    out = []
-    for step, k in zip(*np.nonzero(hits > 0.5)):
-        start = max(0.0, float(onset_beats(step, offsets[step, k], steps_per_quarter)))
-        velocity = int(np.clip(round(float(velocities[step, k]) * 127), 1, 127))
-        out.append(Hit(start, int(k), velocity))
+    steps, classes = np.nonzero(hits > 0.5)
+    starts = np.maximum(0.0, onset_beats(steps, offsets[steps, classes], steps_per_quarter))
+    levels = np.clip(np.round(velocities[steps, classes].astype(np.float64) * 127), 1, 127).astype(int)
+    out = map(Hit, starts.tolist(), classes.tolist(), levels.tolist())
     return sorted(out, key=lambda h: (h.start, h.drum_class))
 
 

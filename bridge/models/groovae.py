@@ -235,6 +235,7 @@ class GrooVAE:
         input's mean level (the model's accents move around it); with 0 the model's level.
         `report` is called every REPORT_EVERY cells (the cancellation point)."""
         hits, velocities, offsets = enc.split(tensor)
+        offsets = np.clip(offsets, -MAX_OFFSET, MAX_OFFSET)  # once, not once a note: a scalar through NumPy costs 5 us
         spq = feel.grid.steps_per_quarter
         notes = list(clip.notes)
         latest = max(clip.length - 1e-3, 0.0)
@@ -249,22 +250,22 @@ class GrooVAE:
             if count % REPORT_EVERY == 0:
                 report()
             lead = leads[step, k]
-            target_start = float(enc.onset_beats(step, np.clip(offsets[step, k], -MAX_OFFSET, MAX_OFFSET), spq))
+            target_start = float(enc.onset_beats(step, offsets[step, k], spq))
             target_velocity = float(velocities[step, k]) * 127.0 - dynamics * (level[k][1] - level[k][0])
             shift = amount * (target_start - clip.notes[lead].start)
             lift = amount * (target_velocity - clip.notes[lead].velocity)
             for i in members:
                 note = clip.notes[i]
                 start = min(max(0.0, note.start + shift), max(note.start, latest))
-                velocity = int(np.clip(round(note.velocity + lift), 1, 127))
+                velocity = min(127, max(1, round(note.velocity + lift)))
                 notes[i] = note._replace(start=start, velocity=velocity)
         for count, (step, k) in enumerate(zip(*np.nonzero(hits > 0.5))):
             if count % REPORT_EVERY == 0:
                 report()
             if (int(step), int(k)) in cells:
                 continue
-            start = float(enc.onset_beats(step, np.clip(offsets[step, k], -MAX_OFFSET, MAX_OFFSET), spq))
-            velocity = int(np.clip(round(amount * float(velocities[step, k]) * 127.0), 1, 127))
+            start = float(enc.onset_beats(step, offsets[step, k], spq))
+            velocity = min(127, max(1, round(amount * float(velocities[step, k]) * 127.0)))
             notes.append(Note(feel.pitch(int(k), int(step)), min(max(0.0, start), latest), 1.0 / spq, velocity))
         return tuple(notes)
 
