@@ -46,7 +46,7 @@ def grid_position(start: float, steps_per_quarter: int = STEPS_PER_QUARTER) -> t
     """(step, offset) of an onset in beats: the nearest grid step and the signed offset."""
     pos = start * steps_per_quarter
     step = int(math.floor(pos + 0.5))
-    return step, min(1.0, max(-1.0, 2.0 * (step - pos)))  # not np.clip: a scalar through NumPy costs 5 us
+    return step, min(1.0, max(-1.0, 2.0 * (step - pos)))  # not np.clip: a scalar through NumPy costs 2.6 us
 
 
 def num_steps(length_beats: float, steps_per_quarter: int = STEPS_PER_QUARTER) -> int:
