@@ -313,7 +313,6 @@ class Lossy(AsyncBridgeClient):
         return self
 
 
-
 class Counting(AsyncBridgeClient):
     """Keeps every datagram it sends."""
 
