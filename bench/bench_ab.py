@@ -34,13 +34,10 @@ def measure(runs: int, labels: list[str], bundles: Path) -> dict:
     """In this process: where its `bridge` came from, and per case the p50 of the added time and
     of each stage."""
     import bench_server
-    import common
 
     import bridge
 
-    wanted = [case for case in common.cases() if case.label in labels]
-    bench_server.cases = lambda: wanted  # latencies() measures only these
-    measured, _, _, _ = bench_server.latencies(bundles, runs, runs)
+    measured, _, _, _ = bench_server.latencies(bundles, runs, runs, labels)
     return {"bridge": str(Path(bridge.__file__).parent),
             "cases": {item.case.label: {ADDED: statistics.median(item.added_ms),
                                         **{name: statistics.median(ms) for name, ms in item.stage_ms.items()}}

@@ -27,6 +27,7 @@ import statistics
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Collection
 
 from bench_startup import TARGET as START_TARGET, time_to_first_pong
 from common import Case, cases, installed, p50_p95, rss_mb, server_process, timed
@@ -102,9 +103,11 @@ class ToolTimes:
         return self.times[rid]
 
 
-def latencies(bundles: Path, runs: int, max_runs: int) -> tuple[list[Latency], list[Case], float, list[float]]:
+def latencies(bundles: Path, runs: int, max_runs: int,
+              labels: Collection[str] | None = None) -> tuple[list[Latency], list[Case], float, list[float]]:
     """(measured cases, cases without an installed model, server RSS in MiB with all bundles
-    loaded, round trips of `ping` in ms: a request with no tool, no result and no thread)."""
+    loaded, round trips of `ping` in ms: a request with no tool, no result and no thread).
+    Every case, or those `labels` name."""
     store = ModelStore.from_dir(bundles)
     ctx = ToolContext(store)
     measured, missing = [], []
@@ -113,7 +116,7 @@ def latencies(bundles: Path, runs: int, max_runs: int) -> tuple[list[Latency], l
             BridgeClient(port=port, timeout=300) as client:
         tool_times = ToolTimes(proc.stderr)
         rss = rss_mb(proc.pid)
-        for case in cases():
+        for case in (c for c in cases() if labels is None or c.label in labels):
             if not installed(store, case.tool, case.kind):
                 missing.append(case)
                 continue
